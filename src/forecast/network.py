@@ -201,7 +201,7 @@ def _cpt_problems(
     node: str,
     atol: float,
 ) -> list[Problem]:
-    expected = tuple(len(states[p]) for p in parents) + (len(states[node]),)
+    expected = (*tuple(len(states[p]) for p in parents), len(states[node]))
     if table.shape != expected:
         axes = ", ".join(f"{p}[{len(states[p])}]" for p in (*parents, node))
         return [Problem(where, f"CPT has shape {table.shape}, expected {expected} ({axes})")]

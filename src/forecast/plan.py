@@ -1,0 +1,271 @@
+"""Contraction plans: sum-product over factors as a tree of batched matrix products.
+
+Exact inference in a discrete Bayesian network is one sum over the product of its factors.
+A :class:`Plan` fixes, once per (network, evidence pattern, batch layout), the order in which
+factors are multiplied pairwise and which variables are summed at each step (the path comes from
+opt_einsum's greedy search, the same quality as a min-fill junction tree, in milliseconds). Each
+pairwise step is compiled to transposes, reshapes and one ``numpy.matmul``, so executing a plan
+is a few microseconds of Python per step and BLAS for the rest.
+
+The *backward* pass runs the same steps in reverse and yields, for every input factor ``f``, the
+derivative of the total with respect to ``f``. For a Bayesian network the total is P(e), which is
+multilinear in the CPT entries, so ``f * d log P(e) / d f`` is the family posterior
+``P(node, parents | e)`` — every marginal from one forward and one backward pass (the
+junction-tree calibration, derived by differentiation).
+
+Batching: every tensor carries a leading axis of size 1 or B (parameter draws); ``matmul``
+broadcasts it, so shared factors are never copied B times, and the path search is told which
+factors carry the batch so that intermediates stay small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import opt_einsum
+
+__all__ = ["Plan"]
+
+_BATCH = "\x00batch"
+
+
+@dataclass(frozen=True)
+class _Operand:
+    """How one operand of a step is brought to ``(batch, g, rows, cols)`` matrix form."""
+
+    sum_axes: tuple[int, ...]  # axes (batch excluded, 0-based) summed out before the product
+    perm: tuple[int, ...]  # permutation of the remaining axes into (G, I, K) or (G, K, J)
+    matrix: tuple[int, int, int]  # (g, rows, cols)
+    shape: tuple[int, ...]  # shape of the operand, batch excluded
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One pairwise product (or, with ``right=None``, one reduction) of the plan."""
+
+    left: int
+    right: int | None
+    out: int
+    a: _Operand
+    b: _Operand | None
+    out_shape: tuple[int, ...]
+
+
+def _prepare(x: np.ndarray, op: _Operand) -> np.ndarray:
+    if op.sum_axes:
+        x = x.sum(axis=tuple(1 + ax for ax in op.sum_axes))
+    x = x.transpose((0, *(1 + p for p in op.perm)))
+    return x.reshape((x.shape[0], *op.matrix))
+
+
+def _unprepare(d: np.ndarray, op: _Operand) -> np.ndarray:
+    """Inverse of :func:`_prepare` for a gradient: undo reshape and permutation, broadcast sums."""
+    kept = [s for ax, s in enumerate(op.shape) if ax not in op.sum_axes]
+    d = d.reshape((d.shape[0], *(kept[p] for p in op.perm)))
+    d = d.transpose((0, *(1 + p for p in np.argsort(op.perm))))
+    if op.sum_axes:
+        d = np.expand_dims(d, tuple(1 + ax for ax in op.sum_axes))
+        d = np.broadcast_to(d, (d.shape[0], *op.shape))
+    return d
+
+
+class Plan:
+    """A compiled sum-product over a fixed list of factors.
+
+    Parameters
+    ----------
+    indices : sequence of sequence of hashable
+        The variables of each factor, in the order of its axes (batch axis excluded).
+    sizes : dict
+        Number of states of each variable.
+    batched : sequence of bool
+        Which factors carry a batch axis of size `batch` (the others have size 1).
+    batch : int
+        The batch size B (1 if nothing is batched).
+
+    Notes
+    -----
+    Every factor passed to :meth:`forward` has shape ``(b, *sizes of its indices)`` with ``b``
+    equal to 1 or B. The plan sums over every variable; the result has shape ``(B,)``.
+    """
+
+    def __init__(
+        self,
+        indices: Sequence[Sequence[object]],
+        sizes: dict[object, int],
+        batched: Sequence[bool],
+        batch: int,
+    ) -> None:
+        self.n_inputs = len(indices)
+        self.input_indices = [tuple(ix) for ix in indices]
+        symbols: dict[object, str] = {}
+        for ix in self.input_indices:
+            for v in ix:
+                symbols.setdefault(v, opt_einsum.get_symbol(len(symbols)))
+        bsym = opt_einsum.get_symbol(len(symbols))
+        terms, shapes = [], []
+        for ix, is_b in zip(self.input_indices, batched, strict=True):
+            terms.append((bsym if is_b and batch > 1 else "") + "".join(symbols[v] for v in ix))
+            shapes.append(((batch,) if is_b and batch > 1 else ()) + tuple(sizes[v] for v in ix))
+        out = bsym if batch > 1 and any(batched) else ""
+        if self.n_inputs == 0:
+            self.steps: list[_Step] = []
+            self.flops = 0.0
+            return
+        path, info = opt_einsum.contract_path(
+            f"{','.join(terms)}->{out}", *shapes, shapes=True, optimize="greedy"
+        )
+        self.flops = float(info.opt_cost)
+        self.largest_intermediate = int(info.largest_intermediate)
+        self.steps = self._compile(path, sizes)
+
+    def _compile(self, path: Sequence[tuple[int, ...]], sizes: dict[object, int]) -> list[_Step]:
+        live: list[tuple[int, tuple[object, ...]]] = list(enumerate(self.input_indices))
+        next_id = self.n_inputs
+        steps = []
+        for contraction in path:
+            picked = [live[i] for i in contraction]
+            for i in sorted(contraction, reverse=True):
+                del live[i]
+            # fold many-operand contractions (not produced by greedy) into pairs
+            while len(picked) > 2:
+                (ia, xa), (ib, xb) = picked[0], picked[1]
+                later = {v for _, ix in [*live, *picked[2:]] for v in ix}
+                step, out_ix = self._pair(ia, xa, ib, xb, later, next_id, sizes)
+                steps.append(step)
+                picked = [(next_id, out_ix), *picked[2:]]
+                next_id += 1
+            later = {v for _, ix in live for v in ix}
+            if len(picked) == 2:
+                (ia, xa), (ib, xb) = picked
+                step, out_ix = self._pair(ia, xa, ib, xb, later, next_id, sizes)
+            else:
+                (ia, xa), = picked
+                step, out_ix = self._reduce(ia, xa, later, next_id, sizes)
+            steps.append(step)
+            live.append((next_id, out_ix))
+            next_id += 1
+        (last, last_ix), = live
+        if last_ix:  # everything must be summed out in the end
+            step, _ = self._reduce(last, last_ix, set(), next_id, sizes)
+            steps.append(step)
+        return steps
+
+    @staticmethod
+    def _reduce(ia, xa, later, out_id, sizes):
+        keep = tuple(v for v in xa if v in later)
+        sum_axes = tuple(i for i, v in enumerate(xa) if v not in later)
+        size = int(np.prod([sizes[v] for v in keep], dtype=np.int64))
+        op = _Operand(sum_axes, tuple(range(len(keep))), (1, 1, size),
+                      tuple(sizes[v] for v in xa))
+        return _Step(ia, None, out_id, op, None, tuple(sizes[v] for v in keep)), keep
+
+    @staticmethod
+    def _pair(ia, xa, ib, xb, later, out_id, sizes):
+        sa, sb = set(xa), set(xb)
+        g = [v for v in xa if v in sb and v in later]
+        k = [v for v in xa if v in sb and v not in later]
+        i = [v for v in xa if v not in sb and v in later]
+        j = [v for v in xb if v not in sa and v in later]
+
+        def prod(vs):
+            return int(np.prod([sizes[v] for v in vs], dtype=np.int64))
+
+        def operand(x, first, second):
+            kept = [v for v in x if v in set(g) | set(first) | set(second)]
+            order = [*g, *first, *second]
+            return _Operand(
+                tuple(n for n, v in enumerate(x) if v not in kept),
+                tuple(kept.index(v) for v in order),
+                (prod(g), prod(first), prod(second)),
+                tuple(sizes[v] for v in x),
+            )
+
+        a = operand(xa, i, k)
+        b = operand(xb, k, j)
+        out_ix = (*g, *i, *j)
+        return _Step(ia, ib, out_id, a, b, tuple(sizes[v] for v in out_ix)), tuple(out_ix)
+
+    def forward(
+        self, factors: Sequence[np.ndarray], rescale: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, list]:
+        """Contract the factors.
+
+        Parameters
+        ----------
+        factors : sequence of ndarray
+            One array per input, shape ``(1 or B, *sizes)``.
+        rescale : bool
+            Divide every intermediate by its maximum (per batch item) so that nothing underflows;
+            the log of the scales is returned separately.
+
+        Returns
+        -------
+        total : ndarray, shape (B,)
+            The (rescaled) sum of the product of all factors.
+        log_scale : ndarray, shape (B,) or (1,)
+            Add to ``log(total)`` to get the log of the true sum.
+        tape : list
+            What :meth:`backward` needs.
+        """
+        tensors: dict[int, np.ndarray] = dict(enumerate(factors))
+        tape = []
+        log_scale = np.zeros(1)
+        for st in self.steps:
+            a2 = _prepare(tensors.pop(st.left), st.a)
+            if st.right is None:
+                b2 = None
+                c = a2.sum(axis=(1, 2)).reshape((a2.shape[0], *st.out_shape))
+            else:
+                b2 = _prepare(tensors.pop(st.right), st.b)
+                c = np.matmul(a2, b2).reshape((-1, *st.out_shape))
+            scale = None
+            if rescale:
+                scale = c.reshape(c.shape[0], -1).max(axis=1)
+                scale = np.where(scale > 0, scale, 1.0)
+                c = c / scale.reshape((-1,) + (1,) * (c.ndim - 1))
+                log_scale = log_scale + np.log(scale)
+            tape.append((a2, b2, scale))
+            tensors[st.out] = c
+        if not self.steps:
+            total = np.ones(1)
+        else:
+            total = tensors[self.steps[-1].out].reshape(-1)
+        return total, log_scale, tape
+
+    def backward(self, tape: list, seed: np.ndarray) -> list[np.ndarray]:
+        """Derivatives of the (rescaled) total with respect to every input factor, times `seed`.
+
+        Parameters
+        ----------
+        tape : list
+            From :meth:`forward`.
+        seed : ndarray, shape (B,)
+            Gradient of the quantity of interest with respect to the total; ``1 / total``
+            gives derivatives of ``log(total)``.
+
+        Returns
+        -------
+        list of ndarray
+            One per input factor, broadcastable to ``(B, *sizes)``.
+        """
+        grads: dict[int, np.ndarray] = {}
+        if self.steps:
+            grads[self.steps[-1].out] = seed.reshape(-1)
+        for st, (a2, b2, scale) in zip(reversed(self.steps), reversed(tape), strict=True):
+            dc = grads.pop(st.out)
+            if scale is not None:
+                dc = dc / scale.reshape((-1,) + (1,) * (dc.ndim - 1))
+            if st.right is None:
+                da2 = np.broadcast_to(dc.reshape(dc.shape[0], 1, 1, -1),
+                                      (dc.shape[0], *st.a.matrix))
+                grads[st.left] = _unprepare(da2, st.a)
+                continue
+            g, i, _ = st.a.matrix
+            j = st.b.matrix[2]
+            dc2 = dc.reshape((dc.shape[0], g, i, j))
+            grads[st.left] = _unprepare(np.matmul(dc2, np.swapaxes(b2, -1, -2)), st.a)
+            grads[st.right] = _unprepare(np.matmul(np.swapaxes(a2, -1, -2), dc2), st.b)
+        return [grads[n] for n in range(self.n_inputs)]
