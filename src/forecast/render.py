@@ -1,0 +1,70 @@
+"""Plain-text rendering of specs and query results for the terminal (no computation here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from forecast.exact import Posterior
+
+__all__ = ["marginals_table", "spec_summary"]
+
+_BAR = 20
+
+
+def marginals_table(
+    post: Posterior,
+    evidence: Mapping[str, str] | None = None,
+    soft: Mapping[str, object] | None = None,
+) -> str:
+    """Format every node's marginal as an aligned table with bars.
+
+    Parameters
+    ----------
+    post : Posterior
+        An unbatched exact query result.
+    evidence, soft : mapping, optional
+        The findings, echoed in the header and marked in the table.
+
+    Returns
+    -------
+    str
+    """
+    evidence = dict(evidence or {})
+    soft = dict(soft or {})
+    findings = [f"{n}={s}" for n, s in evidence.items()] + [f"{n}~soft" for n in soft]
+    header = f"P(node | {', '.join(findings)})" if findings else "P(node), no evidence"
+    lines = [f"{post.network.name}: {header}    log P(e) = {post.log_evidence:.6g}", ""]
+    width_n = max(len(n) for n in post.marginals)
+    width_s = max(len(s) for ss in post.network.states.values() for s in ss)
+    for node, probs in post.marginals.items():
+        mark = "  (observed)" if node in evidence else "  (soft finding)" if node in soft else ""
+        for i, (state, p) in enumerate(zip(post.network.states[node], probs, strict=True)):
+            name = node if i == 0 else ""
+            bar = "█" * round(float(p) * _BAR)
+            lines.append(f"{name:<{width_n}}  {state:<{width_s}}  {p:7.4f}  {bar:<{_BAR}}"
+                         f"{mark if i == 0 else ''}")
+    return "\n".join(lines)
+
+
+def spec_summary(spec) -> str:
+    """One-screen summary of a validated model: nodes, forms, parents, claims."""
+    frame = spec.summary()
+    usage = spec.claim_usage()
+    meta = spec.model
+    lines = [
+        f"{meta.name}: {meta.title}" if getattr(meta, "title", None) else meta.name,
+        f"valid: {len(frame)} nodes, "
+        f"{sum(len(p) for p in spec.parents.values())} edges, {len(usage)} claims",
+        "",
+    ]
+    cols = ["node", "states", "kind", "form", "parents", "n_params"]
+    table = frame[cols].astype(str)
+    widths = {c: max(len(c), *(len(v) for v in table[c])) for c in cols}
+    lines.append("  ".join(c.ljust(widths[c]) for c in cols))
+    for _, row in table.iterrows():
+        lines.append("  ".join(row[c].ljust(widths[c]) for c in cols))
+    lines.append("")
+    lines.append("claims:")
+    for cid, users in usage.items():
+        lines.append(f"  {cid}: used by {len(users)} element(s): {', '.join(users)}")
+    return "\n".join(lines)
