@@ -8,10 +8,9 @@ Run from the repository root::
 
 Part 1 — all posterior marginals on bnlearn networks
     The networks bundled with pgmpy (``pgmpy/utils/example_models/*.bif.gz``) are loaded into a
-    :class:`forecast.Network` (``forecast.bif.example_network`` when it exists, otherwise parsed
-    by pyAgrum, or by pgmpy for files pyAgrum rejects), CPT rows renormalized (see
+    :class:`forecast.Network` by ``forecast.bif.example_network``, CPT rows renormalized (see
     ``peers.load_network``). The pyAgrum and pgmpy models are built from that same Network
-    (``peers.to_pyagrum`` / ``peers.to_pgmpy``), so all three engines get identical numbers.
+    (``forecast.interop.to_pyagrum`` / ``to_pgmpy``), so all three engines get identical numbers.
 
     Evidence: one forward sample of the whole network (``np.random.default_rng(seed)``);
     ``max(1, round(0.1 * nodes))`` nodes picked at random are observed at their sampled values,
@@ -248,8 +247,7 @@ def environment() -> list[str]:
         f"(threads: {gum.getNumberOfThreads()})",
         "load average (1, 5, 15 min) at start: "
         + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
-        f"network loader: {peers.loader_name()}; pgmpy model: {peers.converter_name()}; "
-        "pyAgrum model: peers.to_pyagrum",
+        "networks: forecast.bif.example_network; peers: forecast.interop.to_pgmpy / to_pyagrum",
     ]
 
 
@@ -337,9 +335,7 @@ def part1(args: argparse.Namespace, timer: Timer) -> tuple[Table, list[str]]:
     flags: list[str] = []
     worst_ratio, worst_speedup = 0.0, float("inf")
     for name in args.networks:
-        net, how = peers.load_network(name)
-        if "failed" in how:
-            flags.append(f"{name} loaded by {how}")
+        net = peers.load_network(name)
         evidence = sampled_evidence(net, np.random.default_rng(args.seed), args.evidence_fraction)
 
         # ours
@@ -588,9 +584,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="interleaved rounds of every warm measurement; the best median is kept")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the tables here")
     args = p.parse_args(argv)
-    unknown = [n for n in args.networks if not peers.example_path(n).is_file()]
+    unknown = [n for n in args.networks if n not in peers.BNLEARN]
     if unknown:
-        p.error(f"no bundled network {unknown}; choose among {', '.join(peers.BNLEARN)}")
+        p.error(f"unknown network {unknown}; choose among {', '.join(peers.BNLEARN)}")
     return args
 
 

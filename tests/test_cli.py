@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from forecast.cli import main
+from forecast.cpt import prior_mean_network
+from forecast.exact import ExactEngine
+from forecast.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "models" / "afghan_caliphate.yaml"
+BROKEN = ROOT / "tests" / "data" / "specs" / "many_problems.yaml"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_validate_prints_a_summary():
+    result = run("validate", EXAMPLE)
+    assert result.exit_code == 0, result.output
+    assert "valid: 6 nodes" in result.output
+    assert "caliphate" in result.output and "claims:" in result.output
+
+
+def test_validate_lists_every_problem_and_exits_2_without_traceback():
+    result = run("validate", BROKEN)
+    assert result.exit_code == 2
+    assert "19 problems" in result.output
+    assert "many_problems.yaml:39" in result.output  # the misspelt key, with its line
+    assert "Traceback" not in result.output
+
+
+def test_missing_file_is_a_clear_error():
+    result = run("query", "no/such/model.yaml")
+    assert result.exit_code == 2
+    assert "no such file" in result.output
+
+
+def test_query_json_matches_the_library():
+    result = run("query", EXAMPLE, "--evidence", "reconciliation=failed",
+                 "--soft", "conflict=0.2,0.3,0.9", "--json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    post = ExactEngine(prior_mean_network(load_spec(EXAMPLE))).query(
+        {"reconciliation": "failed"}, {"conflict": [0.2, 0.3, 0.9]})
+    assert got["log_evidence"] == pytest.approx(post.log_evidence, abs=1e-12)
+    for node, probs in post.marginals.items():
+        np.testing.assert_allclose(list(got["marginals"][node].values()), probs, atol=1e-12)
+
+
+def test_headline_failed_reconciliation_raises_caliphate_odds():
+    def p_caliphate(state: str) -> float:
+        out = run("query", EXAMPLE, "-e", f"reconciliation={state}", "--json")
+        return json.loads(out.output)["marginals"]["caliphate"]["yes"]
+
+    assert p_caliphate("failed") > p_caliphate("achieved")
+
+
+def test_query_text_output_marks_findings():
+    result = run("query", EXAMPLE, "-e", "reconciliation=failed")
+    assert result.exit_code == 0
+    assert "(observed)" in result.output and "log P(e)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-e", "reconciliation"], "expected NODE=STATE"),
+        (["-e", "reconcilation=failed"], "did you mean 'reconciliation'"),
+        (["-e", "reconciliation=maybe"], "no state 'maybe'"),
+        (["-s", "conflict=a,b"], "expected NODE=L1,L2"),
+        (["-s", "conflict=0.5,0.5"], "needs 3 likelihoods"),
+    ],
+)
+def test_bad_evidence_is_one_clear_error(args, message):
+    result = run("query", EXAMPLE, *args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_impossible_evidence_exit_2():
+    # hard evidence contradicting a soft finding of zero likelihood
+    result = run("query", EXAMPLE, "-e", "reconciliation=failed", "-s", "caliphate=0,0")
+    assert result.exit_code == 2
+    assert "impossible" in result.output
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("forecast")
+    assert exe, "the 'forecast' console script is not on PATH; pip install -e ."
+    done = subprocess.run([exe, "validate", str(EXAMPLE)], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def test_module_entry_point():
+    done = subprocess.run([sys.executable, "-m", "forecast.cli", "--help"], capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0 and "query" in done.stdout
