@@ -8,6 +8,8 @@ The data flow, one way only::
 See ``ARCHITECTURE.md`` of the project and the README for the whole picture.
 """
 
+from forecast.bif import read_bif, write_bif
+from forecast.cpt import build_cpts, prior_mean_network, sample_parameters
 from forecast.errors import (
     EvidenceError,
     ForecastError,
@@ -16,17 +18,29 @@ from forecast.errors import (
     RunStoreError,
     SpecError,
 )
+from forecast.exact import ExactEngine, Posterior
 from forecast.network import Network
+from forecast.spec import ModelSpec, load_spec, parse_spec
 
 __version__ = "0.1.0"
 
 __all__ = [
     "EvidenceError",
+    "ExactEngine",
     "ForecastError",
     "InferenceError",
+    "ModelSpec",
     "Network",
+    "Posterior",
     "Problem",
     "RunStoreError",
     "SpecError",
     "__version__",
+    "build_cpts",
+    "load_spec",
+    "parse_spec",
+    "prior_mean_network",
+    "read_bif",
+    "sample_parameters",
+    "write_bif",
 ]
