@@ -202,18 +202,64 @@ class ExactEngine:
         -------
         float or ndarray of shape (B,)
         """
+        return self._log_evidence(evidence, soft, cpts, gradient=False)[0]
+
+    def log_evidence_grad(
+        self,
+        evidence: Mapping[str, str] | None = None,
+        soft: Mapping[str, np.ndarray] | None = None,
+        cpts: Mapping[str, np.ndarray] | None = None,
+    ) -> tuple[float | np.ndarray, dict[str, np.ndarray]]:
+        """``log P(e)`` and its gradient with respect to every CPT entry.
+
+        ``∂ log P(e) / ∂θ(x | u) = P(x, u | e) / θ(x | u)``, obtained from the backward pass
+        without dividing (so zero entries are fine). Nodes outside the evidence's ancestors get
+        a zero gradient: for CPTs whose rows sum to 1 they cannot change P(e), and any
+        parametrisation of a row maps the constant they would get to zero.
+
+        Parameters are as in :meth:`query`.
+
+        Returns
+        -------
+        log_pe : float or ndarray of shape (B,)
+        grads : dict of str to ndarray
+            Node → gradient, shape of the CPT (with a leading ``B`` when batched).
+
+        Raises
+        ------
+        InferenceError
+            If ``P(e) = 0`` (the gradient of ``-inf`` is undefined).
+        """
+        return self._log_evidence(evidence, soft, cpts, gradient=True)
+
+    def _log_evidence(self, evidence, soft, cpts, gradient):
         hard, lik, tables, batch = self._inputs(evidence, soft, cpts)
         observed = set(hard) | set(lik)
         relevant = set().union(*(self._ancestors[n] for n in observed)) if observed else set()
         nodes = tuple(n for n in self.network.order if n in relevant)
         plan, factors = self._factors(nodes, hard, lik, tables, batch)
         with _BLAS.limit(limits=1, user_api="blas"):
-            total, log_scale, _ = plan.forward(factors)
+            total, log_scale, tape = plan.forward(factors)
             if not np.all(total > 0) or not np.all(np.isfinite(total)):
-                total, log_scale, _ = plan.forward(factors, rescale=True)
+                total, log_scale, tape = plan.forward(factors, rescale=True)
+            if gradient:
+                if not np.all(total > 0):
+                    self._raise_impossible(hard, lik, tables, total)
+                raw = plan.backward(tape, 1.0 / total)
         with np.errstate(divide="ignore"):
             log_pe = np.log(total) + log_scale
-        return float(log_pe[0]) if batch == 1 else np.broadcast_to(log_pe, (batch,)).copy()
+        log_pe = float(log_pe[0]) if batch == 1 else np.broadcast_to(log_pe, (batch,)).copy()
+        if not gradient:
+            return log_pe, {}
+        grads = {}
+        for node in self.network.nodes:
+            shape = self.network.cpts[node].shape
+            if node not in relevant:
+                grads[node] = np.zeros(shape if batch == 1 else (batch, *shape))
+                continue
+            g = self._scatter_family(node, _full(raw[nodes.index(node)], batch), hard)
+            grads[node] = g[0] if batch == 1 else g
+        return log_pe, grads
 
     def plan_for(
         self,
