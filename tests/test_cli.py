@@ -107,3 +107,25 @@ def test_module_entry_point():
     done = subprocess.run([sys.executable, "-m", "forecast.cli", "--help"], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0 and "query" in done.stdout
+
+
+def test_query_posterior_prints_intervals():
+    result = run("query", EXAMPLE, "-e", "reconciliation=failed", "--posterior", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert "90% interval" in result.output and "Pareto k" in result.output
+    assert "NOT PUBLISHABLE" not in result.output
+
+
+def test_query_posterior_json_records():
+    result = run("query", EXAMPLE, "-e", "reconciliation=failed", "--posterior", "--json")
+    records = json.loads(result.output)
+    row = next(r for r in records if r["node"] == "caliphate" and r["state"] == "yes")
+    assert row["hdi_5%"] < row["mean"] < row["hdi_95%"]
+    assert row["mcse"] <= 0.005
+
+
+def test_query_posterior_refuses_bif(tmp_path):
+    path = tmp_path / "x.bif"
+    path.write_text("network x {}\n")
+    result = run("query", path, "--posterior")
+    assert result.exit_code == 2 and "needs a model file" in result.output

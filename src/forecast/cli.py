@@ -59,28 +59,59 @@ def validate(model: Path) -> None:
 @click.option("-s", "--soft", "soft", multiple=True, metavar="NODE=L1,L2,...",
               help="Likelihood evidence: one non-negative number per state, in state order.")
 @click.option("--json", "as_json", is_flag=True,
-              help='Print {"marginals": {node: {state: p}}, "log_evidence": x}.')
-def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_json: bool) -> None:
-    """Exact posterior marginals of every node of NETWORK given evidence.
+              help='Print {"marginals": {node: {state: p}}, "log_evidence": x}; with '
+                   "--posterior, the summary table as records.")
+@click.option("--posterior", is_flag=True,
+              help="Model files only: the posterior over the uncertain CPTs — each "
+                   "probability's mean, 90% interval and Monte Carlo error.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed of --posterior (same inputs and seed, same numbers).")
+def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_json: bool,
+          posterior: bool, seed: int) -> None:
+    """Posterior probabilities of every node of NETWORK given evidence.
 
-    NETWORK is a model YAML file (its CPTs at their prior means) or a BIF file
-    (.bif or .bif.gz, as written by GeNIe, Netica converters, bnlearn, pgmpy or pyAgrum).
+    NETWORK is a model YAML file or a BIF file (.bif or .bif.gz, as written by GeNIe, Netica
+    converters, bnlearn, pgmpy or pyAgrum). By default this is exact inference with the CPTs
+    at their prior means (for a model, the posterior mean of every probability given one
+    case). With --posterior, each probability also gets its 90% credible interval over the
+    uncertain CPTs, an ICD 203 likelihood word and a separate confidence label.
 
     \b
     Examples:
       forecast query models/afghan_caliphate.yaml --evidence reconciliation=failed
+      forecast query models/afghan_caliphate.yaml -e reconciliation=failed --posterior
       forecast query alarm.bif -e HR=HIGH -s BP=0.2,0.5,0.3 --json
     """
+    hard, lik = _parse_findings(evidence, soft)
+    if posterior:
+        _posterior(network, hard, lik, seed, as_json)
+        return
     from forecast.exact import ExactEngine
     from forecast.render import marginals_table
 
     net = _load_network(network)
-    hard, lik = _parse_findings(evidence, soft)
     post = ExactEngine(net).query(hard, lik)
     if as_json:
         click.echo(json.dumps(post.to_dict(), indent=2))
     else:
         click.echo(marginals_table(post, hard, lik))
+
+
+def _posterior(path: Path, hard, lik, seed: int, as_json: bool) -> None:
+    if not path.name.lower().endswith((".yaml", ".yml")):
+        raise ForecastError(f"{path}: --posterior needs a model file (.yaml); a BIF network "
+                            "has fixed CPTs, so its probabilities have no interval")
+    if not path.exists():
+        raise ForecastError(f"{path}: no such file")
+    from forecast.bayes import Case, importance_forecast
+    from forecast.render import forecast_table
+    from forecast.spec import load_spec
+
+    result = importance_forecast(load_spec(path), Case(hard, lik), seed=seed)
+    if as_json:
+        click.echo(result.summary.to_json(orient="records", indent=2))
+    else:
+        click.echo(forecast_table(result))
 
 
 def _load_network(path: Path):

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from forecast.exact import Posterior
 
-__all__ = ["marginals_table", "spec_summary"]
+__all__ = ["forecast_table", "marginals_table", "spec_summary"]
 
 _BAR = 20
 
@@ -67,4 +67,36 @@ def spec_summary(spec) -> str:
     lines.append("claims:")
     for cid, users in usage.items():
         lines.append(f"  {cid}: used by {len(users)} element(s): {', '.join(users)}")
+    return "\n".join(lines)
+
+
+def forecast_table(forecast) -> str:
+    """Format a :class:`~forecast.result.Forecast` summary: mean, 90% interval, MCSE, words."""
+    attrs = forecast.attrs
+    diag = attrs.get("diagnostics", {})
+    evidence = attrs.get("evidence", [{}])[0]
+    findings = [f"{n}={s}" for n, s in evidence.get("evidence", {}).items()]
+    findings += [f"{n}~soft" for n in evidence.get("soft", {})]
+    lines = [
+        f"{attrs.get('model_name')}: P(node | {', '.join(findings) or 'no evidence'}, θ) over "
+        f"the posterior of θ",
+        f"method {attrs.get('method')}: {diag.get('draws')} draws, ESS {diag.get('ess', 0):.0f},"
+        f" Pareto k {diag.get('khat', float('nan')):.2f}"
+        + ("" if forecast.publishable else "  NOT PUBLISHABLE: " + "; ".join(diag["failed"])),
+        "",
+    ]
+    frame = forecast.summary
+    width_n = max(len(n) for n in frame["node"])
+    width_s = max(len(s) for s in frame["state"])
+    lines.append(f"{'node':<{width_n}}  {'state':<{width_s}}  mean   90% interval    "
+                 "mcse    likelihood           confidence")
+    last = None
+    for row in frame.itertuples(index=False):
+        name = row.node if row.node != last else ""
+        last = row.node
+        lines.append(
+            f"{name:<{width_n}}  {row.state:<{width_s}}  {row.mean:.3f}  "
+            f"[{row._3:.3f}, {row._4:.3f}]  {row.mcse:.4f}  {row.likelihood:<19}  "
+            f"{row.confidence}"
+        )
     return "\n".join(lines)
