@@ -108,3 +108,79 @@ def test_html_representation(spec):
     html = forecast._repr_html_()
     assert html.startswith("<table") and "caliphate" in html
     assert np.isfinite(forecast.summary[["mean", "hdi_5%", "hdi_95%", "mcse"]].to_numpy()).all()
+
+
+def test_intervention_on_a_root_equals_conditioning_and_on_a_child_cuts_the_back_door(spec):
+    seen = importance_forecast(spec, Case({"reconciliation": "failed"}), seed=2)
+    done = importance_forecast(spec, interventions={"reconciliation": "failed"}, seed=2)
+    for a, b in zip(seen.summary.itertuples(), done.summary.itertuples(), strict=True):
+        assert abs(a.mean - b.mean) <= 4 * np.hypot(a.mcse, b.mcse) + 1e-12
+    prior = ExactEngine(prior_mean_network(spec)).query().marginals["reconciliation"]
+    observed = importance_forecast(spec, Case({"caliphate": "yes"}), seed=2).summary
+    forced = importance_forecast(spec, interventions={"caliphate": "yes"}, seed=2).summary
+
+    def p_achieved(frame):
+        row = frame.set_index(["node", "state"]).loc[("reconciliation", "achieved")]
+        return row["mean"], row["mcse"]
+
+    m_obs, _ = p_achieved(observed)
+    m_do, s_do = p_achieved(forced)
+    assert abs(m_do - prior[1]) <= 4 * s_do  # forcing the outcome says nothing about causes
+    assert m_obs < prior[1] - 0.02  # seeing it does: failed reconciliation is more likely
+    assert "caliphate" not in set(forced["node"])
+
+
+def test_reliability_is_learned_and_a_planted_unreliable_source_is_found(spec):
+    from forecast.observations import Report
+
+    rng = np.random.default_rng(0)
+    history = []
+    for _ in range(12):
+        truth = str(rng.choice(["failed", "achieved"]))
+        wrong = "achieved" if truth == "failed" else "failed"
+        history.append(Case({"reconciliation": truth}, reports=[
+            Report("reconciliation", truth, "wire", "B2"),
+            Report("reconciliation", wrong, "rumours", "B3"),  # graded B, always wrong
+        ]))
+    target = Case(reports=[Report("reconciliation", "achieved", "rumours", "B3")])
+    forecast = importance_forecast(spec, target, history, seed=0)
+    theta = forecast.idata.posterior["theta"]
+    r_rumours = float(theta.sel(parameter="source.rumours.reliability").mean())
+    r_wire = float(theta.sel(parameter="source.wire.reliability").mean())
+    assert r_rumours < 0.6 < 0.85 < r_wire
+    # the same report moves the forecast far less coming from the discredited source
+    trusted = importance_forecast(
+        spec, Case(reports=[Report("reconciliation", "achieved", "wire", "B2")]), history,
+        seed=0)
+    prior = ExactEngine(prior_mean_network(spec)).query().marginals["reconciliation"][1]
+
+    def shift(f):
+        row = f.summary.set_index(["node", "state"]).loc[("reconciliation", "achieved")]
+        return row["mean"] - prior
+
+    assert 0 < shift(forecast) < 0.5 * shift(trusted)
+
+
+def test_count_series_moves_its_node_and_bad_counts_are_rejected(spec):
+    from forecast import EvidenceError
+    from forecast.observations import CountModel
+
+    model = CountModel("pakistan_spillover", {"no": (0.2, 2.0), "yes": (3.0, 12.0)})
+    quiet = importance_forecast(spec, Case(counts={"pakistan_spillover": 0}),
+                                count_models=[model], seed=1)
+    busy = importance_forecast(spec, Case(counts={"pakistan_spillover": 9}),
+                               count_models=[model], seed=1)
+
+    def p_yes(f):
+        return f.summary.set_index(["node", "state"]).loc[("pakistan_spillover", "yes"), "mean"]
+
+    assert p_yes(busy) > 0.9 > 0.5 > p_yes(quiet)
+    negbin = CountModel("pakistan_spillover", {"no": (0.2, 2.0), "yes": (3.0, 12.0)}, "negbin")
+    assert p_yes(importance_forecast(spec, Case(counts={"pakistan_spillover": 9}),
+                                     count_models=[negbin], seed=1)) > 0.5
+    with pytest.raises(EvidenceError) as err:
+        importance_forecast(spec, Case(counts={"caliphate": 2, "pakistan_spillover": -1}),
+                            count_models=[CountModel("pakistan_spillover", {"no": (0, 1)})])
+    text = str(err.value)
+    assert "has no count model" in text and "not a whole number" in text
+    assert "no rate for state(s) ['yes']" in text and "needs 0 < low < high" in text

@@ -41,10 +41,10 @@ def network_and_evidence(draw):
     net = random_network(rng, n, max_parents=3, cards=(2, 4))
     hard, soft = {}, {}
     for node in net.nodes:
-        kind = draw(st.sampled_from(["none", "none", "hard", "soft"]))
-        if kind == "hard":
+        kind = draw(st.sampled_from(["none", "none", "hard", "soft", "both"]))
+        if kind in ("hard", "both"):
             hard[node] = net.states[node][draw(st.integers(0, net.card(node) - 1))]
-        elif kind == "soft":
+        if kind in ("soft", "both"):
             soft[node] = rng.uniform(0.0, 2.0, size=net.card(node))
     return net, hard, soft
 

@@ -29,9 +29,10 @@ import numpy as np
 import xarray as xr
 
 from forecast.cpt import build_cpts, parameters, sample_parameters
-from forecast.errors import InferenceError, Problem
+from forecast.errors import EvidenceError, InferenceError, Problem
 from forecast.exact import ExactEngine
 from forecast.network import Network
+from forecast.observations import CountModel, ObservationModel, Report
 from forecast.result import Forecast, canonical_json, stable_hash
 from forecast.spec import ModelSpec
 
@@ -49,15 +50,36 @@ _RESAMPLED = 4000  # equally weighted draws kept in the InferenceData posterior
 
 @dataclass(frozen=True)
 class Case:
-    """Findings about one case: hard ``{node: state}`` and soft ``{node: likelihoods}``."""
+    """Findings about one case (a period, a region).
+
+    Parameters
+    ----------
+    evidence : mapping of str to str
+        Hard findings ``{node: state}``.
+    soft : mapping of str to sequence of float
+        Fixed likelihood vectors ``{node: λ}``.
+    reports : sequence of Report
+        Sources' reports, weighed by each source's learned reliability.
+    counts : mapping of str to int
+        Counts observed through a :class:`~forecast.observations.CountModel` of the node.
+    """
 
     evidence: Mapping[str, str] = field(default_factory=dict)
     soft: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    reports: Sequence[Report] = ()
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """Whether the case holds no finding at all."""
+        return not (self.evidence or self.soft or self.reports or self.counts)
 
     def to_json(self) -> dict:
         """The case as plain JSON-ready data (for hashing and provenance)."""
         return {"evidence": dict(self.evidence),
-                "soft": {k: [float(x) for x in v] for k, v in self.soft.items()}}
+                "soft": {k: [float(x) for x in v] for k, v in self.soft.items()},
+                "reports": [vars(r) for r in self.reports],
+                "counts": {k: int(v) for k, v in self.counts.items()}}
 
 
 def importance_forecast(
@@ -70,6 +92,8 @@ def importance_forecast(
     target_mcse: float = 0.005,
     seed: int = 0,
     as_of: str | None = None,
+    count_models: Sequence[CountModel] = (),
+    interventions: Mapping[str, str] | None = None,
     engine: ExactEngine | None = None,
 ) -> Forecast:
     """Posterior scenario probabilities by Pareto-smoothed importance sampling.
@@ -92,6 +116,12 @@ def importance_forecast(
         Seed of ``numpy.random.default_rng``; the same inputs and seed give the same result.
     as_of : str, optional
         Date of the evidence cut, recorded in the provenance.
+    count_models : sequence of CountModel
+        How counts in the cases depend on their nodes.
+    interventions : mapping of str to str, optional
+        ``do(node = state)`` in the target case: the node is set, not observed — its CPT is
+        replaced by certainty in that state for every parent configuration, so evidence about
+        its causes does not flow back through it. History cases are not intervened on.
     engine : ExactEngine, optional
         An engine on this spec's network, to reuse its cached plans across calls.
 
@@ -109,6 +139,8 @@ def importance_forecast(
     target = target or Case()
     cases = [target, *history]
     params = parameters(spec)
+    observations = ObservationModel(spec.states, cases, count_models)
+    do = _intervention_cpts(spec, interventions or {})
     if engine is None:
         engine = ExactEngine(Network(spec.states, spec.parents,
                                      {n: _uniform(spec, n) for n in spec.states}, name=spec.name))
@@ -118,15 +150,17 @@ def importance_forecast(
     probs = np.empty((0, sum(len(s) for s in spec.states.values())))
     n_new = draws
     while True:
-        new = sample_parameters(spec, n_new, rng)
+        new = {**sample_parameters(spec, n_new, rng), **observations.sample(rng, n_new)}
         cpts = build_cpts(spec, new, params=params)
-        ll = sum(engine.log_evidence(c.evidence, c.soft, cpts) for c in cases)
+        soft = [observations.likelihoods(c, new) for c in cases]
+        ll = sum(engine.log_evidence(c.evidence, s, {**cpts, **(do if i == 0 else {})})
+                 for i, (c, s) in enumerate(zip(cases, soft, strict=True)))
         ll = np.broadcast_to(np.asarray(ll, dtype=float), (n_new,))
         p_new = np.full((n_new, probs.shape[1]), np.nan)
         ok = np.isfinite(ll)
         if ok.any():
-            post = engine.query(target.evidence, target.soft,
-                                {n: c[ok] if c.shape[0] == n_new else c for n, c in cpts.items()})
+            post = engine.query(target.evidence, _rows(soft[0], ok, n_new),
+                                _rows({**cpts, **do}, ok, n_new))
             p_new[ok] = np.concatenate([post.marginals[n] for n in spec.states], axis=1)
         values = {k: np.concatenate([values[k], v]) if k in values else v for k, v in new.items()}
         loglik = np.concatenate([loglik, ll])
@@ -137,8 +171,32 @@ def importance_forecast(
             break
         need = len(loglik) * (mcse.max() / target_mcse) ** 2 * 1.1
         n_new = int(min(max_draws, np.ceil(need / 1000) * 1000) - len(loglik))
-    return _assemble(spec, params, cases, values, probs, loglik, weights, khat, mean, mcse,
-                     seed, as_of, target_mcse)
+    return _assemble(spec, params, observations, cases, values, probs, loglik, weights, khat,
+                     mean, mcse, seed, as_of, target_mcse, interventions or {})
+
+
+def _rows(arrays: Mapping[str, np.ndarray], keep: np.ndarray, n: int) -> dict[str, np.ndarray]:
+    """Keep the draws `keep` of every array that has one row per draw."""
+    return {k: (a[keep] if a.ndim and a.shape[0] == n else a) for k, a in arrays.items()}
+
+
+def _intervention_cpts(spec: ModelSpec, interventions: Mapping[str, str]) -> dict:
+    problems = []
+    out = {}
+    for node, state in interventions.items():
+        if node not in spec.states:
+            problems.append(Problem(f"do({node}={state})", f"unknown node '{node}'"))
+        elif state not in spec.states[node]:
+            problems.append(Problem(f"do({node}={state})", f"'{node}' has no state '{state}'",
+                                    f"states: {', '.join(spec.states[node])}"))
+        else:
+            shape = (*(spec.card(p) for p in spec.parents[node]), spec.card(node))
+            table = np.zeros(shape)
+            table[..., spec.states[node].index(state)] = 1.0
+            out[node] = table
+    if problems:
+        raise EvidenceError("cannot intervene", problems)
+    return out
 
 
 def _uniform(spec: ModelSpec, node: str) -> np.ndarray:
@@ -156,7 +214,7 @@ def _smoothed_weights(loglik: np.ndarray, cases: Sequence[Case]) -> tuple[np.nda
             "the evidence is impossible under every prior draw of the model",
             [Problem("findings", "these findings cannot all hold: " + ", ".join(findings),
                      "check the findings against the model's fixed probabilities")])
-    if not any(c.evidence or c.soft for c in cases):
+    if all(c.empty for c in cases):
         return np.full(len(loglik), 1.0 / len(loglik)), -np.inf
     lw = np.where(finite, loglik, -np.inf)
     lw_finite, khat = az.psislw(lw[finite] - lw[finite].max())
@@ -195,17 +253,21 @@ def _theta_table(params, values, index) -> tuple[list[str], np.ndarray]:
     return names, np.stack(columns, axis=1)
 
 
-def _assemble(spec, params, cases, values, probs, loglik, weights, khat, mean, mcse, seed,
-              as_of, target_mcse) -> Forecast:
+def _assemble(spec, params, observations, cases, values, probs, loglik, weights, khat, mean,
+              mcse, seed, as_of, target_mcse, interventions) -> Forecast:
     rng = np.random.default_rng([seed, 1])
     index = _resample(weights, min(_RESAMPLED, len(weights)), rng)
     outcomes = [(n, s) for n in spec.states for s in spec.states[n]]
     labels = [f"{n}={s}" for n, s in outcomes]
     theta_names, theta = _theta_table(params, values, index)
+    obs_names = list(observations.priors)
+    if obs_names:
+        theta_names += obs_names
+        theta = np.concatenate([theta, np.stack([values[k][index] for k in obs_names], 1)], 1)
     resampled = probs[index]
     hdi = az.hdi(resampled[None], hdi_prob=HDI_PROB)  # (outcome, 2)
     ess = float(1.0 / np.sum(weights**2))
-    observed = {n for n in cases[0].evidence}
+    observed = set(cases[0].evidence) | set(interventions)
     reasons = []
     if khat > KHAT_MAX:
         reasons.append(f"Pareto k-hat {khat:.2f} > {KHAT_MAX}: importance weights unreliable")
@@ -221,9 +283,13 @@ def _assemble(spec, params, cases, values, probs, loglik, weights, khat, mean, m
     attrs = {
         "model_name": spec.name,
         "model_hash": stable_hash(spec.model_dump(mode="json")),
-        "evidence_hash": stable_hash([c.to_json() for c in cases]),
+        "evidence_hash": stable_hash({
+            "cases": [c.to_json() for c in cases], "do": dict(interventions),
+            "count_models": [{**vars(m), "rates": dict(m.rates)}
+                             for m in observations.counts.values()]}),
         "evidence": canonical_json([c.to_json() for c in cases]),
         "as_of": as_of or "",
+        "interventions": canonical_json(dict(interventions)),
         "method": "importance",
         "method_reason": "parameter-level importance sampling: prior draws × exact likelihood "
                          "(the default; NUTS is used when k-hat > 0.7)",

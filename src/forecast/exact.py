@@ -297,9 +297,6 @@ class ExactEngine:
                                         f"{list(net.states[node])}), got shape {arr.shape}"))
             elif not np.all(np.isfinite(arr)) or np.any(arr < 0):
                 problems.append(Problem(where, "likelihoods must be finite and non-negative"))
-            elif node in hard:
-                problems.append(Problem(where, "the node also has a hard finding",
-                                        "give one or the other"))
             else:
                 lik[node] = arr if arr.ndim == 2 else arr[None]
         tables: dict[str, np.ndarray] = {}
@@ -333,7 +330,7 @@ class ExactEngine:
         plan = self._plans.get(key)
         if plan is None:
             indices = [tuple(v for v in net.family(n) if v not in hard) for n in nodes]
-            indices += [(n,) for n in soft_nodes]
+            indices += [(n,) if n not in hard else () for n in soft_nodes]
             sizes = {n: net.card(n) for n in net.nodes}
             plan = Plan(indices, sizes, batched, batch)
             self._plans[key] = plan
@@ -351,7 +348,8 @@ class ExactEngine:
                 index = (slice(None), *(hard.get(v, slice(None)) for v in fam))
                 table = table[index]
             factors.append(table)
-        factors += [lik[n] for n in soft_nodes]
+        # a likelihood on a node that also has a hard finding is the number λ(observed state)
+        factors += [lik[n] if n not in hard else lik[n][:, hard[n]] for n in soft_nodes]
         return plan, factors
 
     def _scatter_family(self, node, fam, hard):
