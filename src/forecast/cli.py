@@ -15,6 +15,7 @@ import click
 from forecast.errors import EvidenceError, ForecastError, Problem
 
 EXIT_BAD_INPUT = 2
+EXIT_DIAGNOSTICS = 3
 
 
 class _Group(click.Group):
@@ -74,7 +75,8 @@ def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_js
     converters, bnlearn, pgmpy or pyAgrum). By default this is exact inference with the CPTs
     at their prior means (for a model, the posterior mean of every probability given one
     case). With --posterior, each probability also gets its 90% credible interval over the
-    uncertain CPTs, an ICD 203 likelihood word and a separate confidence label.
+    uncertain CPTs, an ICD 203 likelihood word and a separate confidence label; the exit
+    code is 3 if the sampler's diagnostics fail (the table is still printed, marked).
 
     \b
     Examples:
@@ -112,6 +114,10 @@ def _posterior(path: Path, hard, lik, seed: int, as_json: bool) -> None:
         click.echo(result.summary.to_json(orient="records", indent=2))
     else:
         click.echo(forecast_table(result))
+    if not result.publishable:
+        reasons = "; ".join(result.attrs["diagnostics"]["failed"])
+        click.echo(f"error: the posterior failed its diagnostics: {reasons}", err=True)
+        raise SystemExit(EXIT_DIAGNOSTICS)
 
 
 def _load_network(path: Path):
