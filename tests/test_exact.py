@@ -205,3 +205,13 @@ def test_log_evidence_grad_matches_finite_differences_and_families():
         assert log_b[d] == pytest.approx(log_1, abs=1e-12)
         for node in net.nodes:
             np.testing.assert_allclose(grads_b[node][d], grads_1[node], atol=1e-12)
+
+
+def test_ancestral_sampling_matches_marginals():
+    rng = np.random.default_rng(5)
+    net = random_network(rng, 6, cards=(2, 3))
+    draws = net.sample(200_000, rng)
+    post = ExactEngine(net).query()
+    for node in net.nodes:
+        freq = np.bincount(draws[node], minlength=net.card(node)) / 200_000
+        np.testing.assert_allclose(freq, post.marginals[node], atol=0.005)

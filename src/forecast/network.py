@@ -147,6 +147,30 @@ class Network:
                 + (f"; {hint}" if hint else "")
             ) from None
 
+    def sample(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Draw `n` joint states by ancestral sampling.
+
+        Parameters
+        ----------
+        n : int
+            Number of samples.
+        rng : numpy.random.Generator
+            Source of randomness.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Node → state indices, shape ``(n,)``; ``self.states[node][i]`` names them.
+        """
+        out: dict[str, np.ndarray] = {}
+        for node in self.order:
+            rows = self.cpts[node][tuple(out[p] for p in self.parents[node])]
+            rows = np.broadcast_to(rows, (n, self.card(node)))
+            cum = np.cumsum(rows, axis=-1)
+            u = rng.random(n) * cum[:, -1]
+            out[node] = np.minimum((cum < u[:, None]).sum(axis=-1), self.card(node) - 1)
+        return out
+
     def with_cpts(self, cpts: Mapping[str, np.ndarray], name: str | None = None) -> Network:
         """Return a copy with some CPTs replaced (same structure)."""
         return Network(self.states, self.parents, {**self.cpts, **cpts},
