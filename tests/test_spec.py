@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from forecast.errors import Problem, SpecError
 from forecast.spec import ModelSpec, check_quotes, load_spec, parse_spec
+from forecast.spec_checks import check_claim_quotes
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "models" / "afghan_caliphate.yaml"
@@ -643,6 +644,38 @@ CASES = [
         "remove or rename",
     ),
     (
+        "empty list of quotes",
+        _sub('C1: {quote: "one"', "C1: {quote: []"),
+        "C1: {quote: []",
+        "claims.C1.quote",
+        "the list of quotes is empty",
+        "quote: [",
+    ),
+    (
+        "quote that is not text",
+        _sub('quote: "two"', 'quote: ["two", 3]'),
+        "C2: {quote",
+        "claims.C2.quote",
+        "a quote must be text, got 3",
+        "quote: [",
+    ),
+    (
+        "unknown scenario",
+        _sub('  title: "Base model"\n', '  title: "Base model"\n  scenarios: [b, dd]\n'),
+        "scenarios: [b, dd]",
+        "model.scenarios[1]",
+        "scenario 'dd' is not a node of the model",
+        "did you mean 'd'?",
+    ),
+    (
+        "repeated scenario",
+        _sub('  title: "Base model"\n', '  title: "Base model"\n  scenarios: [b, d, b]\n'),
+        "scenarios: [b, d, b]",
+        "model.scenarios[2]",
+        "scenario 'b' is listed twice",
+        "list each node once",
+    ),
+    (
         "paragraph",
         _sub("paragraph: 1}", "paragraph: 0}"),
         "C1: {quote",
@@ -788,3 +821,66 @@ def test_file_level_mistakes(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         parse_spec("model: {name: x, title: X}\n")
     assert [p.message for p in info.value.problems] == ["missing required key 'nodes'"]
+
+
+# --- language extensions: several quotes per claim, headline scenarios ------------------------
+
+SEVERAL = BASE.replace(
+    'C2: {quote: "two", paragraph: [2, 3]}', 'C2: {quote: ["two", "three"], paragraph: [2, 3]}'
+).replace('  title: "Base model"\n', '  title: "Base model"\n  scenarios: [d, b]\n')
+
+
+def test_a_claim_may_quote_several_passages_and_a_model_name_scenarios() -> None:
+    spec = parse_spec(SEVERAL)
+    assert spec.claims["C2"].quotes == ("two", "three")
+    assert spec.claims["C1"].quotes == ("one",) and spec.claims["C1"].quote == "one"
+    assert spec.scenarios == ("d", "b")
+    assert parse_spec(BASE).scenarios == ()
+    assert ModelSpec.model_validate(spec.model_dump()) == spec
+
+
+def test_every_passage_of_a_claim_is_checked_against_the_source() -> None:
+    spec = parse_spec(SEVERAL)
+    ok = "Body: one.\n\nSecond para with two.\n\nthree and four\n"
+    assert check_claim_quotes(spec.name, spec.claims, ok) == []
+    moved = "Body: one, three.\n\nSecond para with two.\n\nfour\n"
+    found = [(p.where, p.message, p.hint) for p in check_claim_quotes("m", spec.claims, moved)]
+    assert found == [
+        (
+            "m: claims.C2.quote[1]",
+            "the quote is in paragraph 1, not 2, 3",
+            "add 1 to paragraph: [2, 3]",
+        )
+    ]
+    missing = "Body: one.\n\nSecond para with two.\n\nfour\n"
+    (problem,) = check_claim_quotes("m", spec.claims, missing)
+    assert problem.where == "m: claims.C2.quote[1]"
+    assert "not in the source verbatim" in problem.message
+    skipped = check_claim_quotes("m", spec.claims, ok, first_paragraph="Nothing")
+    assert [p.message for p in skipped] == ["no paragraph of the source starts with 'Nothing'"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Headline\n\nBody starts: one.\n\nSecond para with two\nwrapped.\n\nthree\n",
+        "nothing here",
+        "one\n\nxx\n\ntwo",
+    ],
+)
+def test_single_quotes_are_checked_as_check_quotes_does(source: str) -> None:
+    spec = parse_spec(BASE)
+    assert check_claim_quotes(spec.name, spec.claims, source) == check_quotes(spec, source)
+
+
+def test_a_bad_scenario_is_listed_with_every_other_problem() -> None:
+    text = SEVERAL.replace("scenarios: [d, b]", "scenarios: [dd, b]").replace(
+        "strength: moderate", "strenght: moderate"
+    )
+    problems = _problems(text)
+    assert [p.message for p in problems] == [
+        "scenario 'dd' is not a node of the model",
+        "unknown key 'strenght'",
+    ]
+    assert problems[0].where == "<string>:4 model.scenarios[0]"
+    assert problems[0].hint == "did you mean 'd'?"

@@ -57,7 +57,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from forecast.errors import Problem, SpecError, did_you_mean
-from forecast.spec_checks import Issue, check_model, partial_node, raw_citations
+from forecast.spec_checks import (
+    Issue,
+    check_claim_quotes,
+    check_model,
+    partial_node,
+    raw_citations,
+)
 from forecast.spec_schema import (
     Claim,
     Cpt,
@@ -171,7 +177,7 @@ def parse_spec(text: str, filename: str = "<string>") -> ModelSpec:
 def check_quotes(
     spec: ModelSpec, source_text: str, *, first_paragraph: str | None = None
 ) -> list[Problem]:
-    """Check that every claim's quote appears verbatim in its paragraph(s) of the source.
+    """Check that every passage each claim quotes appears verbatim in its paragraph(s).
 
     Parameters
     ----------
@@ -189,43 +195,8 @@ def check_quotes(
         One per quote not found verbatim (whitespace-insensitive) in its paragraph(s), saying
         where it was found if elsewhere.
     """
-    paragraphs = [_squash(p) for p in re.split(r"\n\s*\n", source_text) if p.strip()]
-    if first_paragraph is not None:
-        start = next((i for i, p in enumerate(paragraphs) if p.startswith(first_paragraph)), None)
-        if start is None:
-            return [
-                Problem(spec.name, f"no paragraph of the source starts with {first_paragraph!r}")
-            ]
-        paragraphs = paragraphs[start:]
-    problems = []
-    for cid, claim in spec.claims.items():
-        quote = _squash(claim.quote)
-        if any(0 < n <= len(paragraphs) and quote in paragraphs[n - 1] for n in claim.paragraph):
-            continue
-        found = [i + 1 for i, p in enumerate(paragraphs) if quote in p]
-        where = f"{spec.name}: claims.{cid}"
-        if found:
-            problems.append(
-                Problem(
-                    where,
-                    f"the quote is in paragraph {found[0]}, not "
-                    f"{', '.join(map(str, claim.paragraph))}",
-                    f"set paragraph: {found[0]}",
-                )
-            )
-        else:
-            problems.append(
-                Problem(
-                    where,
-                    "the quote is not in the source verbatim",
-                    "copy it exactly, including quotation marks and dashes",
-                )
-            )
-    return problems
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split())
+    return check_claim_quotes(spec.name, spec.claims, source_text,
+                              first_paragraph=first_paragraph)
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ problems as possible without reporting consequences of problems already listed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping
 from functools import cache
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ import networkx as nx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticUndefined
 
-from forecast.errors import did_you_mean
+from forecast.errors import Problem, did_you_mean
 from forecast.spec_forms import (
     Issue,
     Path,
@@ -32,6 +33,7 @@ from forecast.spec_forms import (
 )
 from forecast.spec_schema import (
     Broken,
+    Claim,
     Cpt,
     Effect,
     Link,
@@ -43,7 +45,7 @@ from forecast.spec_schema import (
     Table,
 )
 
-__all__ = ["Issue", "check_model", "partial_node", "raw_citations"]
+__all__ = ["Issue", "check_claim_quotes", "check_model", "partial_node", "raw_citations"]
 
 
 def check_model(
@@ -308,3 +310,79 @@ def raw_citations(raw: Any) -> set[str]:
         for item in raw:
             found |= raw_citations(item)
     return found
+
+
+# --------------------------------------------------------------------------------------------
+# quotes against the source
+# --------------------------------------------------------------------------------------------
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def check_claim_quotes(
+    name: str,
+    claims: Mapping[str, Claim],
+    source_text: str,
+    *,
+    first_paragraph: str | None = None,
+) -> list[Problem]:
+    """Check that every quoted passage of every claim is verbatim in one of its paragraphs.
+
+    The same rules as :func:`forecast.spec.check_quotes`, for claims with one quote or a list
+    of quotes (each passage must appear, whitespace-insensitively, in one of the claim's
+    paragraphs; paragraphs are separated by blank lines).
+
+    Parameters
+    ----------
+    name : str
+        The model's name, used in the problems' locations.
+    claims : mapping of str to Claim
+        The claims, by id.
+    source_text : str
+        The source document as plain text.
+    first_paragraph : str, optional
+        The beginning of the paragraph counted as 1; by default the text's first paragraph.
+
+    Returns
+    -------
+    list of Problem
+        One per passage not found in its paragraph(s), located at ``claims.<id>`` (a single
+        quote) or ``claims.<id>.quote[i]`` (a list), saying where it was found if elsewhere.
+    """
+    paragraphs = [_squash(p) for p in re.split(r"\n\s*\n", source_text) if p.strip()]
+    if first_paragraph is not None:
+        start = next((i for i, p in enumerate(paragraphs) if p.startswith(first_paragraph)), None)
+        if start is None:
+            return [Problem(name, f"no paragraph of the source starts with {first_paragraph!r}")]
+        paragraphs = paragraphs[start:]
+    problems = []
+    for cid, claim in claims.items():
+        several = not isinstance(claim.quote, str)
+        for i, passage in enumerate(claim.quotes):
+            quote = _squash(passage)
+            inside = [paragraphs[n - 1] for n in claim.paragraph if 0 < n <= len(paragraphs)]
+            if any(quote in p for p in inside):
+                continue
+            found = [k + 1 for k, p in enumerate(paragraphs) if quote in p]
+            where = f"{name}: claims.{cid}" + (f".quote[{i}]" if several else "")
+            listed = ", ".join(map(str, claim.paragraph))
+            if found:
+                hint = (
+                    f"add {found[0]} to paragraph: [{listed}]"
+                    if several
+                    else f"set paragraph: {found[0]}"
+                )
+                problems.append(
+                    Problem(where, f"the quote is in paragraph {found[0]}, not {listed}", hint)
+                )
+            else:
+                problems.append(
+                    Problem(
+                        where,
+                        "the quote is not in the source verbatim",
+                        "copy it exactly, including quotation marks and dashes",
+                    )
+                )
+    return problems

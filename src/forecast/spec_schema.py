@@ -21,11 +21,15 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
 from forecast import priors
+from forecast.errors import did_you_mean
 
 __all__ = [
     "Broken",
@@ -163,7 +167,11 @@ class Source(_Model):
 
 
 class ModelInfo(_Model):
-    """The ``model:`` header."""
+    """The ``model:`` header.
+
+    ``scenarios`` names the headline scenario nodes, in the order reports should feature them;
+    each must be a node of the model (checked by :class:`ModelSpec`).
+    """
 
     name: Annotated[
         str,
@@ -174,14 +182,40 @@ class ModelInfo(_Model):
     title: str
     description: str | None = None
     source: Source | None = None
+    scenarios: Annotated[list[NodeName], BeforeValidator(_as_list)] = []
+
+
+_QUOTE_RULE = 'e.g. quote: "one passage", or quote: ["first passage", "second passage"]'
+
+
+def _quote(value: Any) -> Any:
+    """A quote is non-empty text, or a non-empty list of non-empty texts (kept as given)."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise Invalid("the list of quotes is empty", _QUOTE_RULE)
+    for item in items:
+        if not isinstance(item, str):
+            raise Invalid(f"a quote must be text, got {item!r}", _QUOTE_RULE)
+        if not item.strip():
+            raise Invalid("a quote must not be empty", _QUOTE_RULE)
+    return value
 
 
 class Claim(_Model):
-    """A claim quoted verbatim from the source, with its paragraph number(s)."""
+    """A claim quoted verbatim from the source, with its paragraph number(s).
 
-    quote: str = Field(min_length=1)
+    ``quote`` is one passage, or a list of passages when the claim draws on several sentences
+    or paragraphs; each passage must appear verbatim in one of the claim's paragraphs.
+    """
+
+    quote: Annotated[str | list[str], BeforeValidator(_quote)]
     paragraph: Annotated[list[PositiveInt], BeforeValidator(_paragraphs)] = Field(min_length=1)
     note: str | None = None
+
+    @property
+    def quotes(self) -> tuple[str, ...]:
+        """The quoted passages, as a tuple (one item for a single quote)."""
+        return (self.quote,) if isinstance(self.quote, str) else tuple(self.quote)
 
 
 class Window(_Model):
@@ -402,6 +436,41 @@ class Node(_Model):
 # --------------------------------------------------------------------------------------------
 
 
+def _scenario_problems(data: Any) -> list[InitErrorDetails]:
+    """Located errors for ``model.scenarios`` entries that name no node or repeat one."""
+    if not isinstance(data, Mapping):
+        return []
+    model, nodes = data.get("model"), data.get("nodes")
+    if not isinstance(model, Mapping) or not isinstance(nodes, Mapping):
+        return []
+    scenarios = model.get("scenarios")
+    scenarios = [scenarios] if isinstance(scenarios, str) else scenarios
+    if not isinstance(scenarios, list):
+        return []
+    names = [n for n in nodes if isinstance(n, str)]
+    out: list[InitErrorDetails] = []
+    seen: set[str] = set()
+    for i, name in enumerate(scenarios):
+        if not isinstance(name, str) or not _IDENT.match(name):
+            continue  # the field's own check reports it
+        if name not in names:
+            error = Invalid(
+                f"scenario '{name}' is not a node of the model",
+                did_you_mean(name, names) or "list node names under model.scenarios",
+            )
+        elif name in seen:
+            error = Invalid(f"scenario '{name}' is listed twice", "list each node once")
+        else:
+            seen.add(name)
+            continue
+        out.append(
+            InitErrorDetails(
+                type="value_error", loc=("model", "scenarios", i), input=name, ctx={"error": error}
+            )
+        )
+    return out
+
+
 class ModelSpec(_Model):
     """A validated model file: header, claims and nodes (in file order).
 
@@ -414,10 +483,41 @@ class ModelSpec(_Model):
     claims: dict[ClaimId, Claim] = {}
     nodes: dict[NodeName, Node] = Field(min_length=1)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _scenarios_exist(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> ModelSpec:
+        """Every ``model.scenarios`` entry names a node, once.
+
+        Checked on the raw data and reported together with any other schema problem, so a
+        file with several mistakes still gets every one listed.
+        """
+        found = _scenario_problems(data)
+        try:
+            spec = handler(data)
+        except ValidationError as exc:
+            if not found:
+                raise
+            try:
+                merged = ValidationError.from_exception_data(
+                    exc.title,
+                    [*exc.errors(), *found],  # type: ignore[list-item]
+                )
+            except (KeyError, TypeError, ValueError):  # an error type that cannot be rebuilt
+                raise exc from None
+            raise merged from None
+        if found:
+            raise ValidationError.from_exception_data(cls.__name__, found)
+        return spec
+
     @property
     def name(self) -> str:
         """The model's name."""
         return self.model.name
+
+    @property
+    def scenarios(self) -> tuple[str, ...]:
+        """The headline scenario nodes named in ``model.scenarios`` (may be empty)."""
+        return tuple(self.model.scenarios)
 
     @property
     def node_names(self) -> tuple[str, ...]:
