@@ -129,3 +129,13 @@ def test_query_posterior_refuses_bif(tmp_path):
     path.write_text("network x {}\n")
     result = run("query", path, "--posterior")
     assert result.exit_code == 2 and "needs a model file" in result.output
+
+
+def test_flagship_query_shows_headline_scenarios_unless_all():
+    flagship = ROOT / "models" / "isis_pakistan_2015.yaml"
+    short = run("query", flagship, "--posterior")
+    assert short.exit_code == 0, short.output
+    assert "caliphate_declared" in short.output and "ttp_relocation" not in short.output
+    assert "no evidence" in short.output
+    full = run("query", flagship, "-e", "reconciliation=none", "--all")
+    assert "ttp_relocation" in full.output

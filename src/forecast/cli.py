@@ -67,8 +67,10 @@ def validate(model: Path) -> None:
                    "probability's mean, 90% interval and Monte Carlo error.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Random seed of --posterior (same inputs and seed, same numbers).")
+@click.option("--all", "show_all", is_flag=True,
+              help="Show every node, not only the model's headline scenarios.")
 def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_json: bool,
-          posterior: bool, seed: int) -> None:
+          posterior: bool, seed: int, show_all: bool) -> None:
     """Posterior probabilities of every node of NETWORK given evidence.
 
     NETWORK is a model YAML file or a BIF file (.bif or .bif.gz, as written by GeNIe, Netica
@@ -76,7 +78,9 @@ def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_js
     at their prior means (for a model, the posterior mean of every probability given one
     case). With --posterior, each probability also gets its 90% credible interval over the
     uncertain CPTs, an ICD 203 likelihood word and a separate confidence label; the exit
-    code is 3 if the sampler's diagnostics fail (the table is still printed, marked).
+    code is 3 if the sampler's diagnostics fail (the table is still printed, marked). A model
+    that names headline `scenarios` shows those nodes only, unless --all is given (--json
+    always has every node).
 
     \b
     Examples:
@@ -86,20 +90,25 @@ def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_js
     """
     hard, lik = _parse_findings(evidence, soft)
     if posterior:
-        _posterior(network, hard, lik, seed, as_json)
+        _posterior(network, hard, lik, seed, as_json, show_all)
         return
     from forecast.exact import ExactEngine
     from forecast.render import marginals_table
 
-    net = _load_network(network)
+    net, spec = _load_network(network)
     post = ExactEngine(net).query(hard, lik)
     if as_json:
         click.echo(json.dumps(post.to_dict(), indent=2))
     else:
-        click.echo(marginals_table(post, hard, lik))
+        click.echo(marginals_table(post, hard, lik, nodes=_shown(spec, show_all)))
 
 
-def _posterior(path: Path, hard, lik, seed: int, as_json: bool) -> None:
+def _shown(spec, show_all: bool) -> list[str] | None:
+    """The nodes to print: a model's headline scenarios, unless all are asked for."""
+    return list(spec.scenarios) if spec is not None and spec.scenarios and not show_all else None
+
+
+def _posterior(path: Path, hard, lik, seed: int, as_json: bool, show_all: bool) -> None:
     if not path.name.lower().endswith((".yaml", ".yml")):
         raise ForecastError(f"{path}: --posterior needs a model file (.yaml); a BIF network "
                             "has fixed CPTs, so its probabilities have no interval")
@@ -109,11 +118,12 @@ def _posterior(path: Path, hard, lik, seed: int, as_json: bool) -> None:
     from forecast.render import forecast_table
     from forecast.spec import load_spec
 
-    result = importance_forecast(load_spec(path), Case(hard, lik), seed=seed)
+    spec = load_spec(path)
+    result = importance_forecast(spec, Case(hard, lik), seed=seed)
     if as_json:
         click.echo(result.summary.to_json(orient="records", indent=2))
     else:
-        click.echo(forecast_table(result))
+        click.echo(forecast_table(result, nodes=_shown(spec, show_all)))
     if not result.publishable:
         reasons = "; ".join(result.attrs["diagnostics"]["failed"])
         click.echo(f"error: the posterior failed its diagnostics: {reasons}", err=True)
@@ -127,12 +137,13 @@ def _load_network(path: Path):
     if name.endswith((".bif", ".bif.gz")):
         from forecast.bif import read_bif
 
-        return read_bif(path)
+        return read_bif(path), None
     if name.endswith((".yaml", ".yml")):
         from forecast.cpt import prior_mean_network
         from forecast.spec import load_spec
 
-        return prior_mean_network(load_spec(path))
+        spec = load_spec(path)
+        return prior_mean_network(spec), spec
     raise ForecastError(f"{path}: not a model (.yaml) or BIF (.bif, .bif.gz) file")
 
 

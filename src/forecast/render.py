@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 from forecast.exact import Posterior
 
@@ -15,6 +17,7 @@ def marginals_table(
     post: Posterior,
     evidence: Mapping[str, str] | None = None,
     soft: Mapping[str, object] | None = None,
+    nodes: Sequence[str] | None = None,
 ) -> str:
     """Format every node's marginal as an aligned table with bars.
 
@@ -24,6 +27,8 @@ def marginals_table(
         An unbatched exact query result.
     evidence, soft : mapping, optional
         The findings, echoed in the header and marked in the table.
+    nodes : sequence of str, optional
+        Only these nodes (default: all).
 
     Returns
     -------
@@ -34,9 +39,10 @@ def marginals_table(
     findings = [f"{n}={s}" for n, s in evidence.items()] + [f"{n}~soft" for n in soft]
     header = f"P(node | {', '.join(findings)})" if findings else "P(node), no evidence"
     lines = [f"{post.network.name}: {header}    log P(e) = {post.log_evidence:.6g}", ""]
-    width_n = max(len(n) for n in post.marginals)
+    shown = {n: post.marginals[n] for n in (nodes or post.marginals)}
+    width_n = max(len(n) for n in shown)
     width_s = max(len(s) for ss in post.network.states.values() for s in ss)
-    for node, probs in post.marginals.items():
+    for node, probs in shown.items():
         mark = "  (observed)" if node in evidence else "  (soft finding)" if node in soft else ""
         for i, (state, p) in enumerate(zip(post.network.states[node], probs, strict=True)):
             name = node if i == 0 else ""
@@ -70,8 +76,16 @@ def spec_summary(spec) -> str:
     return "\n".join(lines)
 
 
-def forecast_table(forecast) -> str:
-    """Format a :class:`~forecast.result.Forecast` summary: mean, 90% interval, MCSE, words."""
+def forecast_table(forecast, nodes: Sequence[str] | None = None) -> str:
+    """Format a :class:`~forecast.result.Forecast` summary: mean, 90% interval, MCSE, words.
+
+    Parameters
+    ----------
+    forecast : Forecast
+        The result.
+    nodes : sequence of str, optional
+        Only these nodes (default: all).
+    """
     attrs = forecast.attrs
     diag = attrs.get("diagnostics", {})
     evidence = attrs.get("evidence", [{}])[0]
@@ -81,11 +95,14 @@ def forecast_table(forecast) -> str:
         f"{attrs.get('model_name')}: P(node | {', '.join(findings) or 'no evidence'}, θ) over "
         f"the posterior of θ",
         f"method {attrs.get('method')}: {diag.get('draws')} draws, ESS {diag.get('ess', 0):.0f},"
-        f" Pareto k {diag.get('khat', float('nan')):.2f}"
+        + (f" Pareto k {diag['khat']:.2f}" if np.isfinite(diag.get("khat", np.nan))
+           else " no evidence (prior draws, equal weights)")
         + ("" if forecast.publishable else "  NOT PUBLISHABLE: " + "; ".join(diag["failed"])),
         "",
     ]
     frame = forecast.summary
+    if nodes:
+        frame = frame[frame["node"].isin(list(nodes))]
     width_n = max(len(n) for n in frame["node"])
     width_s = max(len(s) for s in frame["state"])
     lines.append(f"{'node':<{width_n}}  {'state':<{width_s}}  mean   90% interval    "
