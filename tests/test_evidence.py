@@ -1,0 +1,293 @@
+"""Tests of the evidence ledger: the real ledger loads, broken ledgers are rejected row by row."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from forecast.errors import EvidenceError, SpecError
+from forecast.evidence import COLUMNS, LedgerRow, ledger_hash, load_ledger
+from forecast.spec import ModelSpec, load_spec, parse_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+LEDGER = ROOT / "data" / "isis_pakistan_ledger.csv"
+FLAGSHIP = ROOT / "models" / "isis_pakistan_2015.yaml"
+LEDGERS = Path(__file__).parent / "data" / "ledgers"
+BROKEN = LEDGERS / "broken.csv"
+ARTICLE_DATE = pd.Timestamp("2015-08-24")
+TODAY = dt.date(2026, 1, 1)  # fixed, so the broken ledger's "future" row stays in the future
+
+# The node contract the ledger is written against (name: kind, states in order).
+CONTRACT: dict[str, tuple[str, list[str]]] = {
+    "pk_counter_militancy": ("condition", ["faltering", "sustained"]),
+    "afghan_conflict": ("condition", ["easing", "stalemate", "worsening"]),
+    "afghan_gov_response": ("condition", ["fails", "effective"]),
+    "reconciliation": ("condition", ["none", "achieved"]),
+    "border_cooperation": ("condition", ["poor", "functioning"]),
+    "isis_core_territory": ("condition", ["collapsed", "holding"]),
+    "ttp_relocation": ("condition", ["no", "yes"]),
+    "isis_k_strength": ("condition", ["weak", "strong"]),
+    "hardliners_back_isis": ("event", ["no", "yes"]),
+    "pro_isis_alliance": ("event", ["no", "yes"]),
+    "border_territory_held": ("event", ["no", "yes"]),
+    "caliphate_declared": ("event", ["no", "yes"]),
+    "isis_core_direct_presence": ("event", ["no", "yes"]),
+    "sectarian_appeal": ("condition", ["low", "high"]),
+    "isis_influence_pakistan": ("condition", ["low", "high"]),
+    "support_expressions": ("event", ["no", "yes"]),
+    "isis_attack_pakistan": ("event", ["no", "yes"]),
+    "isis_claim_pakistan": ("event", ["no", "yes"]),
+    "official_attribution": ("event", ["no", "yes"]),
+    "recruitment_to_syria": ("condition", ["low", "high"]),
+    "iran_border_links": ("event", ["no", "yes"]),
+    "religious_party_radicalisation": ("event", ["no", "yes"]),
+}
+
+
+def _contract_yaml() -> str:
+    """A model file with every contract node, parentless, with flat tables (JSON is YAML)."""
+    lines = ["model: {name: contract, title: \"Ledger node contract\"}",
+             "claims:", "  C1: {quote: \"contract\", paragraph: 1}", "nodes:"]
+    for i, (node, (kind, states)) in enumerate(CONTRACT.items()):
+        definition = {"kind": kind, "record": "public record",
+                      "states": {s: s for s in states}}
+        if kind == "event":
+            definition["window"] = {"months": 24}
+        table = {"rows": [{"counts": dict.fromkeys(states, 1)}]}
+        table.update({"claims": ["C1"]} if i == 0 else {"assumption": "test fixture"})
+        lines += [f"  {node}:", f"    label: {json.dumps(node)}",
+                  f"    states: {json.dumps(states)}",
+                  f"    definition: {json.dumps(definition)}",
+                  f"    cpt: {json.dumps({'table': table})}"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def contract() -> ModelSpec:
+    return parse_spec(_contract_yaml(), filename="contract.yaml")
+
+
+def _snapshot(*folders: Path) -> dict[str, tuple[int, str]]:
+    """Every file under the folders with its mtime and content hash."""
+    return {str(p): (p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+            for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _problems(path: Path, spec: ModelSpec | None = None) -> list[str]:
+    with pytest.raises(EvidenceError) as info:
+        load_ledger(path, spec, today=TODAY)
+    assert str(info.value).startswith(str(path))
+    return [str(p) for p in info.value.problems]
+
+
+def _at(problems: list[str], path: Path, line: int) -> list[str]:
+    return [p for p in problems if p.startswith((f"{path}:{line} ", f"{path}:{line}:"))]
+
+
+# --- the real ledger ------------------------------------------------------------------------------
+
+
+def test_real_ledger_loads_with_typed_columns(contract: ModelSpec) -> None:
+    before = _snapshot(LEDGER.parent)
+    frame = load_ledger(LEDGER, contract)
+    assert _snapshot(LEDGER.parent) == before
+    assert len(frame) >= 80
+    assert list(frame.columns[: len(COLUMNS)]) == list(COLUMNS)
+    assert {"reliability", "credibility", "line"} <= set(frame.columns)
+    assert pd.api.types.is_datetime64_any_dtype(frame["date"])
+    assert frame["id"].is_unique
+    assert (frame["source"].str.strip() != "").all()
+    assert frame["url"].str.match(r"^https?://\S+$").all()
+    assert frame["note"].str.len().between(10, 300).all()
+    assert frame["date"].between(pd.Timestamp("2014-01-01"), pd.Timestamp.today()).all()
+    assert (frame["date"] <= ARTICLE_DATE).sum() >= 20, "what the author could know"
+    assert (frame["date"] > ARTICLE_DATE).sum() >= 40, "what happened after the article"
+    assert frame["date"].max() >= pd.Timestamp("2025-01-01")
+    assert set(frame["reliability"]) <= set("ABCDEF")
+    assert frame["credibility"].between(1, 6).all()
+    assert (frame["grade"] == frame["reliability"] + frame["credibility"].astype(str)).all()
+    assert frame["line"].tolist() == list(range(2, len(frame) + 2))
+
+
+def test_real_ledger_rows_are_hard_or_soft_never_both(contract: ModelSpec) -> None:
+    frame = load_ledger(LEDGER, contract)
+    soft = frame["likelihood"].notna()
+    assert soft.any() and (~soft).any()
+    assert frame.loc[soft, "state"].isna().all() and frame.loc[~soft, "state"].notna().all()
+    for node, vector in frame.loc[soft, ["node", "likelihood"]].itertuples(index=False):
+        assert len(vector) == len(CONTRACT[node][1]) and min(vector) >= 0 < max(vector)
+
+
+def test_real_ledger_spreads_over_years_and_nodes(contract: ModelSpec) -> None:
+    frame = load_ledger(LEDGER, contract)
+    assert set(frame["node"]) <= set(CONTRACT)
+    assert len(set(frame["node"])) >= 20
+    assert frame["node"].value_counts().max() <= 12, "no node dominates the ledger"
+    years = frame["date"].dt.year.value_counts()
+    assert set(range(2014, 2026)) - set(years.index) <= {2020, 2022}, "gaps are the exception"
+
+
+def test_real_ledger_grades_each_source_once() -> None:
+    frame = load_ledger(LEDGER)
+    letters = frame.groupby("source")["reliability"].nunique()
+    assert (letters == 1).all()
+    claims = frame[frame["source"] == "Islamic State (claims)"]
+    assert len(claims) >= 3 and set(claims["reliability"]) == {"F"}
+    assert set(claims["node"]) == {"isis_attack_pakistan"}, "a claim is never proof of involvement"
+
+
+def test_real_ledger_loads_against_the_flagship_model() -> None:
+    if not FLAGSHIP.exists():
+        pytest.skip("the flagship model is not written yet")
+    try:
+        spec = load_spec(FLAGSHIP)
+    except SpecError as exc:
+        pytest.skip(f"the flagship model does not validate yet: {exc.summary}")
+    frame = load_ledger(LEDGER, spec)
+    assert len(frame) >= 80
+
+
+def test_ledger_hash_is_the_sha256_of_the_bytes(tmp_path: Path) -> None:
+    digest = ledger_hash(LEDGER)
+    assert digest == hashlib.sha256(LEDGER.read_bytes()).hexdigest()
+    copy = tmp_path / "copy.csv"
+    shutil.copyfile(LEDGER, copy)
+    assert ledger_hash(copy) == digest
+    copy.write_bytes(copy.read_bytes() + b"\n")
+    assert ledger_hash(copy) != digest
+
+
+# --- broken ledgers -------------------------------------------------------------------------------
+
+BROKEN_LINES = {  # line: what its problem says (each line of broken.csv has one fault, or none)
+    3: "not a real calendar date",
+    4: "not an ISO date",
+    5: "in the future",
+    6: "unknown node 'isis_k_strenght' (did you mean 'isis_k_strength'?)",
+    7: "'yess' is not a state of support_expressions (did you mean 'yes'?)",
+    8: "state and likelihood are both filled",
+    9: "neither state nor likelihood is filled",
+    10: "3 numbers for isis_claim_pakistan, which has 2 states",
+    11: "must be a finite number >= 0",
+    12: "'low' in 'low;high' is not a number",
+    13: "duplicate id 'B001' (also on line 2)",
+    14: "unknown grade 'G7'",
+    15: "unknown grade 'b2'",
+    16: "source is empty",
+    17: "is not an http(s) URL",
+    18: "url is empty",
+    19: "has 10 fields, the header has 9",
+    20: "source 'Jamestown Foundation' is graded C here and B on line 2",
+    22: "id is empty",
+    23: "note is empty",
+}
+SPEC_ONLY = {6, 7, 10}
+
+
+def test_broken_ledger_names_every_bad_row_by_line(contract: ModelSpec) -> None:
+    before = _snapshot(LEDGERS)
+    problems = _problems(BROKEN, contract)
+    assert _snapshot(LEDGERS) == before, "loading writes nothing"
+    assert len(problems) == len(BROKEN_LINES)
+    for line, text in BROKEN_LINES.items():
+        found = _at(problems, BROKEN, line)
+        assert len(found) == 1 and text in found[0], (line, found)
+    assert not _at(problems, BROKEN, 2) and not _at(problems, BROKEN, 21), "valid rows pass"
+    lines = [int(p.split(":")[1].split()[0]) for p in problems]
+    assert lines == sorted(lines), "problems are listed in file order"
+
+
+def test_broken_ledger_without_a_model_skips_only_the_model_checks() -> None:
+    problems = _problems(BROKEN)
+    for line, text in BROKEN_LINES.items():
+        found = _at(problems, BROKEN, line)
+        if line in SPEC_ONLY:
+            assert not found, (line, found)
+        else:
+            assert len(found) == 1 and text in found[0], (line, found)
+
+
+def test_bad_header_names_missing_and_unknown_columns() -> None:
+    path = LEDGERS / "bad_header.csv"
+    problems = _problems(path)
+    assert all(p.startswith(f"{path}:1") for p in problems)
+    text = "\n".join(problems)
+    assert "unknown column 'likelihod' (did you mean 'likelihood'?)" in text
+    assert "unknown column 'notes' (did you mean 'note'?)" in text
+    assert "unknown column 'sauce'" in text
+    assert "missing column 'likelihood'" in text and "missing column 'note'" in text
+
+
+def _write(tmp_path: Path, *rows: str, header: str = ",".join(COLUMNS)) -> Path:
+    path = tmp_path / "ledger.csv"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+ROW = "E1,2015-05-13,isis_claim_pakistan,yes,,B1,Dawn,https://www.dawn.com/news/1,a claim"
+
+
+def test_future_dates_are_judged_against_today(tmp_path: Path) -> None:
+    path = _write(tmp_path, ROW)
+    assert len(load_ledger(path, today=dt.date(2015, 5, 13))) == 1
+    with pytest.raises(EvidenceError, match="2015-05-13 is in the future"):
+        load_ledger(path, today=dt.date(2015, 5, 12))
+
+
+def test_blank_lines_and_quoted_commas_keep_line_numbers(tmp_path: Path) -> None:
+    good = ROW.replace("a claim", '"a claim, quoted"').replace("E1", "E2")
+    path = _write(tmp_path, ROW, "", good, "", ROW.replace("E1", "E3").replace("B1", "Z9"))
+    with pytest.raises(EvidenceError) as info:
+        load_ledger(path, today=TODAY)
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:6 grade: unknown grade 'Z9': use an Admiralty code: reliability A-F then "
+        "credibility 1-6, e.g. B2"
+    ]
+    frame = load_ledger(_write(tmp_path, ROW, "", good), today=TODAY)
+    assert frame["line"].tolist() == [2, 4] and frame["note"].iloc[1] == "a claim, quoted"
+
+
+def test_a_cell_spanning_lines_is_reported(tmp_path: Path) -> None:
+    path = _write(tmp_path, ROW.replace("a claim", '"a claim\nover two lines"'))
+    with pytest.raises(EvidenceError, match=r"ledger.csv:2: a cell spans lines 2-3"):
+        load_ledger(path, today=TODAY)
+
+
+def test_columns_may_come_in_any_order(tmp_path: Path) -> None:
+    cells = dict(zip(COLUMNS, ROW.split(","), strict=True))
+    order = list(reversed(COLUMNS))
+    path = _write(tmp_path, ",".join(cells[c] for c in order), header=",".join(order))
+    frame = load_ledger(path, today=TODAY)
+    assert frame.loc[0, "id"] == "E1" and frame.loc[0, "url"] == "https://www.dawn.com/news/1"
+
+
+def test_unreadable_and_empty_files(tmp_path: Path) -> None:
+    with pytest.raises(EvidenceError, match="no such ledger file"):
+        load_ledger(tmp_path / "missing.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(EvidenceError, match="the ledger is empty"):
+        load_ledger(empty)
+    header_only = _write(tmp_path)
+    assert load_ledger(header_only).empty
+
+
+def test_row_model_parses_one_row() -> None:
+    row = LedgerRow.model_validate(dict(zip(COLUMNS, ROW.split(","), strict=True)))
+    assert row.date == dt.date(2015, 5, 13) and row.state == "yes" and row.likelihood is None
+    soft = LedgerRow.model_validate(
+        dict(zip(COLUMNS, ROW.replace(",yes,,", ",,1;3,").split(","), strict=True)))
+    assert soft.state is None and soft.likelihood == (1.0, 3.0)
+
+
+def test_malformed_ids_and_node_names_get_their_own_hints(tmp_path: Path) -> None:
+    path = _write(tmp_path, ROW.replace("E1,", "E 1,").replace("isis_claim_pakistan", "isis claim"))
+    problems = _problems(path)
+    assert any("id: 'E 1' is not a valid id (one word without spaces" in p for p in problems)
+    assert any("node: 'isis claim' is not a valid node (a node name" in p for p in problems)
