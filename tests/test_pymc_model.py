@@ -1,0 +1,222 @@
+"""The PyMC model of a spec: CPT twin, model logp, the evidence Op's gradient, and NUTS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+import pytest
+from pymc.model.transform.conditioning import remove_value_transforms
+from scipy import stats
+
+from forecast import load_spec
+from forecast.cpt import build_cpts, parameters, prior_mean_network, sample_parameters
+from forecast.errors import EvidenceError, InferenceError
+from forecast.exact import ExactEngine
+from forecast.pymc_model import (
+    NUMPY,
+    PYTENSOR,
+    LogEvidenceOp,
+    build_pymc_model,
+    node_cpt,
+    sample_nuts,
+)
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "afghan_caliphate.yaml"
+# Python-only linking: these graphs are small, and a C compile is what the NUTS test measures.
+FAST = "FAST_COMPILE"
+
+# Three cases sharing the parameters: a finding in every case (stays hard), per-case findings
+# (become one-hot likelihoods), soft evidence, and hard and soft findings on the same node.
+CASES = [
+    ({"reconciliation": "failed", "pakistan_spillover": "yes"}, {}),
+    ({"reconciliation": "failed", "caliphate": "yes"}, {"conflict": [0.2, 0.5, 0.9]}),
+    ({"reconciliation": "failed", "hardliners_back_isis": "no"},
+     {"hardliners_back_isis": [0.3, 0.7], "pro_isis_strength": [0.4, 0.8]}),
+]
+# Two findings whose ancestors are every node but the one queried (caliphate, a logit node).
+NUTS_EVIDENCE = {"pro_isis_strength": "strong", "pakistan_spillover": "yes"}
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec(MODEL)
+
+
+@pytest.fixture(scope="module")
+def engine(spec):
+    return ExactEngine(prior_mean_network(spec))
+
+
+def _prior_logp(spec, point) -> float:
+    total = 0.0
+    for p in parameters(spec):
+        x, kw = point[p.name], p.prior.params()
+        if p.prior.family == "beta":
+            total += stats.beta.logpdf(x, kw["alpha"], kw["beta"])
+        elif p.prior.family == "dirichlet":
+            total += stats.dirichlet.logpdf(x, kw["a"])
+        elif p.prior.family == "signed_lognormal":
+            total += stats.lognorm.logpdf(kw["sign"] * x, kw["sigma"], scale=np.exp(kw["mu"]))
+    return float(total)
+
+
+def test_cpt_twin_equals_build_cpts(spec) -> None:
+    rng = np.random.default_rng(1)
+    params = parameters(spec)
+    draws = sample_parameters(spec, 6, rng)
+    reference = build_cpts(spec, draws, params=params)
+    by_node = {n: [p for p in params if p.node == n] for n in spec.nodes}
+    # PyTensor: one symbolic input per uncertain parameter, every CPT as an output
+    inputs = {p.name: (pt.dvector if p.shape else pt.dscalar)(p.name)
+              for p in params if not p.fixed}
+    outputs = [node_cpt(spec, n, by_node[n], inputs, PYTENSOR) for n in spec.nodes]
+    f = pytensor.function(list(inputs.values()), outputs, mode=FAST)
+    for d in range(6):
+        one = {name: v[d] for name, v in draws.items()}
+        got = f(*(one[name] for name in inputs))
+        for n, cpt in zip(spec.nodes, got, strict=True):
+            np.testing.assert_allclose(cpt, reference[n][d], rtol=0, atol=1e-12)
+            np.testing.assert_allclose(
+                node_cpt(spec, n, by_node[n], one, NUMPY), reference[n][d], rtol=0, atol=1e-12)
+
+
+def test_model_variables_are_the_named_parameters(spec) -> None:
+    model = build_pymc_model(spec, CASES)
+    free = [p.name for p in parameters(spec) if not p.fixed]
+    assert [rv.name for rv in model.free_RVs] == free
+    assert [d.name for d in model.deterministics] == [f"cpt.{n}" for n in spec.nodes]
+    assert model.named_vars_to_dims["cpt.caliphate"] == (*spec.parents["caliphate"], "caliphate")
+    assert [p.name for p in model.potentials] == ["log_evidence"]
+    # a "lowers" effect stays negative: its value lives on (-inf, 0)
+    start = model.initial_point()
+    lowers = model.rvs_to_transforms[model["caliphate.effect.reconciliation=achieved"]]
+    assert lowers.backward(start["caliphate.effect.reconciliation=achieved_interval__"]).eval() < 0
+
+
+def test_model_logp_is_prior_plus_exact_log_evidence(spec, engine) -> None:
+    model = remove_value_transforms(build_pymc_model(spec, CASES))
+    logp = model.compile_logp(mode=FAST)
+    rng = np.random.default_rng(2)
+    draws = sample_parameters(spec, 4, rng)
+    cpts = build_cpts(spec, draws)
+    log_evidence = sum(engine.log_evidence(ev, soft, cpts) for ev, soft in CASES)
+    for d in range(4):
+        point = {name: v[d] for name, v in draws.items()}
+        expected = _prior_logp(spec, point) + log_evidence[d]
+        free = {rv.name: point[rv.name] for rv in model.free_RVs}
+        assert logp(free) == pytest.approx(expected, rel=1e-10)
+    # a "lowers" effect with a positive value is outside the prior's support
+    free = {rv.name: point[rv.name] for rv in model.free_RVs}
+    free["caliphate.effect.reconciliation=achieved"] = 1.0
+    assert logp(free) == -np.inf
+
+
+def test_model_gradient_is_finite_differences(spec) -> None:
+    # The function NUTS evaluates (unconstrained coordinates, Jacobians included), for the NUTS
+    # test's case, so the two share their C compilation. Python-only linking is not an option
+    # here: it fails on the Add of more than 32 log-density terms that PyMC's pre-gradient
+    # canonicalisation builds (numpy's limit on ufunc operands).
+    model = build_pymc_model(spec, [(NUTS_EVIDENCE, {})])
+    f = model.logp_dlogp_function(ravel_inputs=True)
+    f.set_extra_values({})
+    rng = np.random.default_rng(5)
+    start = model.initial_point()
+    x = np.concatenate([np.ravel(start[v.name]) for v in model.value_vars])
+    x = x + rng.normal(0, 0.3, x.size)
+    _, grad = f(x)
+    eps = 1e-6
+    numeric = [(f(x + eps * e)[0] - f(x - eps * e)[0]) / (2 * eps) for e in np.eye(x.size)]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-7)
+
+
+def test_log_evidence_op_gradient_is_finite_differences(spec, engine) -> None:
+    op = LogEvidenceOp(engine, CASES)
+    assert set(op.nodes) == set(spec.nodes)  # every node is observed or an ancestor
+    rng = np.random.default_rng(3)
+    # unnormalised positive tables are fine: log P(e) is exact and multilinear in every entry
+    point = [rng.uniform(0.2, 1.0, engine.network.cpts[n].shape) for n in op.nodes]
+    pytensor.gradient.verify_grad(op, point, rng=rng, mode=FAST, eps=1e-7)
+
+    class Counting(ExactEngine):
+        calls = 0
+
+        def log_evidence_grad(self, *args, **kwargs):
+            Counting.calls += 1
+            return super().log_evidence_grad(*args, **kwargs)
+
+    op = LogEvidenceOp(Counting(engine.network), CASES)
+    point = [t / t.sum(axis=-1, keepdims=True) for t in point]  # rows of CPTs sum to 1
+    cpts = dict(zip(op.nodes, point, strict=True))
+    value = _value_and_grad(op, point)[0]
+    assert Counting.calls == 1  # value and gradient from one engine pass
+    # on CPTs, the batched cases (likelihoods of 1 where a case has no finding) give
+    # the sum of each case's own log P(e)
+    expected = sum(engine.log_evidence(ev, soft, cpts) for ev, soft in CASES)
+    assert value == pytest.approx(expected, rel=1e-12)
+    # identical cases (all findings shared, so no case axis) count once each; empty ones add 0
+    case = CASES[0]
+    for cases in ([case, case], [case, case, ({}, {})]):
+        op = LogEvidenceOp(engine, cases)
+        value, *grads = _value_and_grad(op, [cpts[n] for n in op.nodes])
+        single, single_grads = engine.log_evidence_grad(*case, cpts)
+        assert value == pytest.approx(2 * single, rel=1e-12)
+        for n, g in zip(op.nodes, grads, strict=True):
+            # the empty case adds Σ_x θ(x | u) = 1 to the likelihood, so a constant to each row
+            # of the gradient, which rows that sum to 1 cannot feel: compare within rows
+            np.testing.assert_allclose(_within_rows(g), _within_rows(2 * single_grads[n]),
+                                       rtol=1e-12, atol=1e-12)
+
+
+def _within_rows(g):
+    return g - g.mean(axis=-1, keepdims=True)
+
+
+def _value_and_grad(op, point):
+    xs = [pt.tensor(dtype="float64", shape=np.shape(x)) for x in point]
+    out = op(*xs)
+    return pytensor.function(xs, [out, *pytensor.grad(out, xs)], mode=FAST)(*point)
+
+
+def test_cases_that_do_not_fit_are_reported_with_their_index(spec) -> None:
+    with pytest.raises(EvidenceError, match=r"case 1: .*kaliphate"):
+        build_pymc_model(spec, [({}, {}), ({"kaliphate": "yes"}, {})])
+    with pytest.raises(InferenceError, match="case 0"):
+        build_pymc_model(spec, [({"caliphate": "yes"}, {"caliphate": [1.0, 0.0]})])
+
+
+@pytest.fixture(scope="module")
+def nuts(spec):
+    return sample_nuts(spec, [(NUTS_EVIDENCE, {})], draws=1000, tune=1000, chains=2, seed=4)
+
+
+def test_nuts_posterior_mean_is_exact_inference_at_prior_mean_cpts(spec, engine, nuts) -> None:
+    post = nuts.posterior
+    chains, draws = post.sizes["chain"], post.sizes["draw"]
+    values = {p.name: (post[p.name].values.reshape(chains * draws, *p.shape) if not p.fixed
+                       else p.prior.mean) for p in parameters(spec)}
+    cpts = build_cpts(spec, values)
+    p_yes = engine.query(NUTS_EVIDENCE, cpts=cpts).marginals["caliphate"][:, 1]
+    p_yes = p_yes.reshape(chains, draws)
+    mcse = float(az.mcse(p_yes)[0])  # an ndarray is read as (chain, draw)
+    exact = engine.query(NUTS_EVIDENCE).marginals["caliphate"][1]
+    assert abs(p_yes.mean() - exact) <= 4 * mcse, (p_yes.mean(), exact, mcse)
+    assert mcse < 0.005
+
+
+def test_nuts_diagnostics_and_result(nuts, spec, tmp_path) -> None:
+    assert int(nuts.sample_stats["diverging"].sum()) == 0
+    assert float(az.rhat(nuts).to_array().max()) <= 1.01
+    assert nuts.attrs["method"] == "nuts"
+    free = [p.name for p in parameters(spec) if not p.fixed]
+    assert list(nuts.posterior.data_vars) == free
+    # parameter names survive netCDF as they are
+    nuts.to_netcdf(tmp_path / "posterior.nc")
+    back = az.from_netcdf(tmp_path / "posterior.nc")
+    assert list(back.posterior.data_vars) == free
+    np.testing.assert_array_equal(back.posterior["caliphate.effect.reconciliation=achieved"],
+                                  nuts.posterior["caliphate.effect.reconciliation=achieved"])
+    assert back.posterior["conflict.row[reconciliation=failed]"].dims[-1] == "conflict"
