@@ -252,3 +252,39 @@ def test_simulation_based_calibration_of_the_importance_sampler():
         counts = np.bincount(np.asarray(ranks[n]) * bins // (thin + 1), minlength=bins)
         p_value = stats.chisquare(counts).pvalue
         assert p_value > 0.001, (n, counts)
+
+
+@pytest.fixture(scope="module")
+def five_cases():
+    return [Case({"reconciliation": r, "caliphate": c, "conflict": k})
+            for r, c, k in [("failed", "yes", "worsening"), ("failed", "no", "steady"),
+                            ("achieved", "no", "easing"), ("failed", "yes", "steady"),
+                            ("achieved", "no", "steady")]]
+
+
+@pytest.mark.slow
+def test_importance_and_nuts_agree_within_4_mcse(spec, five_cases):
+    from forecast.bayes import posterior_forecast
+
+    target = Case({"pakistan_spillover": "yes"})
+    weighted = posterior_forecast(spec, target, five_cases, method="importance", seed=1)
+    sampled = posterior_forecast(spec, target, five_cases, method="nuts", seed=1,
+                                 nuts_draws=500)
+    assert weighted.publishable and sampled.publishable, sampled.attrs["diagnostics"]
+    assert sampled.attrs["method"] == "nuts"
+    assert "sample_stats" in sampled.idata.groups()
+    for a, b in zip(weighted.summary.itertuples(), sampled.summary.itertuples(), strict=True):
+        assert (a.node, a.state) == (b.node, b.state)
+        assert abs(a.mean - b.mean) <= 4 * np.hypot(a.mcse, b.mcse), (a.node, a.state)
+
+
+@pytest.mark.slow
+def test_auto_switches_to_nuts_when_weights_degenerate(spec, five_cases):
+    from forecast.bayes import posterior_forecast
+
+    result = posterior_forecast(spec, Case({"reconciliation": "failed"}), five_cases * 8,
+                                draws=4000, seed=2, nuts_draws=300)
+    assert result.attrs["method"] == "nuts"
+    assert "k-hat" in result.attrs["method_reason"]
+    diag = result.attrs["diagnostics"]
+    assert diag["divergences"] == 0 and diag["max_rhat"] <= 1.01 + 1e-9 or not result.publishable

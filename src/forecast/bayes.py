@@ -29,20 +29,31 @@ import numpy as np
 import xarray as xr
 
 from forecast.cpt import build_cpts, parameters, sample_parameters
-from forecast.errors import EvidenceError, InferenceError, Problem
+from forecast.errors import EvidenceError, ForecastError, InferenceError, Problem
 from forecast.exact import ExactEngine
 from forecast.network import Network
 from forecast.observations import CountModel, ObservationModel, Report
 from forecast.result import Forecast, canonical_json, stable_hash
 from forecast.spec import ModelSpec
 
-__all__ = ["KHAT_MAX", "MIN_ESS", "Case", "importance_forecast"]
+__all__ = [
+    "KHAT_MAX",
+    "MIN_ESS",
+    "RHAT_MAX",
+    "Case",
+    "importance_forecast",
+    "nuts_forecast",
+    "posterior_forecast",
+]
 
 KHAT_MAX = 0.7
 """Pareto k̂ above which importance weights are unreliable (Vehtari et al., PSIS)."""
 
 MIN_ESS = 400
 """Effective sample size below which a forecast is not publishable (MCSE ≈ sd / 20)."""
+
+RHAT_MAX = 1.01
+"""Largest split R-hat of any reported probability for a publishable NUTS forecast."""
 
 HDI_PROB = 0.9
 _RESAMPLED = 4000  # equally weighted draws kept in the InferenceData posterior
@@ -175,6 +186,161 @@ def importance_forecast(
                      mean, mcse, seed, as_of, target_mcse, interventions or {})
 
 
+def posterior_forecast(
+    spec: ModelSpec,
+    target: Case | None = None,
+    history: Sequence[Case] = (),
+    *,
+    method: str = "auto",
+    seed: int = 0,
+    as_of: str | None = None,
+    count_models: Sequence[CountModel] = (),
+    interventions: Mapping[str, str] | None = None,
+    draws: int = 20_000,
+    nuts_draws: int = 1000,
+) -> Forecast:
+    """Posterior scenario probabilities by the method that fits the evidence.
+
+    ``method="auto"`` runs importance sampling and switches to NUTS when the Pareto k̂ of the
+    weights exceeds :data:`KHAT_MAX` (typically many shared-parameter cases); the forecast's
+    ``method`` and ``method_reason`` attributes record what ran and why.
+
+    Parameters
+    ----------
+    spec, target, history, seed, as_of, count_models, interventions
+        As in :func:`importance_forecast`.
+    method : {"auto", "importance", "nuts"}
+        Which sampler; "auto" chooses as above.
+    draws : int
+        Prior draws of the importance sampler's first round.
+    nuts_draws : int
+        Draws (and tuning steps) per NUTS chain.
+
+    Returns
+    -------
+    Forecast
+        Not publishable when its sampler's diagnostics fail, or when NUTS was needed but the
+        evidence has what the NUTS model cannot take yet (reports, counts, interventions).
+    """
+    if method not in ("auto", "importance", "nuts"):
+        raise ForecastError(f"unknown method '{method}'", [
+            Problem("method", "choose 'auto', 'importance' or 'nuts'")])
+    target = target or Case()
+    if method != "nuts":
+        result = importance_forecast(spec, target, history, draws=draws, seed=seed, as_of=as_of,
+                                     count_models=count_models, interventions=interventions)
+        khat = result.attrs["diagnostics"]["khat"]
+        if method == "importance" or khat <= KHAT_MAX:
+            return result
+        reason = (f"NUTS: importance weights degenerate (Pareto k-hat {khat:.2f} > "
+                  f"{KHAT_MAX}), typically from many cases sharing the parameters")
+        unsupported = [c for c in (target, *history) if c.reports or c.counts]
+        if unsupported or interventions:
+            diag = result.attrs["diagnostics"]
+            diag["failed"].append("NUTS is needed but does not yet take reports, counts or "
+                                  "interventions; give them as likelihood vectors")
+            result.idata.posterior.attrs["diagnostics"] = canonical_json(diag)
+            result.idata.posterior.attrs["publishable"] = 0
+            return result
+    else:
+        reason = "NUTS, as requested"
+    return nuts_forecast(spec, target, history, seed=seed, as_of=as_of, draws=nuts_draws,
+                         reason=reason)
+
+
+def nuts_forecast(
+    spec: ModelSpec,
+    target: Case | None = None,
+    history: Sequence[Case] = (),
+    *,
+    draws: int = 1000,
+    chains: int = 2,
+    seed: int = 0,
+    as_of: str | None = None,
+    target_mcse: float = 0.005,
+    reason: str = "NUTS",
+) -> Forecast:
+    """Posterior scenario probabilities from NUTS on the PyMC model of the spec.
+
+    The parameters are sampled by :func:`forecast.pymc_model.sample_nuts`; for every draw the
+    exact engine gives the target case's probabilities (one batched call). The forecast is not
+    publishable if any reported probability has R-hat > :data:`RHAT_MAX`, there is any
+    divergence, a bulk ESS below :data:`MIN_ESS`, or an MCSE above `target_mcse`.
+
+    Parameters
+    ----------
+    spec, target, history, seed, as_of
+        As in :func:`importance_forecast` (hard and soft findings only).
+    draws : int
+        Draws and tuning steps per chain.
+    chains : int
+        Number of chains.
+    target_mcse : float
+        Largest acceptable Monte Carlo standard error.
+    reason : str
+        Why NUTS was chosen, recorded in the provenance.
+
+    Returns
+    -------
+    Forecast
+    """
+    from forecast.pymc_model import sample_nuts
+
+    target = target or Case()
+    cases = [target, *history]
+    params = parameters(spec)
+    engine = ExactEngine(Network(spec.states, spec.parents,
+                                 {n: _uniform(spec, n) for n in spec.states}, name=spec.name))
+    idata = sample_nuts(spec, cases, draws=draws, tune=draws, chains=chains, seed=seed,
+                        engine=engine)
+    post = idata.posterior
+    n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
+    values = {}
+    for p in params:
+        if p.name in post:
+            v = post[p.name].values
+            values[p.name] = v.reshape(n_chains * n_draws, *v.shape[2:])
+        else:  # fixed by the analyst
+            mean = np.asarray(p.prior.mean, dtype=float)
+            values[p.name] = np.broadcast_to(mean, (n_chains * n_draws, *mean.shape))
+    cpts = build_cpts(spec, values, params=params)
+    marginals = engine.query(target.evidence, target.soft, cpts).marginals
+    flat = np.concatenate([marginals[n] for n in spec.states], axis=1)
+    probs = flat.reshape(n_chains, n_draws, -1)
+    mean = flat.mean(axis=0)
+    # constant probabilities (observed nodes) have no ESS or R-hat: diagnose the others
+    varying = np.ptp(flat, axis=0) > 0
+    mcse = np.zeros(flat.shape[1])
+    ess = np.full(flat.shape[1], np.inf)
+    rhat = np.ones(flat.shape[1])
+    if varying.any():
+        draws_ds = xr.Dataset({"p": (("chain", "draw", "outcome"), probs[..., varying])})
+        mcse[varying], ess[varying], rhat[varying] = (
+            f(draws_ds)["p"].values for f in (az.mcse, az.ess, az.rhat))
+    divergences = int(idata.sample_stats["diverging"].sum())
+    reasons = []
+    if rhat.max() > RHAT_MAX:
+        reasons.append(f"R-hat {rhat.max():.3f} > {RHAT_MAX}")
+    if divergences:
+        reasons.append(f"{divergences} divergent transitions")
+    if ess.min() < MIN_ESS:
+        reasons.append(f"bulk ESS {ess.min():.0f} < {MIN_ESS}")
+    if mcse.max() > target_mcse:
+        reasons.append(f"largest MCSE {mcse.max():.4f} > target {target_mcse}")
+    diagnostics = {
+        "draws": n_chains * n_draws, "chains": n_chains, "divergences": divergences,
+        "max_rhat": float(rhat.max()),
+        "ess": float(ess.min()) if varying.any() else float(n_chains * n_draws),
+        "max_mcse": float(mcse.max()), "failed": reasons,
+    }
+    theta_names, theta = _theta_table(params, values, slice(None))
+    theta = theta.reshape(n_chains, n_draws, -1)
+    observations = ObservationModel(spec.states, cases)
+    return _forecast(spec, observations, cases, {}, theta_names, theta, probs, mean,
+                     mcse, diagnostics, "nuts", reason, seed, as_of,
+                     {"sample_stats": idata.sample_stats})
+
+
 def _rows(arrays: Mapping[str, np.ndarray], keep: np.ndarray, n: int) -> dict[str, np.ndarray]:
     """Keep the draws `keep` of every array that has one row per draw."""
     return {k: (a[keep] if a.ndim and a.shape[0] == n else a) for k, a in arrays.items()}
@@ -255,19 +421,15 @@ def _theta_table(params, values, index) -> tuple[list[str], np.ndarray]:
 
 def _assemble(spec, params, observations, cases, values, probs, loglik, weights, khat, mean,
               mcse, seed, as_of, target_mcse, interventions) -> Forecast:
+    """Build the Forecast of an importance run: resample equally weighted draws, diagnose."""
     rng = np.random.default_rng([seed, 1])
     index = _resample(weights, min(_RESAMPLED, len(weights)), rng)
-    outcomes = [(n, s) for n in spec.states for s in spec.states[n]]
-    labels = [f"{n}={s}" for n, s in outcomes]
     theta_names, theta = _theta_table(params, values, index)
     obs_names = list(observations.priors)
     if obs_names:
         theta_names += obs_names
         theta = np.concatenate([theta, np.stack([values[k][index] for k in obs_names], 1)], 1)
-    resampled = probs[index]
-    hdi = az.hdi(resampled[None], hdi_prob=HDI_PROB)  # (outcome, 2)
     ess = float(1.0 / np.sum(weights**2))
-    observed = set(cases[0].evidence) | set(interventions)
     reasons = []
     if khat > KHAT_MAX:
         reasons.append(f"Pareto k-hat {khat:.2f} > {KHAT_MAX}: importance weights unreliable")
@@ -278,6 +440,23 @@ def _assemble(spec, params, observations, cases, values, probs, loglik, weights,
         reasons.append(f"largest MCSE {worst:.4f} > target {target_mcse}")
     diagnostics = {"draws": len(loglik), "khat": khat, "ess": ess, "max_mcse": worst,
                    "impossible_draws": int((~np.isfinite(loglik)).sum()), "failed": reasons}
+    with np.errstate(divide="ignore"):
+        log_weight = np.log(weights)  # -inf for draws under which the evidence is impossible
+    weights_ds = xr.Dataset({"log_weight": ("sample", log_weight),
+                             "log_likelihood": ("sample", loglik)})
+    return _forecast(
+        spec, observations, cases, interventions, theta_names, theta[None], probs[index][None],
+        mean, mcse, diagnostics, "importance",
+        "parameter-level importance sampling: prior draws × exact likelihood (the default)",
+        seed, as_of, {"importance": weights_ds})
+
+
+def _forecast(spec, observations, cases, interventions, theta_names, theta, probs, mean, mcse,
+              diagnostics, method, reason, seed, as_of, extra_groups) -> Forecast:
+    """The Forecast of any sampler: ``theta`` and ``probs`` have shape (chain, draw, ...)."""
+    outcomes = [(n, s) for n in spec.states for s in spec.states[n]]
+    labels = [f"{n}={s}" for n, s in outcomes]
+    hdi = az.hdi(probs, hdi_prob=HDI_PROB)  # (outcome, 2)
     versions = {pkg: importlib.metadata.version(pkg)
                 for pkg in ("forecast", "numpy", "arviz", "xarray", "pandas")}
     attrs = {
@@ -290,36 +469,33 @@ def _assemble(spec, params, observations, cases, values, probs, loglik, weights,
         "evidence": canonical_json([c.to_json() for c in cases]),
         "as_of": as_of or "",
         "interventions": canonical_json(dict(interventions)),
-        "method": "importance",
-        "method_reason": "parameter-level importance sampling: prior draws × exact likelihood "
-                         "(the default; NUTS is used when k-hat > 0.7)",
+        "method": method,
+        "method_reason": reason,
         "seed": seed,
         "versions": canonical_json(versions),
         "diagnostics": canonical_json(diagnostics),
-        "publishable": int(not reasons),
+        "publishable": int(not diagnostics["failed"]),
     }
-    outcome_coords = {"outcome": labels, "node": ("outcome", [n for n, _ in outcomes]),
-                      "state": ("outcome", [s for _, s in outcomes])}
+    chains, draws = probs.shape[:2]
     posterior = xr.Dataset(
-        {"theta": (("chain", "draw", "parameter"), theta[None]),
-         "prob": (("chain", "draw", "outcome"), resampled[None])},
-        coords={"chain": [0], "draw": np.arange(len(index)), "parameter": theta_names,
-                **outcome_coords},
+        {"theta": (("chain", "draw", "parameter"), theta),
+         "prob": (("chain", "draw", "outcome"), probs)},
+        coords={"chain": np.arange(chains), "draw": np.arange(draws), "parameter": theta_names,
+                "outcome": labels, "node": ("outcome", [n for n, _ in outcomes]),
+                "state": ("outcome", [s for _, s in outcomes])},
         attrs=attrs,
     )
-    keep = np.array([n not in observed for n, _ in outcomes])
+    observed = set(cases[0].evidence) | set(interventions)
+    keep = [i for i, (n, _) in enumerate(outcomes) if n not in observed]
     summary = xr.Dataset(
         {"mean": ("outcome", mean[keep]), "hdi_low": ("outcome", hdi[keep, 0]),
          "hdi_high": ("outcome", hdi[keep, 1]), "mcse": ("outcome", mcse[keep])},
-        coords={"outcome": np.array(labels)[keep],
-                "node": ("outcome", [n for n, _ in np.array(outcomes, dtype=object)[keep]]),
-                "state": ("outcome", [s for _, s in np.array(outcomes, dtype=object)[keep]])},
+        coords={"outcome": [labels[i] for i in keep],
+                "node": ("outcome", [outcomes[i][0] for i in keep]),
+                "state": ("outcome", [outcomes[i][1] for i in keep])},
     )
-    with np.errstate(divide="ignore"):
-        log_weight = np.log(weights)  # -inf for draws under which the evidence is impossible
-    weights_ds = xr.Dataset({"log_weight": ("sample", log_weight),
-                             "log_likelihood": ("sample", loglik)})
-    idata = az.InferenceData(posterior=posterior)
-    idata.add_groups({"forecast": summary, "importance": weights_ds})
+    standard = {k: v for k, v in extra_groups.items() if k == "sample_stats"}
+    idata = az.InferenceData(posterior=posterior, **standard)
+    idata.add_groups({"forecast": summary,
+                      **{k: v for k, v in extra_groups.items() if k not in standard}})
     return Forecast(idata)
-

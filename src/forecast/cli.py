@@ -114,12 +114,12 @@ def _posterior(path: Path, hard, lik, seed: int, as_json: bool, show_all: bool) 
                             "has fixed CPTs, so its probabilities have no interval")
     if not path.exists():
         raise ForecastError(f"{path}: no such file")
-    from forecast.bayes import Case, importance_forecast
+    from forecast.bayes import Case, posterior_forecast
     from forecast.render import forecast_table
     from forecast.spec import load_spec
 
     spec = load_spec(path)
-    result = importance_forecast(spec, Case(hard, lik), seed=seed)
+    result = posterior_forecast(spec, Case(hard, lik), seed=seed)
     if as_json:
         click.echo(result.summary.to_json(orient="records", indent=2))
     else:

@@ -76,6 +76,14 @@ def spec_summary(spec) -> str:
     return "\n".join(lines)
 
 
+def _sampler_line(diag: dict) -> str:
+    if "max_rhat" in diag:
+        return f" R-hat ≤ {diag['max_rhat']:.3f}, {diag['divergences']} divergences"
+    if np.isfinite(diag.get("khat", np.nan)):
+        return f" Pareto k {diag['khat']:.2f}"
+    return " no evidence (prior draws, equal weights)"
+
+
 def forecast_table(forecast, nodes: Sequence[str] | None = None) -> str:
     """Format a :class:`~forecast.result.Forecast` summary: mean, 90% interval, MCSE, words.
 
@@ -95,8 +103,7 @@ def forecast_table(forecast, nodes: Sequence[str] | None = None) -> str:
         f"{attrs.get('model_name')}: P(node | {', '.join(findings) or 'no evidence'}, θ) over "
         f"the posterior of θ",
         f"method {attrs.get('method')}: {diag.get('draws')} draws, ESS {diag.get('ess', 0):.0f},"
-        + (f" Pareto k {diag['khat']:.2f}" if np.isfinite(diag.get("khat", np.nan))
-           else " no evidence (prior draws, equal weights)")
+        + _sampler_line(diag)
         + ("" if forecast.publishable else "  NOT PUBLISHABLE: " + "; ".join(diag["failed"])),
         "",
     ]
