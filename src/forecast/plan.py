@@ -21,7 +21,7 @@ factors carry the batch so that intermediates stay small.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import opt_einsum
@@ -39,6 +39,19 @@ class _Operand:
     perm: tuple[int, ...]  # permutation of the remaining axes into (G, I, K) or (G, K, J)
     matrix: tuple[int, int, int]  # (g, rows, cols)
     shape: tuple[int, ...]  # shape of the operand, batch excluded
+    # derived once here, not on every call: the same axes with the batch axis in front
+    summed: tuple[int, ...] = field(init=False)
+    forward: tuple[int, ...] = field(init=False)
+    permuted: tuple[int, ...] = field(init=False)
+    backward: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        kept = [s for ax, s in enumerate(self.shape) if ax not in self.sum_axes]
+        object.__setattr__(self, "summed", tuple(1 + ax for ax in self.sum_axes))
+        object.__setattr__(self, "forward", (0, *(1 + p for p in self.perm)))
+        object.__setattr__(self, "permuted", tuple(kept[p] for p in self.perm))
+        inverse = np.argsort(self.perm) if self.perm else ()
+        object.__setattr__(self, "backward", (0, *(1 + int(p) for p in inverse)))
 
 
 @dataclass(frozen=True)
@@ -54,20 +67,16 @@ class _Step:
 
 
 def _prepare(x: np.ndarray, op: _Operand) -> np.ndarray:
-    if op.sum_axes:
-        x = x.sum(axis=tuple(1 + ax for ax in op.sum_axes))
-    x = x.transpose((0, *(1 + p for p in op.perm)))
-    return x.reshape((x.shape[0], *op.matrix))
+    if op.summed:
+        x = x.sum(axis=op.summed)
+    return x.transpose(op.forward).reshape((x.shape[0], *op.matrix))
 
 
 def _unprepare(d: np.ndarray, op: _Operand) -> np.ndarray:
     """Inverse of :func:`_prepare` for a gradient: undo reshape and permutation, broadcast sums."""
-    kept = [s for ax, s in enumerate(op.shape) if ax not in op.sum_axes]
-    d = d.reshape((d.shape[0], *(kept[p] for p in op.perm)))
-    d = d.transpose((0, *(1 + p for p in np.argsort(op.perm))))
-    if op.sum_axes:
-        d = np.expand_dims(d, tuple(1 + ax for ax in op.sum_axes))
-        d = np.broadcast_to(d, (d.shape[0], *op.shape))
+    d = d.reshape((d.shape[0], *op.permuted)).transpose(op.backward)
+    if op.summed:
+        d = np.broadcast_to(np.expand_dims(d, op.summed), (d.shape[0], *op.shape))
     return d
 
 
