@@ -76,7 +76,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +88,7 @@ warnings.filterwarnings(  # arviz 0.23 announces its rewrite once a day at impor
 from forecast.cpt import build_cpts, prior_mean_network, sample_parameters  # noqa: E402
 from forecast.network import Network  # noqa: E402
 from forecast.spec import ModelSpec, parse_spec  # noqa: E402
+from tables import Table  # noqa: E402  (sibling module: the script's folder is on sys.path)
 
 TARGET_COLD_IS = 10.0
 TARGET_WARM_IS = 1.0
@@ -450,41 +451,6 @@ def fmt_p(x: float | None) -> str:
 
 def check(ok: bool | None) -> str:
     return "—" if ok is None else "yes" if ok else "NO"
-
-
-@dataclass
-class Table:
-    """A table printed as aligned text or written as Markdown."""
-
-    title: str
-    headers: Sequence[str]
-    rows: list[list[str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def text(self) -> str:
-        widths = [max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h)
-                  for i, h in enumerate(self.headers)]
-
-        def line(cells: Sequence[str]) -> str:
-            first = cells[0].ljust(widths[0])
-            return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:],
-                                                                   strict=True))])
-
-        out = [self.title, line(self.headers), "  ".join("-" * w for w in widths)]
-        out += [line(r) for r in self.rows]
-        out += [f"  {n}" for n in self.notes]
-        return "\n".join(out)
-
-    def markdown(self) -> str:
-        def row(cells: Sequence[str]) -> str:
-            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-        out = [f"### {self.title}", "", row(self.headers),
-               "|" + "|".join(["---", *["---:"] * (len(self.headers) - 1)]) + "|"]
-        out += [row(r) for r in self.rows]
-        if self.notes:
-            out += ["", *[f"- {n}" for n in self.notes]]
-        return "\n".join(out)
 
 
 def environment() -> list[str]:

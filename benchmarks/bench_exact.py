@@ -69,14 +69,15 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-import peers  # the sibling module: the script's directory is first on sys.path
+import peers  # the sibling modules: the script's directory is first on sys.path
 from forecast import Network
 from forecast.exact import ExactEngine
+from tables import Table
 
 TARGET_PYAGRUM_RATIO = 3.0
 TARGET_PGMPY_SPEEDUP = 10.0
@@ -188,41 +189,6 @@ def fmt_ratio(x: float | None, prefix: str = "") -> str:
 
 def fmt_diff(x: float | None) -> str:
     return "—" if x is None else f"{x:.1e}"
-
-
-@dataclass
-class Table:
-    """A table printed as aligned text or written as Markdown."""
-
-    title: str
-    headers: Sequence[str]
-    rows: list[list[str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    def text(self) -> str:
-        widths = [max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h)
-                  for i, h in enumerate(self.headers)]
-
-        def line(cells: Sequence[str]) -> str:
-            first = cells[0].ljust(widths[0])
-            return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:],
-                                                                   strict=True))])
-
-        out = [self.title, line(self.headers), "  ".join("-" * w for w in widths)]
-        out += [line(r) for r in self.rows]
-        out += [f"  {n}" for n in self.notes]
-        return "\n".join(out)
-
-    def markdown(self) -> str:
-        def row(cells: Sequence[str]) -> str:
-            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-        out = [f"### {self.title}", "", row(self.headers),
-               "|" + "|".join(["---", *["---:"] * (len(self.headers) - 1)]) + "|"]
-        out += [row(r) for r in self.rows]
-        if self.notes:
-            out += ["", *[f"- {n}" for n in self.notes]]
-        return "\n".join(out)
 
 
 def environment() -> list[str]:
