@@ -139,3 +139,25 @@ def test_flagship_query_shows_headline_scenarios_unless_all():
     assert "no evidence" in short.output
     full = run("query", flagship, "-e", "reconciliation=none", "--all")
     assert "ttp_relocation" in full.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-e", "caliphate_declared=yes", "-e", "border_territory_held=yes",
+         "-e", "isis_attack_pakistan=no", "-e", "isis_influence_pakistan=high", "--posterior"],
+        ["-s", "caliphate_declared=1e-320,1e-320"],
+        ["-s", "caliphate_declared=1e-320,1e-320", "--json"],
+        ["--posterior", "--seed", "-1"],
+        ["-e", "reconciliation=none", "-e", "reconciliation=achieved"],
+        ["-s", "reconciliation=1,2", "-s", "reconciliation=2,1"],
+    ],
+)
+def test_odd_arguments_never_give_a_traceback(args):
+    flagship = ROOT / "models" / "isis_pakistan_2015.yaml"
+    result = CliRunner().invoke(main, ["query", str(flagship), *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code in (0, 2), result.output
+    assert "Traceback" not in result.output and "nan" not in result.output.lower()
+    if "--json" in args:
+        json.loads(result.output)

@@ -215,3 +215,13 @@ def test_ancestral_sampling_matches_marginals():
     for node in net.nodes:
         freq = np.bincount(draws[node], minlength=net.card(node)) / 200_000
         np.testing.assert_allclose(freq, post.marginals[node], atol=0.005)
+
+
+def test_subnormal_likelihoods_are_rescaled_not_nan():
+    engine = ExactEngine(sprinkler())
+    tiny = engine.query(soft={"wet": [1e-310, 3e-310]})
+    plain = engine.query(soft={"wet": [1.0, 3.0]})
+    for node in ("rain", "sprinkler", "wet"):
+        np.testing.assert_allclose(tiny.marginals[node], plain.marginals[node], rtol=1e-6)
+    assert tiny.log_evidence == pytest.approx(plain.log_evidence + np.log(1e-310), rel=1e-9)
+    assert engine.query().log_evidence == 0.0

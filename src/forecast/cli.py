@@ -65,7 +65,7 @@ def validate(model: Path) -> None:
 @click.option("--posterior", is_flag=True,
               help="Model files only: the posterior over the uncertain CPTs — each "
                    "probability's mean, 90% interval and Monte Carlo error.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random seed of --posterior (same inputs and seed, same numbers).")
 @click.option("--all", "show_all", is_flag=True,
               help="Show every node, not only the model's headline scenarios.")
@@ -155,6 +155,9 @@ def _parse_findings(evidence: tuple[str, ...], soft: tuple[str, ...]):
         node, sep, state = item.partition("=")
         if not sep or not node or not state:
             problems.append(Problem(f"--evidence {item}", "expected NODE=STATE"))
+        elif node.strip() in hard:
+            problems.append(Problem(f"--evidence {item}", f"'{node.strip()}' is already given "
+                                    f"as {hard[node.strip()]}", "give each node once"))
         else:
             hard[node.strip()] = state.strip()
     for item in soft:
@@ -165,6 +168,9 @@ def _parse_findings(evidence: tuple[str, ...], soft: tuple[str, ...]):
             numbers = []
         if not sep or not node or not numbers:
             problems.append(Problem(f"--soft {item}", "expected NODE=L1,L2,... with numbers"))
+        elif node.strip() in lik:
+            problems.append(Problem(f"--soft {item}", f"'{node.strip()}' has a likelihood "
+                                    "already", "multiply the two vectors into one"))
         else:
             lik[node.strip()] = numbers
     if problems:

@@ -110,6 +110,9 @@ def forecast_table(forecast, nodes: Sequence[str] | None = None) -> str:
     frame = forecast.summary
     if nodes:
         frame = frame[frame["node"].isin(list(nodes))]
+    if frame.empty:
+        lines.append("every node shown is observed: nothing left to forecast (try --all)")
+        return "\n".join(lines)
     width_n = max(len(n) for n in frame["node"])
     width_s = max(len(s) for s in frame["state"])
     lines.append(f"{'node':<{width_n}}  {'state':<{width_s}}  mean   90% interval    "
