@@ -74,13 +74,13 @@ def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_js
     """Posterior probabilities of every node of NETWORK given evidence.
 
     NETWORK is a model YAML file or a BIF file (.bif or .bif.gz, as written by GeNIe, Netica
-    converters, bnlearn, pgmpy or pyAgrum). By default this is exact inference with the CPTs
-    at their prior means (for a model, the posterior mean of every probability given one
-    case). With --posterior, each probability also gets its 90% credible interval over the
-    uncertain CPTs, an ICD 203 likelihood word and a separate confidence label; the exit
-    code is 3 if the sampler's diagnostics fail (the table is still printed, marked). A model
-    that names headline `scenarios` shows those nodes only, unless --all is given (--json
-    always has every node).
+    converters, bnlearn, pgmpy or pyAgrum; rows that sum to 1 within 1e-4 are normalised).
+    By default this is exact inference with the CPTs at their prior means (for a model, the
+    posterior mean of every probability given one case). With --posterior, each probability
+    also gets its 90% credible interval over the uncertain CPTs, an ICD 203 likelihood word
+    and a separate confidence label; the exit code is 3 if the sampler's diagnostics fail
+    (the table is still printed, marked). A model that names headline `scenarios` shows those
+    nodes only, unless --all is given (--json always has every node).
 
     \b
     Examples:
@@ -137,7 +137,8 @@ def _load_network(path: Path):
     if name.endswith((".bif", ".bif.gz")):
         from forecast.bif import read_bif
 
-        return read_bif(path), None
+        # rows rounded in the file are made exact distributions (see forecast.bif)
+        return read_bif(path, normalize=True), None
     if name.endswith((".yaml", ".yml")):
         from forecast.cpt import prior_mean_network
         from forecast.spec import load_spec
