@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecast.errors import EvidenceError, SpecError
+from forecast.errors import EvidenceError
 from forecast.evidence import COLUMNS, LedgerRow, ledger_hash, load_ledger
 from forecast.spec import ModelSpec, load_spec, parse_spec
 
@@ -143,13 +143,7 @@ def test_real_ledger_grades_each_source_once() -> None:
 
 
 def test_real_ledger_loads_against_the_flagship_model() -> None:
-    if not FLAGSHIP.exists():
-        pytest.skip("the flagship model is not written yet")
-    try:
-        spec = load_spec(FLAGSHIP)
-    except SpecError as exc:
-        pytest.skip(f"the flagship model does not validate yet: {exc.summary}")
-    frame = load_ledger(LEDGER, spec)
+    frame = load_ledger(LEDGER, load_spec(FLAGSHIP))
     assert len(frame) >= 80
 
 

@@ -24,10 +24,10 @@ from forecast.exact import ExactEngine
 from forecast.spec import ModelSpec, load_spec, parse_spec
 from forecast.spec_checks import check_claim_quotes
 from forecast.spec_schema import Logit, NoisyOr, Table
+from tests.conftest import seed_article
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "isis_pakistan_2015.yaml"
-SEED = ROOT.parent / "shared" / "seed" / "view-from-pakistan-2015.txt"
 CLAIMS = [f"C{i}" for i in range(1, 19)]
 N_DRAWS = 2000
 SHARE = 0.95  # a directional claim must hold in at least this share of prior draws
@@ -248,21 +248,17 @@ def test_no_event_drives_a_condition(spec: ModelSpec) -> None:
 
 
 def test_every_quote_is_verbatim_in_the_seed_article(spec: ModelSpec) -> None:
-    if not SEED.exists():
-        pytest.skip(f"the seed article is not at {SEED}")
-    text = SEED.read_text(encoding="utf-8")
+    text = seed_article()
     assert check_claim_quotes(spec.name, spec.claims, text, first_paragraph="Karachi:") == []
     assert spec.claims["C12"].paragraph == [8, 11] and len(spec.claims["C12"].quotes) == 2
     assert spec.claims["C18"].paragraph == [13]
 
 
 def test_quote_check_can_fail(spec: ModelSpec) -> None:
-    if not SEED.exists():
-        pytest.skip(f"the seed article is not at {SEED}")
+    text = seed_article()
     claims = dict(spec.claims)
     claims["C5"] = claims["C5"].model_copy(update={"quote": "minimal likelihood of ISIS"})
     claims["C18"] = claims["C18"].model_copy(update={"paragraph": [12]})
-    text = SEED.read_text(encoding="utf-8")
     problems = check_claim_quotes(spec.name, claims, text, first_paragraph="Karachi:")
     assert [p.where for p in problems] == [f"{spec.name}: claims.C5", f"{spec.name}: claims.C18"]
 

@@ -14,11 +14,11 @@ from pydantic import ValidationError
 from forecast.errors import Problem, SpecError
 from forecast.spec import ModelSpec, check_quotes, load_spec, parse_spec
 from forecast.spec_checks import check_claim_quotes
+from tests.conftest import seed_article
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "models" / "afghan_caliphate.yaml"
 SPECS = Path(__file__).parent / "data" / "specs"
-SEED = Path("/work/shared/seed/view-from-pakistan-2015.txt")
 
 
 def _problems(text: str) -> list[Problem]:
@@ -47,10 +47,8 @@ def test_example_model_loads() -> None:
 
 
 def test_example_quotes_are_verbatim_in_their_paragraphs() -> None:
-    if not SEED.exists():
-        pytest.skip("the seed article is not available")
     spec = load_spec(EXAMPLE)
-    assert check_quotes(spec, SEED.read_text(encoding="utf-8"), first_paragraph="Karachi:") == []
+    assert check_quotes(spec, seed_article(), first_paragraph="Karachi:") == []
     paragraphs = {n for claim in spec.claims.values() for n in claim.paragraph}
     assert {10, 12, 13} <= paragraphs
 
