@@ -28,7 +28,8 @@ def test_validate_prints_a_summary():
     result = run("validate", EXAMPLE)
     assert result.exit_code == 0, result.output
     assert "valid: 6 nodes" in result.output
-    assert "caliphate" in result.output and "claims:" in result.output
+    assert "caliphate" in result.output and "claims (elements citing each):" in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 120
 
 
 def test_validate_lists_every_problem_and_exits_2_without_traceback():

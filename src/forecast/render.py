@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -52,8 +53,16 @@ def marginals_table(
     return "\n".join(lines)
 
 
-def spec_summary(spec) -> str:
-    """One-screen summary of a validated model: nodes, forms, parents, claims."""
+def spec_summary(spec, width: int = 120) -> str:
+    """One-screen summary of a validated model: nodes, forms, parents, claim use.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        A validated model.
+    width : int
+        Longest line; long cells are shortened with an ellipsis.
+    """
     frame = spec.summary()
     usage = spec.claim_usage()
     meta = spec.model
@@ -63,16 +72,22 @@ def spec_summary(spec) -> str:
         f"{sum(len(p) for p in spec.parents.values())} edges, {len(usage)} claims",
         "",
     ]
-    cols = ["node", "states", "kind", "form", "parents", "n_params"]
+    cols = ["node", "states", "kind", "form", "n_params", "parents"]
     table = frame[cols].astype(str)
-    widths = {c: max(len(c), *(len(v) for v in table[c])) for c in cols}
-    lines.append("  ".join(c.ljust(widths[c]) for c in cols))
+    table["states"] = [v if len(v) <= 22 else v[:21] + "…" for v in table["states"]]
+    widths = {c: max(len(c), *(len(v) for v in table[c])) for c in cols[:-1]}
+    room = max(12, width - sum(widths.values()) - 2 * (len(cols) - 1))
+
+    def cell(text: str, size: int) -> str:
+        return text if len(text) <= size else text[: size - 1] + "…"
+
+    lines.append("  ".join([*(c.ljust(widths[c]) for c in cols[:-1]), "parents"]))
     for _, row in table.iterrows():
-        lines.append("  ".join(row[c].ljust(widths[c]) for c in cols))
+        lines.append("  ".join([*(row[c].ljust(widths[c]) for c in cols[:-1]),
+                                cell(row["parents"], room)]).rstrip())
     lines.append("")
-    lines.append("claims:")
-    for cid, users in usage.items():
-        lines.append(f"  {cid}: used by {len(users)} element(s): {', '.join(users)}")
+    uses = ", ".join(f"{cid} ×{len(users)}" for cid, users in usage.items())
+    lines += textwrap.wrap(f"claims (elements citing each): {uses}", width)
     return "\n".join(lines)
 
 
