@@ -162,3 +162,19 @@ def test_odd_arguments_never_give_a_traceback(args):
     assert "Traceback" not in result.output and "nan" not in result.output.lower()
     if "--json" in args:
         json.loads(result.output)
+
+
+def test_do_next_to_conditioning():
+    done = run("query", EXAMPLE, "--posterior", "--do", "caliphate=yes", "--json", "--all")
+    seen = run("query", EXAMPLE, "--posterior", "-e", "caliphate=yes", "--json", "--all")
+    assert done.exit_code == 0 and seen.exit_code == 0, done.output + seen.output
+
+    def p(output, node, state):
+        return next(r["mean"] for r in json.loads(output)
+                    if r["node"] == node and r["state"] == state)
+
+    # seeing a caliphate is evidence about reconciliation; forcing one is not
+    assert p(seen.output, "reconciliation", "failed") > p(done.output, "reconciliation",
+                                                          "failed") + 0.02
+    refused = run("query", EXAMPLE, "--do", "caliphate=yes")
+    assert refused.exit_code == 2 and "--do needs --posterior" in refused.output

@@ -69,8 +69,11 @@ def validate(model: Path) -> None:
               help="Random seed of --posterior (same inputs and seed, same numbers).")
 @click.option("--all", "show_all", is_flag=True,
               help="Show every node, not only the model's headline scenarios.")
+@click.option("--do", "do", multiple=True, metavar="NODE=STATE",
+              help="With --posterior: an intervention, do(NODE=STATE) — the node is set, not "
+                   "observed, so nothing flows back to its causes.")
 def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_json: bool,
-          posterior: bool, seed: int, show_all: bool) -> None:
+          posterior: bool, seed: int, show_all: bool, do: tuple[str, ...]) -> None:
     """Posterior probabilities of every node of NETWORK given evidence.
 
     NETWORK is a model YAML file or a BIF file (.bif or .bif.gz, as written by GeNIe, Netica
@@ -86,11 +89,15 @@ def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_js
     Examples:
       forecast query models/afghan_caliphate.yaml --evidence reconciliation=failed
       forecast query models/afghan_caliphate.yaml -e reconciliation=failed --posterior
+      forecast query models/afghan_caliphate.yaml --do reconciliation=achieved --posterior
       forecast query alarm.bif -e HR=HIGH -s BP=0.2,0.5,0.3 --json
     """
     hard, lik = _parse_findings(evidence, soft)
+    interventions, _ = _parse_findings(do, ())
+    if interventions and not posterior:
+        raise ForecastError("--do needs --posterior (interventions act on the uncertain model)")
     if posterior:
-        _posterior(network, hard, lik, seed, as_json, show_all)
+        _posterior(network, hard, lik, seed, as_json, show_all, interventions)
         return
     from forecast.exact import ExactEngine
     from forecast.render import marginals_table
@@ -108,7 +115,8 @@ def _shown(spec, show_all: bool) -> list[str] | None:
     return list(spec.scenarios) if spec is not None and spec.scenarios and not show_all else None
 
 
-def _posterior(path: Path, hard, lik, seed: int, as_json: bool, show_all: bool) -> None:
+def _posterior(path: Path, hard, lik, seed: int, as_json: bool, show_all: bool,
+               interventions: dict[str, str]) -> None:
     if not path.name.lower().endswith((".yaml", ".yml")):
         raise ForecastError(f"{path}: --posterior needs a model file (.yaml); a BIF network "
                             "has fixed CPTs, so its probabilities have no interval")
@@ -119,7 +127,8 @@ def _posterior(path: Path, hard, lik, seed: int, as_json: bool, show_all: bool) 
     from forecast.spec import load_spec
 
     spec = load_spec(path)
-    result = posterior_forecast(spec, Case(hard, lik), seed=seed)
+    result = posterior_forecast(spec, Case(hard, lik), seed=seed,
+                                interventions=interventions or None)
     if as_json:
         click.echo(result.summary.to_json(orient="records", indent=2))
     else:

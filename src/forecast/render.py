@@ -114,6 +114,7 @@ def forecast_table(forecast, nodes: Sequence[str] | None = None) -> str:
     evidence = attrs.get("evidence", [{}])[0]
     findings = [f"{n}={s}" for n, s in evidence.get("evidence", {}).items()]
     findings += [f"{n}~soft" for n in evidence.get("soft", {})]
+    findings += [f"do({n}={s})" for n, s in attrs.get("interventions", {}).items()]
     lines = [
         f"{attrs.get('model_name')}: P(node | {', '.join(findings) or 'no evidence'}, θ) over "
         f"the posterior of θ",
