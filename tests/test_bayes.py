@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forecast import InferenceError, RunStoreError
+from forecast import ForecastError, InferenceError, RunStoreError
 from forecast.bayes import KHAT_MAX, Case, importance_forecast
 from forecast.cpt import prior_mean_network
 from forecast.exact import ExactEngine
@@ -291,3 +291,33 @@ def test_auto_switches_to_nuts_when_weights_degenerate(spec, five_cases):
             and diag["max_mcse"] <= 0.005)
     assert result.publishable == gate
     assert len(diag["failed"]) == 0 if gate else len(diag["failed"]) > 0
+
+
+def test_nuts_takes_reports_and_counts_and_agrees_with_importance_sampling(spec):
+    from forecast.bayes import posterior_forecast
+    from forecast.observations import CountModel, Report
+
+    history = [Case({"reconciliation": truth}, reports=[
+        Report("reconciliation", truth, "wire", "B2"),
+        Report("reconciliation", "achieved" if truth == "failed" else "failed", "rumours", "D"),
+    ]) for truth in ("failed", "achieved", "failed", "failed")]
+    target = Case(reports=[Report("reconciliation", "achieved", "rumours", "D")],
+                  counts={"pakistan_spillover": 5})
+    counts = [CountModel("pakistan_spillover", {"no": (0.2, 2.0), "yes": (3.0, 12.0)})]
+    weighted = posterior_forecast(spec, target, history, method="importance", seed=3,
+                                  count_models=counts)
+    sampled = posterior_forecast(spec, target, history, method="nuts", seed=3,
+                                 count_models=counts, nuts_draws=300)
+    assert sampled.attrs["method"] == "nuts"
+    names = list(sampled.idata.posterior["parameter"].values)
+    assert {"source.wire.reliability", "source.rumours.reliability",
+            "rate.pakistan_spillover=yes"} <= set(names)
+    for outcome in ("reconciliation=achieved", "pakistan_spillover=yes"):
+        a = weighted.idata.forecast.sel(outcome=outcome)
+        b = sampled.idata.forecast.sel(outcome=outcome)
+        tol = 4 * np.hypot(float(a.mcse), float(b.mcse))
+        assert abs(float(a["mean"]) - float(b["mean"])) <= tol, (outcome, a, b)
+    theta = sampled.idata.posterior["theta"]
+    assert float(theta.sel(parameter="source.rumours.reliability").mean()) < 0.5
+    with pytest.raises(ForecastError, match="interventions"):
+        posterior_forecast(spec, target, method="nuts", interventions={"caliphate": "yes"})

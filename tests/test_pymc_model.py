@@ -220,3 +220,64 @@ def test_nuts_diagnostics_and_result(nuts, spec, tmp_path) -> None:
     np.testing.assert_array_equal(back.posterior["caliphate.effect.reconciliation=achieved"],
                                   nuts.posterior["caliphate.effect.reconciliation=achieved"])
     assert back.posterior["conflict.row[reconciliation=failed]"].dims[-1] == "conflict"
+
+
+# Reports from two sources and counts on one node, with fixed soft evidence on the same node
+# and a report about a node that is also a hard finding in another case.
+def _observed_cases():
+    from forecast.bayes import Case
+    from forecast.observations import Report
+
+    return [
+        Case({"reconciliation": "failed"}, {"pakistan_spillover": [0.5, 0.9]},
+             reports=[Report("conflict", "worsening", "wire", "B2")],
+             counts={"pakistan_spillover": 4}),
+        Case({"caliphate": "yes"},
+             reports=[Report("reconciliation", "achieved", "rumours", "D3"),
+                      Report("conflict", "steady", "rumours", "D3")],
+             counts={"pakistan_spillover": 0}),
+        Case({"reconciliation": "achieved"},
+             reports=[Report("reconciliation", "failed", "wire", "B2")]),
+    ]
+
+
+@pytest.mark.parametrize("family", ["poisson", "negbin"])
+def test_model_logp_with_reports_and_counts_is_prior_plus_exact_log_evidence(
+    spec, engine, family
+) -> None:
+    from forecast.observations import CountModel, ObservationModel
+
+    cases = _observed_cases()
+    counts = [CountModel("pakistan_spillover", {"no": (0.2, 2.0), "yes": (3.0, 12.0)}, family)]
+    obs = ObservationModel(spec.states, cases, counts)
+    model = remove_value_transforms(build_pymc_model(spec, cases, count_models=counts))
+    free = [p.name for p in parameters(spec) if not p.fixed]
+    assert sorted(rv.name for rv in model.free_RVs) == sorted(free + list(obs.priors))
+    logp = model.compile_logp(mode=FAST)
+    prior_logp = model.compile_logp(vars=model.free_RVs, mode=FAST)  # without the potential
+    rng = np.random.default_rng(6)
+    draws = {**sample_parameters(spec, 3, rng), **obs.sample(rng, 3)}
+    cpts = build_cpts(spec, draws)
+    log_evidence = sum(engine.log_evidence(c.evidence, obs.likelihoods(c, draws), cpts)
+                       for c in cases)
+    for d in range(3):
+        point = {name: v[d] for name, v in draws.items()}
+        prior = _prior_logp(spec, point)
+        for name, p in obs.priors.items():
+            if name.startswith("source."):
+                prior += stats.beta.logpdf(point[name], p.a, p.b)
+            else:
+                prior += stats.lognorm.logpdf(point[name], p.sigma, scale=np.exp(p.mu))
+        free = {rv.name: point[rv.name] for rv in model.free_RVs}
+        assert logp(free) - prior_logp(free) == pytest.approx(log_evidence[d], rel=1e-10)
+        # PyTensor's log-Beta function is good to ~1e-6 for Beta(17, 3), the B-grade prior
+        assert prior_logp(free) == pytest.approx(prior, abs=1e-5)
+
+
+def test_log_evidence_op_gradient_in_likelihoods_is_finite_differences(spec, engine) -> None:
+    op = LogEvidenceOp(engine, CASES, likelihood_nodes=["conflict", "reconciliation"])
+    rng = np.random.default_rng(7)
+    point = [rng.uniform(0.2, 1.0, engine.network.cpts[n].shape) for n in op.nodes]
+    point += [rng.uniform(0.2, 1.0, (len(CASES), engine.network.card(n)))
+              for n in op.likelihood_nodes]
+    pytensor.gradient.verify_grad(op, point, rng=rng, mode=FAST, eps=1e-7)

@@ -220,11 +220,20 @@ def posterior_forecast(
     -------
     Forecast
         Not publishable when its sampler's diagnostics fail, or when NUTS was needed but the
-        evidence has what the NUTS model cannot take yet (reports, counts, interventions).
+        forecast has interventions, which the NUTS path cannot take yet.
+
+    Raises
+    ------
+    ForecastError
+        If `method` is unknown, or ``"nuts"`` is asked for with interventions.
     """
     if method not in ("auto", "importance", "nuts"):
         raise ForecastError(f"unknown method '{method}'", [
             Problem("method", "choose 'auto', 'importance' or 'nuts'")])
+    if method == "nuts" and interventions:
+        raise ForecastError("NUTS does not take interventions yet", [
+            Problem("interventions", "are not supported by the NUTS path",
+                    "use method='importance'")])
     target = target or Case()
     if method != "nuts":
         result = importance_forecast(spec, target, history, draws=draws, seed=seed, as_of=as_of,
@@ -234,18 +243,17 @@ def posterior_forecast(
             return result
         reason = (f"NUTS: importance weights degenerate (Pareto k-hat {khat:.2f} > "
                   f"{KHAT_MAX}), typically from many cases sharing the parameters")
-        unsupported = [c for c in (target, *history) if c.reports or c.counts]
-        if unsupported or interventions:
+        if interventions:
             diag = result.attrs["diagnostics"]
-            diag["failed"].append("NUTS is needed but does not yet take reports, counts or "
-                                  "interventions; give them as likelihood vectors")
+            diag["failed"].append("NUTS is needed (importance weights degenerate) but does not "
+                                  "take interventions yet")
             result.idata.posterior.attrs["diagnostics"] = canonical_json(diag)
             result.idata.posterior.attrs["publishable"] = 0
             return result
     else:
         reason = "NUTS, as requested"
     return nuts_forecast(spec, target, history, seed=seed, as_of=as_of, draws=nuts_draws,
-                         reason=reason)
+                         count_models=count_models, reason=reason)
 
 
 def nuts_forecast(
@@ -258,6 +266,7 @@ def nuts_forecast(
     seed: int = 0,
     as_of: str | None = None,
     target_mcse: float = 0.005,
+    count_models: Sequence[CountModel] = (),
     reason: str = "NUTS",
 ) -> Forecast:
     """Posterior scenario probabilities from NUTS on the PyMC model of the spec.
@@ -269,8 +278,8 @@ def nuts_forecast(
 
     Parameters
     ----------
-    spec, target, history, seed, as_of
-        As in :func:`importance_forecast` (hard and soft findings only).
+    spec, target, history, seed, as_of, count_models
+        As in :func:`importance_forecast` (no interventions).
     draws : int
         Draws and tuning steps per chain.
     chains : int
@@ -289,10 +298,11 @@ def nuts_forecast(
     target = target or Case()
     cases = [target, *history]
     params = parameters(spec)
+    observations = ObservationModel(spec.states, cases, count_models)
     engine = ExactEngine(Network(spec.states, spec.parents,
                                  {n: _uniform(spec, n) for n in spec.states}, name=spec.name))
     idata = sample_nuts(spec, cases, draws=draws, tune=draws, chains=chains, seed=seed,
-                        engine=engine)
+                        count_models=count_models, engine=engine)
     post = idata.posterior
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
     values = {}
@@ -303,8 +313,10 @@ def nuts_forecast(
         else:  # fixed by the analyst
             mean = np.asarray(p.prior.mean, dtype=float)
             values[p.name] = np.broadcast_to(mean, (n_chains * n_draws, *mean.shape))
+    obs_values = {k: post[k].values.reshape(n_chains * n_draws) for k in observations.priors}
     cpts = build_cpts(spec, values, params=params)
-    marginals = engine.query(target.evidence, target.soft, cpts).marginals
+    soft = observations.likelihoods(target, obs_values)
+    marginals = engine.query(target.evidence, soft, cpts).marginals
     flat = np.concatenate([marginals[n] for n in spec.states], axis=1)
     probs = flat.reshape(n_chains, n_draws, -1)
     mean = flat.mean(axis=0)
@@ -334,8 +346,10 @@ def nuts_forecast(
         "max_mcse": float(mcse.max()), "failed": reasons,
     }
     theta_names, theta = _theta_table(params, values, slice(None))
+    if obs_values:
+        theta_names += list(obs_values)
+        theta = np.concatenate([theta, np.stack(list(obs_values.values()), axis=1)], axis=1)
     theta = theta.reshape(n_chains, n_draws, -1)
-    observations = ObservationModel(spec.states, cases)
     return _forecast(spec, observations, cases, {}, theta_names, theta, probs, mean,
                      mcse, diagnostics, "nuts", reason, seed, as_of,
                      {"sample_stats": idata.sample_stats})

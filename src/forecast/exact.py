@@ -219,31 +219,48 @@ class ExactEngine:
         evidence: Mapping[str, str] | None = None,
         soft: Mapping[str, np.ndarray] | None = None,
         cpts: Mapping[str, np.ndarray] | None = None,
-    ) -> tuple[float | np.ndarray, dict[str, np.ndarray]]:
-        """``log P(e)`` and its gradient with respect to every CPT entry.
+        *,
+        soft_grad: bool = False,
+    ) -> (tuple[float | np.ndarray, dict[str, np.ndarray]]
+          | tuple[float | np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]):
+        """``log P(e)`` and its gradient with respect to every CPT entry (and likelihood).
 
         ``∂ log P(e) / ∂θ(x | u) = P(x, u | e) / θ(x | u)``, obtained from the backward pass
         without dividing (so zero entries are fine). Nodes outside the evidence's ancestors get
         a zero gradient: for CPTs whose rows sum to 1 they cannot change P(e), and any
         parametrisation of a row maps the constant they would get to zero.
 
-        Parameters are as in :meth:`query`.
+        With `soft_grad`, also ``∂ log P(e) / ∂λ(x)`` for every likelihood vector, from the same
+        backward pass: ``P(e)`` is linear in each ``λ``, so this is ``P(x | e) / (λ(x) P(e))``
+        where ``λ(x) > 0`` (the engine's rescaling of ``λ`` by its maximum cancels out).
+
+        Parameters
+        ----------
+        evidence, soft, cpts
+            As in :meth:`query`.
+        soft_grad : bool
+            Also return the gradients with respect to the likelihood vectors.
 
         Returns
         -------
         log_pe : float or ndarray of shape (B,)
         grads : dict of str to ndarray
             Node → gradient, shape of the CPT (with a leading ``B`` when batched).
+        soft_grads : dict of str to ndarray
+            Only with `soft_grad`: node → gradient, shape ``(card,)`` (``(B, card)`` when
+            batched).
 
         Raises
         ------
         InferenceError
             If ``P(e) = 0`` (the gradient of ``-inf`` is undefined).
         """
-        return self._log_evidence(evidence, soft, cpts, gradient=True)
+        log_pe, grads, soft_grads = self._log_evidence(evidence, soft, cpts, gradient=True)
+        return (log_pe, grads, soft_grads) if soft_grad else (log_pe, grads)
 
     def _log_evidence(self, evidence, soft, cpts, gradient):
-        hard, lik, tables, batch, lik_scale = self._inputs(evidence, soft, cpts)
+        hard, lik, tables, batch, lik_scale, lik_top = self._inputs(evidence, soft, cpts,
+                                                                    tops=True)
         observed = set(hard) | set(lik)
         relevant = set().union(*(self._ancestors[n] for n in observed)) if observed else set()
         nodes = tuple(n for n in self.network.order if n in relevant)
@@ -260,7 +277,7 @@ class ExactEngine:
             log_pe = np.log(total) + log_scale + lik_scale
         log_pe = float(log_pe[0]) if batch == 1 else np.broadcast_to(log_pe, (batch,)).copy()
         if not gradient:
-            return log_pe, {}
+            return log_pe, {}, {}
         grads = {}
         for node in self.network.nodes:
             shape = self.network.cpts[node].shape
@@ -269,7 +286,16 @@ class ExactEngine:
                 continue
             g = self._scatter_family(node, _full(raw[nodes.index(node)], batch), hard)
             grads[node] = g[0] if batch == 1 else g
-        return log_pe, grads
+        soft_grads = {}
+        for k, node in enumerate(n for n in nodes if n in lik):
+            g = _full(raw[len(nodes) + k], batch)
+            if node in hard:  # the factor was the number λ(observed state)
+                full = np.zeros((batch, self.network.card(node)))
+                full[:, hard[node]] = g.reshape(batch)
+                g = full
+            g = g / lik_top[node]  # λ entered as λ / max λ
+            soft_grads[node] = g[0] if batch == 1 else g
+        return log_pe, grads, soft_grads
 
     def plan_for(
         self,
@@ -282,7 +308,7 @@ class ExactEngine:
         return self._factors(self.network.order, hard, lik, tables, batch)[0]
 
     # ------------------------------------------------------------------ internals
-    def _inputs(self, evidence, soft, cpts):
+    def _inputs(self, evidence, soft, cpts, tops=False):
         net = self.network
         problems: list[Problem] = []
         hard: dict[str, int] = {}
@@ -292,6 +318,7 @@ class ExactEngine:
             except KeyError as err:
                 problems.append(Problem(f"evidence {node}={state}", err.args[0]))
         lik: dict[str, np.ndarray] = {}
+        lik_top: dict[str, np.ndarray] = {}
         lik_scale = np.zeros(1)
         for node, values in (soft or {}).items():
             where = f"soft evidence on '{node}'"
@@ -315,6 +342,7 @@ class ExactEngine:
                 top = arr.max(axis=1, keepdims=True)
                 top = np.where(top > 0, top, 1.0)
                 lik[node] = arr / top
+                lik_top[node] = top
                 lik_scale = lik_scale + np.log(top[:, 0])
         tables: dict[str, np.ndarray] = {}
         for node, table in (cpts or {}).items():
@@ -336,7 +364,8 @@ class ExactEngine:
                                     f"draws: {sorted(sizes)}"))
         if problems:
             raise EvidenceError("the query does not fit the network", problems)
-        return hard, lik, tables, (sizes.pop() if sizes else 1), lik_scale
+        out = hard, lik, tables, (sizes.pop() if sizes else 1), lik_scale
+        return (*out, lik_top) if tops else out
 
     def _factors(self, nodes, hard, lik, tables, batch):
         net = self.network

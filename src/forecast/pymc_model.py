@@ -49,9 +49,11 @@ from pytensor.graph.op import Op
 from scipy import special
 
 from forecast.cpt import Parameter, build_cpts, parameters
+from forecast.distributions import EffectPrior, ProbabilityPrior
 from forecast.errors import EvidenceError, ForecastError, InferenceError, Problem
 from forecast.exact import ExactEngine
 from forecast.network import Network
+from forecast.observations import CountModel, ObservationModel
 from forecast.spec_schema import Logit, ModelSpec, Table
 
 __all__ = [
@@ -67,8 +69,8 @@ __all__ = [
 
 CaseLike = tuple[Mapping[str, str], Mapping[str, Any]] | Any
 """A case: ``(evidence, soft)`` — hard findings ``{node: state}`` and likelihood vectors
-``{node: λ}`` — or an object with ``evidence`` and ``soft`` attributes (a
-:class:`forecast.bayes.Case` without reports or counts)."""
+``{node: λ}`` — or an object with ``evidence`` and ``soft`` attributes, and optionally
+``reports`` and ``counts`` (a :class:`forecast.bayes.Case`)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,8 +177,9 @@ def _indicator(spec: ModelSpec, name: str, p: Parameter) -> np.ndarray:
 class LogEvidenceOp(Op):
     """``Σ_cases log P(e_c | CPTs)`` from the exact engine, with its exact gradient.
 
-    Calling the Op on CPT tensors (one per node in `nodes`, in that order) returns the scalar
-    log-likelihood. The Op has one more output per input — the gradient, from the engine's
+    Calling the Op on CPT tensors (one per node in `nodes`, in that order), then likelihood
+    matrices (one per node in `likelihood_nodes`), returns the scalar log-likelihood. The Op
+    has one more output per input — the gradient, from the engine's
     backward pass in the same :meth:`perform` — which :meth:`L_op` uses, so a logp-and-gradient
     evaluation runs the engine once.
 
@@ -189,6 +192,10 @@ class LogEvidenceOp(Op):
     nodes : sequence of str, optional
         The nodes whose CPTs are inputs; by default the observed nodes and their ancestors,
         the only CPTs ``P(e)`` depends on.
+    likelihood_nodes : sequence of str
+        Nodes whose likelihood vectors are inputs too, after the CPTs: one ``(cases, card)``
+        matrix each (e.g. from reports and counts), multiplied into the cases' fixed findings.
+        Their gradients come from the same backward pass.
 
     Notes
     -----
@@ -205,11 +212,18 @@ class LogEvidenceOp(Op):
     default_output = 0
 
     def __init__(
-        self, engine: ExactEngine, cases: Sequence[CaseLike], nodes: Sequence[str] | None = None
+        self,
+        engine: ExactEngine,
+        cases: Sequence[CaseLike],
+        nodes: Sequence[str] | None = None,
+        likelihood_nodes: Sequence[str] = (),
     ) -> None:
         self.engine = engine
         cases = [_case(c) for c in cases]
         self.hard, self.soft = _batched_evidence(engine.network, cases)
+        self.likelihood_nodes = tuple(likelihood_nodes)
+        for n in self.likelihood_nodes:  # variable likelihoods multiply these fixed rows
+            self.soft.setdefault(n, np.ones((len(cases), engine.network.card(n))))
         observed = set(self.hard) | set(self.soft)
         if nodes is None:
             graph = engine.network.graph
@@ -220,29 +234,46 @@ class LogEvidenceOp(Op):
         # identical cases (every finding shared) need one engine row, counted len(cases) times
         self.copies = 1.0 if self.batched else float(len(cases))
 
-    def make_node(self, *cpts: Any) -> Apply:
-        """One float64 input per node in :attr:`nodes`; outputs: log P(e), then gradients."""
-        if len(cpts) != len(self.nodes):
-            raise TypeError(f"expected {len(self.nodes)} CPTs ({', '.join(self.nodes)}), "
-                            f"got {len(cpts)}")
-        inputs = [pt.as_tensor_variable(c, dtype="float64") for c in cpts]
-        for node, x in zip(self.nodes, inputs, strict=True):
+    def make_node(self, *inputs: Any) -> Apply:
+        """Apply the Op: CPTs, then likelihood matrices; outputs log P(e), then gradients.
+
+        One float64 input per node in :attr:`nodes`, then one ``(cases, card)`` likelihood
+        matrix per node in :attr:`likelihood_nodes`.
+        """
+        cpts, liks = inputs[:len(self.nodes)], inputs[len(self.nodes):]
+        if len(cpts) != len(self.nodes) or len(liks) != len(self.likelihood_nodes):
+            raise TypeError(f"expected {len(self.nodes)} CPTs ({', '.join(self.nodes)}) and "
+                            f"{len(self.likelihood_nodes)} likelihood matrices, "
+                            f"got {len(inputs)} inputs")
+        tensors = [pt.as_tensor_variable(c, dtype="float64") for c in inputs]
+        for node, x in zip(self.nodes, tensors, strict=False):
             if x.ndim != self.engine.network.cpts[node].ndim:
                 raise TypeError(f"CPT of '{node}' needs {self.engine.network.cpts[node].ndim} "
                                 f"dimensions, got {x.ndim}")
-        return Apply(self, inputs, [pt.dscalar("log_evidence"), *(x.type() for x in inputs)])
+        for node, x in zip(self.likelihood_nodes, tensors[len(self.nodes):], strict=True):
+            if x.ndim != 2:
+                raise TypeError(f"likelihoods of '{node}' need 2 dimensions (case, state), "
+                                f"got {x.ndim}")
+        return Apply(self, tensors, [pt.dscalar("log_evidence"), *(x.type() for x in tensors)])
 
     def perform(self, node: Apply, inputs: Sequence[np.ndarray], outputs: list) -> None:
-        """Run the engine once: the log-likelihood and its gradient w.r.t. every input CPT."""
-        cpts = dict(zip(self.nodes, inputs, strict=True))
+        """Run the engine once: the log-likelihood and its gradient w.r.t. every input."""
+        cpts = dict(zip(self.nodes, inputs[:len(self.nodes)], strict=True))
+        liks = dict(zip(self.likelihood_nodes, inputs[len(self.nodes):], strict=True))
+        soft = {n: v * liks[n] if n in liks else v for n, v in self.soft.items()}
         try:
-            log_pe, grads = self.engine.log_evidence_grad(self.hard, self.soft, cpts)
+            log_pe, grads, soft_grads = self.engine.log_evidence_grad(self.hard, soft, cpts,
+                                                                      soft_grad=True)
         except InferenceError:  # P(e) = 0 at this point
             log_pe, grads = -np.inf, {n: np.zeros_like(c) for n, c in cpts.items()}
+            soft_grads = {n: np.zeros_like(v) for n, v in soft.items()}
         outputs[0][0] = np.asarray(self.copies * np.sum(log_pe), dtype="float64")
         for k, name in enumerate(self.nodes):
             g = grads[name]
             outputs[k + 1][0] = g.sum(axis=0) if self.batched else self.copies * g
+        for k, name in enumerate(self.likelihood_nodes, start=len(self.nodes) + 1):
+            g = np.reshape(soft_grads[name], self.soft[name].shape)
+            outputs[k][0] = self.copies * g * self.soft[name]
 
     def infer_shape(self, fgraph: Any, node: Apply, shapes: list) -> list:
         """A scalar, then one gradient per input with the input's shape."""
@@ -256,16 +287,15 @@ class LogEvidenceOp(Op):
         return [output_grads[0] * g for g in outputs[1:]]
 
     def __str__(self) -> str:
-        return f"LogEvidenceOp({len(self.nodes)} CPTs)"
+        extra = f", {len(self.likelihood_nodes)} likelihoods" if self.likelihood_nodes else ""
+        return f"LogEvidenceOp({len(self.nodes)} CPTs{extra})"
 
 
 def _case(case: CaseLike) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """Hard and fixed soft findings of a case (its reports and counts are handled apart)."""
     if isinstance(case, tuple):
         evidence, soft = case
     else:
-        if getattr(case, "reports", ()) or getattr(case, "counts", {}):
-            raise EvidenceError("the NUTS model takes hard and soft findings only", [
-                Problem("case", "has reports or counts", "turn them into likelihood vectors")])
         evidence, soft = case.evidence, case.soft
     return dict(evidence or {}), {k: np.asarray(v, dtype=float) for k, v in (soft or {}).items()}
 
@@ -300,7 +330,11 @@ def _batched_evidence(
 
 
 def build_pymc_model(
-    spec: ModelSpec, cases: Sequence[CaseLike], *, engine: ExactEngine | None = None
+    spec: ModelSpec,
+    cases: Sequence[CaseLike],
+    *,
+    count_models: Sequence[CountModel] = (),
+    engine: ExactEngine | None = None,
 ) -> pm.Model:
     """The PyMC model of a spec given cases that share its parameters.
 
@@ -310,7 +344,11 @@ def build_pymc_model(
         The model.
     cases : sequence of CaseLike
         Each case is ``(evidence, soft)``: hard findings ``{node: state}`` and likelihood
-        vectors ``{node: λ}`` (one value per state). The log-likelihood is the sum over cases.
+        vectors ``{node: λ}`` (one value per state), or a :class:`forecast.bayes.Case`, whose
+        reports and counts enter through their observation model. The log-likelihood is the
+        sum over cases.
+    count_models : sequence of CountModel
+        How the cases' counts depend on their nodes.
     engine : ExactEngine, optional
         An engine on this spec's network, to share its cached plans.
 
@@ -318,14 +356,24 @@ def build_pymc_model(
     -------
     pymc.Model
         Free variables: the uncertain parameters, named as in :func:`forecast.cpt.parameters`
-        (Dirichlet rows have the node as their dimension). Deterministics: ``cpt.<node>``
+        (Dirichlet rows have the node as their dimension), then the observation parameters
+        named as in :attr:`forecast.observations.ObservationModel.priors` (reliabilities
+        ``pm.Beta``, rates and dispersions ``pm.LogNormal``). Deterministics: ``cpt.<node>``
         with dimensions ``(*parents, node)``. Potential: ``log_evidence`` (none without
         findings). Coordinates: every node's states.
+
+    Notes
+    -----
+    The likelihood vectors of reports and counts are PyTensor expressions of the observation
+    parameters, with the formulas of :meth:`forecast.observations.ObservationModel.likelihoods`,
+    computed in log space: each case's row is shifted by its maximum before exponentiating,
+    and the shift is added back to ``log_evidence`` (``P(e)`` is linear in each likelihood).
 
     Raises
     ------
     EvidenceError
-        If a finding names an unknown node or state, or a likelihood has the wrong length.
+        If a finding names an unknown node or state, a likelihood has the wrong length, or a
+        report or count does not fit (see :class:`~forecast.observations.ObservationModel`).
     InferenceError
         If a case's evidence is impossible under the model (at the parameters' prior means).
 
@@ -350,7 +398,12 @@ def build_pymc_model(
         engine = ExactEngine(Network(spec.states, spec.parents, mean_cpts, name=spec.name))
     normalised = [_case(c) for c in cases]
     _check_cases(engine, normalised, mean_cpts)
-    op = LogEvidenceOp(engine, normalised)
+    observed = [c if hasattr(c, "reports") else _NoObservations() for c in cases]
+    observations = ObservationModel(spec.states, observed, count_models)
+    likelihood_nodes = [n for n in spec.nodes
+                        if any(r.node == n for c in observed for r in c.reports)
+                        or any(n in c.counts for c in observed)]
+    op = LogEvidenceOp(engine, normalised, likelihood_nodes=likelihood_nodes)
     by_node: dict[str, list[Parameter]] = {n: [] for n in spec.nodes}
     for p in params:
         by_node[p.node].append(p)
@@ -363,9 +416,59 @@ def build_pymc_model(
                                 dims=(*spec.parents[n], n))
             for n in spec.nodes
         }
+        obs_values = {name: _observation_variable(name, prior)
+                      for name, prior in observations.priors.items()}
+        liks, shift = [], 0.0
+        for node in likelihood_nodes:
+            log_lik = pt.stack([_log_likelihood(observations, c, node, obs_values)
+                                for c in observed])
+            top = pt.max(log_lik, axis=1, keepdims=True)
+            liks.append(pt.exp(log_lik - top))
+            shift = shift + pt.sum(top)
         if op.nodes:
-            pm.Potential("log_evidence", op(*(cpts[n] for n in op.nodes)))
+            pm.Potential("log_evidence", op(*(cpts[n] for n in op.nodes), *liks) + shift)
     return model
+
+
+class _NoObservations:
+    """The reports and counts of a case given as ``(evidence, soft)``: none."""
+
+    reports: tuple = ()
+    counts: Mapping[str, int] = {}
+
+
+def _observation_variable(name: str, prior: EffectPrior | ProbabilityPrior) -> Any:
+    """The PyMC variable of an observation parameter (a reliability, rate or dispersion)."""
+    if isinstance(prior, ProbabilityPrior):
+        return pm.Beta(name, alpha=prior.a, beta=prior.b)
+    if prior.sign != 1:
+        raise ValueError(f"observation parameter '{name}' needs a positive prior")
+    return pm.LogNormal(name, mu=prior.mu, sigma=prior.sigma)
+
+
+def _log_likelihood(
+    observations: ObservationModel, case: Any, node: str, values: Mapping[str, Any]
+) -> Any:
+    """``log λ`` over the states of `node` from one case's reports and counts, shape ``(card,)``.
+
+    The formulas of :meth:`forecast.observations.ObservationModel.likelihoods`, in PyTensor.
+    """
+    states = observations.states[node]
+    k = len(states)
+    total = pt.zeros(k)
+    for rep in (r for r in case.reports if r.node == node):
+        r = values[f"source.{rep.source}.reliability"]
+        miss = pt.log1p(-r) - np.log(k - 1)
+        total = total + pt.stack([pt.log(r) if s == rep.state else miss for s in states])
+    if node in case.counts:
+        y = np.full(k, int(case.counts[node]))
+        mu = pt.stack([values[f"rate.{node}={s}"] for s in states])
+        if observations.counts[node].family == "poisson":
+            dist = pm.Poisson.dist(mu=mu)
+        else:
+            dist = pm.NegativeBinomial.dist(mu=mu, alpha=values[f"dispersion.{node}"])
+        total = total + pm.logp(dist, y)
+    return total
 
 
 def _variable(p: Parameter) -> Any:
@@ -419,6 +522,7 @@ def sample_nuts(
     tune: int = 1000,
     chains: int = 2,
     seed: int = 0,
+    count_models: Sequence[CountModel] = (),
     engine: ExactEngine | None = None,
     **kwargs: Any,
 ) -> az.InferenceData:
@@ -434,6 +538,8 @@ def sample_nuts(
         Draws kept and tuning steps per chain; number of chains.
     seed : int
         ``random_seed`` of ``pm.sample``; the same inputs and seed give the same draws.
+    count_models : sequence of CountModel
+        As in :func:`build_pymc_model`.
     engine : ExactEngine, optional
         An engine on this spec's network, to share its cached plans.
     **kwargs
@@ -443,16 +549,18 @@ def sample_nuts(
     -------
     arviz.InferenceData
         Groups ``posterior`` (the uncertain parameters, named as in
-        :func:`forecast.cpt.parameters`) and ``sample_stats``; ``attrs["method"] = "nuts"``
-        and ``attrs["sampler"]`` (``"nutpie"`` or ``"pymc"``).
+        :func:`forecast.cpt.parameters`, then the observation parameters) and
+        ``sample_stats``; ``attrs["method"] = "nuts"`` and ``attrs["sampler"]``
+        (``"nutpie"`` or ``"pymc"``).
     """
-    model = build_pymc_model(spec, cases, engine=engine)
+    model = build_pymc_model(spec, cases, count_models=count_models, engine=engine)
     sampler = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
     kwargs.setdefault("nuts_sampler", sampler)
     kwargs.setdefault("cores", max(1, min(chains, os.cpu_count() or 1)))
     kwargs.setdefault("progressbar", False)
     kwargs.setdefault("compute_convergence_checks", False)
     names = [p.name for p in parameters(spec) if not p.fixed]
+    names += [rv.name for rv in model.free_RVs if rv.name not in names]
     with model:
         idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                           var_names=names, **kwargs)
