@@ -88,7 +88,7 @@ warnings.filterwarnings(  # arviz 0.23 announces its rewrite once a day at impor
 from forecast.cpt import build_cpts, prior_mean_network, sample_parameters  # noqa: E402
 from forecast.network import Network  # noqa: E402
 from forecast.spec import ModelSpec, parse_spec  # noqa: E402
-from tables import Table  # noqa: E402  (sibling module: the script's folder is on sys.path)
+from tables import Table, finish  # noqa: E402  (sibling module: the script's folder is on sys.path)
 
 TARGET_COLD_IS = 10.0
 TARGET_WARM_IS = 1.0
@@ -840,20 +840,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = targets_table(is_info, nuts_info, more_targets)
     tables.append(summary)
     print(summary.text() + "\n")
-    flags.append("load average (1, 5, 15 min) at the end: "
-                 + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
-    for flag in flags:
-        print("NOTE: " + flag)
-    if args.markdown:
-        cmd = "python benchmarks/bench_bayes.py " + " ".join(sys.argv[1:])
-        text = ["## Bayesian engine benchmark", "", f"`{cmd.strip()}`", "",
-                *[f"- {line}" for line in env + setup], ""]
-        for table in tables:
-            text += [table.markdown(), ""]
-        text += [*(f"- NOTE: {flag}" for flag in flags), ""]
-        args.markdown.write_text("\n".join(text))
-        print(f"wrote {args.markdown}")
-    return 0
+    return finish("Bayesian engine benchmark", "bench_bayes.py", [*env, *setup], tables, flags,
+                  args.markdown)
 
 
 if __name__ == "__main__":

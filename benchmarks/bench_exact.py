@@ -66,7 +66,6 @@ import multiprocessing as mp
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -77,7 +76,7 @@ import numpy as np
 import peers  # the sibling modules: the script's directory is first on sys.path
 from forecast import Network
 from forecast.exact import ExactEngine
-from tables import Table
+from tables import Table, finish
 
 TARGET_PYAGRUM_RATIO = 3.0
 TARGET_PGMPY_SPEEDUP = 10.0
@@ -575,20 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print()
             print(table.text())
             print(flush=True)
-    flags.append("load average (1, 5, 15 min) at the end: "
-                 + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
-    for flag in flags:
-        print("NOTE: " + flag)
-    if args.markdown:
-        cmd = "python benchmarks/bench_exact.py " + " ".join(sys.argv[1:])
-        text = ["## Exact inference benchmark", "", f"`{cmd.strip()}`", "",
-                *[f"- {line}" for line in env], ""]
-        for table in tables:
-            text += [table.markdown(), ""]
-        text += [*(f"- NOTE: {flag}" for flag in flags), ""]
-        args.markdown.write_text("\n".join(text))
-        print(f"wrote {args.markdown}")
-    return 0
+    return finish("Exact inference benchmark", "bench_exact.py", env, tables, flags, args.markdown)
 
 
 if __name__ == "__main__":

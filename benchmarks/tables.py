@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -39,3 +42,21 @@ class Table:
         if self.notes:
             out += ["", *[f"- {n}" for n in self.notes]]
         return "\n".join(out)
+
+
+def finish(title: str, script: str, env: Sequence[str], tables: Sequence[Table],
+           flags: list[str], markdown: Path | None) -> int:
+    """Print the closing notes (with the load average) and write the Markdown report if asked."""
+    flags.append("load average (1, 5, 15 min) at the end: "
+                 + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    for flag in flags:
+        print("NOTE: " + flag)
+    if markdown:
+        cmd = f"python benchmarks/{script} " + " ".join(sys.argv[1:])
+        text = [f"## {title}", "", f"`{cmd.strip()}`", "", *[f"- {line}" for line in env], ""]
+        for table in tables:
+            text += [table.markdown(), ""]
+        text += [*(f"- NOTE: {flag}" for flag in flags), ""]
+        markdown.write_text("\n".join(text))
+        print(f"wrote {markdown}")
+    return 0
