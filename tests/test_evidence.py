@@ -8,11 +8,22 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from forecast.bayes import importance_forecast
 from forecast.errors import EvidenceError
-from forecast.evidence import COLUMNS, LedgerRow, ledger_hash, load_ledger
+from forecast.evidence import (
+    COLUMNS,
+    LedgerRow,
+    case_as_of,
+    ledger_hash,
+    load_ledger,
+    rows_as_of,
+)
+from forecast.observations import Report
+from forecast.result import stable_hash
 from forecast.spec import ModelSpec, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,3 +296,181 @@ def test_malformed_ids_and_node_names_get_their_own_hints(tmp_path: Path) -> Non
     problems = _problems(path)
     assert any("id: 'E 1' is not a valid id (one word without spaces" in p for p in problems)
     assert any("node: 'isis claim' is not a valid node (a node name" in p for p in problems)
+
+
+# --- evidence as of a date ------------------------------------------------------------------------
+
+TINY = """
+model: {name: tiny, title: "one condition, one event"}
+claims:
+  K1: {quote: "c raises e", paragraph: 1}
+nodes:
+  c:
+    label: C
+    states: [low, high]
+    definition: {kind: condition, states: {low: "-", high: "-"}}
+    cpt: {table: {assumption: test, rows: [{prior: {high: unlikely}}]}}
+  e:
+    label: E
+    states: ["no", "yes"]
+    parents: [c]
+    definition: {kind: event, window: {months: 12}, states: {"no": "-", "yes": "-"}}
+    cpt:
+      logit:
+        baseline: {prior: unlikely, assumption: test}
+        effects:
+          - {parent: c, direction: raises, strength: strong, claims: [K1]}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny() -> ModelSpec:
+    return parse_spec(TINY, filename="tiny.yaml")
+
+
+def _ledger(tmp_path: Path, *rows: str) -> pd.DataFrame:
+    """A ledger from (id, date, node, state, likelihood[, source, grade]) shorthand rows."""
+    lines = []
+    for row in rows:
+        cells = row.split(",")
+        row_id, date, node, state, likelihood = cells[:5]
+        source, grade = (cells[5], cells[6]) if len(cells) > 5 else ("Dawn", "B2")
+        lines.append(f"{row_id},{date},{node},{state},{likelihood},{grade},{source},"
+                     f"https://example.org/{row_id},note {row_id}")
+    return load_ledger(_write(tmp_path, *lines), today=TODAY)
+
+
+def test_rows_after_the_as_of_date_do_not_count(tmp_path: Path, tiny: ModelSpec) -> None:
+    ledger = _ledger(tmp_path, "A,2015-01-01,c,low,", "B,2015-06-01,c,high,")
+    assert case_as_of(ledger, tiny, "2014-12-31").empty
+    assert case_as_of(ledger, tiny, "2015-01-01").evidence == {"c": "low"}
+    assert case_as_of(ledger, tiny, dt.date(2015, 5, 31)).evidence == {"c": "low"}
+    assert case_as_of(ledger, tiny, pd.Timestamp("2015-06-01 13:00")).evidence == {"c": "high"}
+
+
+@pytest.mark.parametrize("bad", ["2015-02-30", "24/08/2015", "", "soon", None, 20150824])
+def test_a_bad_as_of_date_is_an_evidence_error(tmp_path: Path, tiny: ModelSpec, bad) -> None:
+    ledger = _ledger(tmp_path, "A,2015-01-01,c,low,")
+    with pytest.raises(EvidenceError, match="as-of date"):
+        case_as_of(ledger, tiny, bad)
+
+
+def test_a_later_condition_row_supersedes_and_ties_go_to_the_later_line(
+    tmp_path: Path, tiny: ModelSpec
+) -> None:
+    ledger = _ledger(tmp_path, "A,2015-03-01,c,high,", "B,2015-01-01,c,low,",
+                     "C,2016-01-01,c,,1;3", "D,2016-01-01,c,low,")
+    assert case_as_of(ledger, tiny, "2015-12-31").evidence == {"c": "high"}, "by date, not line"
+    late = case_as_of(ledger, tiny, "2016-01-01")
+    assert late.evidence == {"c": "low"} and not late.soft, "same date: the later line wins"
+    flipped = _ledger(tmp_path, "D,2016-01-01,c,low,", "C,2016-01-01,c,,1;3")
+    soft = case_as_of(flipped, tiny, "2016-01-01")
+    assert not soft.evidence and soft.soft == {"c": pytest.approx((1 / 3, 1.0))}
+    assert list(rows_as_of(flipped, tiny, "2016-01-01")["id"]) == ["C"]
+
+
+def test_an_event_counts_only_inside_its_window(tmp_path: Path, tiny: ModelSpec) -> None:
+    ledger = _ledger(tmp_path, "A,2015-03-15,e,yes,")
+    assert case_as_of(ledger, tiny, "2015-03-14").empty, "not yet"
+    assert case_as_of(ledger, tiny, "2015-03-15").evidence == {"e": "yes"}
+    assert case_as_of(ledger, tiny, "2016-03-14").evidence == {"e": "yes"}
+    assert case_as_of(ledger, tiny, "2016-03-15").empty, "window (as_of - 12 months, as_of]"
+
+
+def test_a_hard_yes_wins_on_an_event_otherwise_likelihoods_multiply(
+    tmp_path: Path, tiny: ModelSpec
+) -> None:
+    ledger = _ledger(tmp_path, "A,2015-01-10,e,,1;2", "B,2015-02-10,e,,1;3",
+                     "C,2015-03-10,e,no,", "D,2015-04-10,e,yes,", "E,2015-05-10,e,no,")
+    before = case_as_of(ledger, tiny, "2015-02-10")
+    assert not before.evidence and before.soft == {"e": pytest.approx((1 / 6, 1.0))}
+    both = case_as_of(ledger, tiny, "2015-03-10")
+    assert both.evidence == {"e": "no"} and both.soft == {"e": pytest.approx((1 / 6, 1.0))}
+    for day in ("2015-04-10", "2015-06-01"):
+        won = case_as_of(ledger, tiny, day)
+        assert won.evidence == {"e": "yes"} and not won.soft, day
+    assert list(rows_as_of(ledger, tiny, "2015-06-01")["id"]) == ["D"]
+    # the yes leaves the window first: the no and the soft rows still inside it remain
+    late = case_as_of(ledger, tiny, "2016-04-20")
+    assert late.evidence == {"e": "no"} and not late.soft
+
+
+def test_hard_and_soft_rows_go_to_evidence_and_soft(tmp_path: Path, tiny: ModelSpec) -> None:
+    ledger = _ledger(tmp_path, "A,2015-01-01,c,high,", "B,2015-02-01,e,,0.2;0.6")
+    case = case_as_of(ledger, tiny, "2015-06-01")
+    assert case.evidence == {"c": "high"} and dict(case.soft) == {"e": pytest.approx((1 / 3, 1))}
+    assert not case.reports and not case.counts
+
+
+def test_half_life_tempers_soft_rows_and_never_hard_ones(tmp_path: Path, tiny: ModelSpec) -> None:
+    ledger = _ledger(tmp_path, "A,2015-01-01,c,high,", "B,2015-01-01,e,,1;4")
+    as_of = pd.Timestamp("2015-01-01") + pd.Timedelta(days=100)
+    fresh = case_as_of(ledger, tiny, "2015-01-01", half_life_days=100)
+    assert fresh.soft == {"e": pytest.approx((0.25, 1.0))}, "no age, no decay"
+    case = case_as_of(ledger, tiny, as_of, half_life_days=100)
+    assert case.evidence == {"c": "high"}
+    assert case.soft == {"e": pytest.approx((0.25 ** 0.5, 1.0))}, "one half-life: λ ** (1/2)"
+    older = case_as_of(ledger, tiny, as_of + pd.Timedelta(days=100), half_life_days=100)
+    assert older.soft == {"e": pytest.approx((0.25 ** 0.25, 1.0))}
+    assert case_as_of(ledger, tiny, as_of).soft == {"e": pytest.approx((0.25, 1.0))}
+    weights = rows_as_of(ledger, tiny, as_of, half_life_days=100).set_index("id")["weight"]
+    assert weights["A"] == 1.0 and weights["B"] == pytest.approx(0.5)
+    for bad in (0, -1, float("nan"), float("inf"), "soon"):
+        with pytest.raises(EvidenceError, match="half-life"):
+            case_as_of(ledger, tiny, as_of, half_life_days=bad)
+
+
+def test_reports_mode_turns_hard_rows_into_sources_reports(
+    tmp_path: Path, tiny: ModelSpec
+) -> None:
+    ledger = _ledger(tmp_path, "A,2015-01-01,c,high,,Dawn,B2", "B,2015-02-01,e,yes,,Reuters,B1",
+                     "C,2015-03-01,e,yes,,Amaq,F3", "D,2015-03-01,e,,1;2,Dawn,B3")
+    case = case_as_of(ledger, tiny, "2015-06-01", reports=True)
+    assert not case.evidence and not case.soft, "the yes wins over the soft row"
+    assert case.reports == (Report("c", "high", "Dawn", "B2"), Report("e", "yes", "Reuters", "B1"),
+                            Report("e", "yes", "Amaq", "F3"))
+    soft = case_as_of(ledger, tiny, "2015-01-31", reports=True)
+    assert soft.reports == (Report("c", "high", "Dawn", "B2"),)
+    forecast = importance_forecast(tiny, case, draws=2000, target_mcse=1.0, seed=0)
+    assert np.isfinite(forecast.summary["mean"]).all()
+
+
+def test_the_case_is_stable_and_hashable(tmp_path: Path, tiny: ModelSpec) -> None:
+    ledger = _ledger(tmp_path, "A,2015-01-01,e,,1;2", "B,2015-01-01,c,low,")
+    a = case_as_of(ledger, tiny, "2015-06-01", half_life_days=30)
+    b = case_as_of(ledger.iloc[::-1].reset_index(drop=True), tiny, "2015-06-01", half_life_days=30)
+    assert stable_hash(a.to_json()) == stable_hash(b.to_json())
+    assert list(a.evidence) == ["c"] and list(a.soft) == ["e"]
+
+
+def test_rows_that_do_not_fit_the_model_are_rejected(tmp_path: Path, tiny: ModelSpec) -> None:
+    ledger = _ledger(tmp_path, "A,2015-01-01,c,yes,", "B,2015-01-01,zz,low,")
+    with pytest.raises(EvidenceError) as info:
+        case_as_of(ledger, tiny, "2015-06-01")
+    assert [p.where for p in info.value.problems] == ["ledger:2 state", "ledger:3 node"]
+    with pytest.raises(EvidenceError, match="lacks column"):
+        case_as_of(ledger.drop(columns="line"), tiny, "2015-06-01")
+
+
+def test_the_flagship_at_the_article_date_uses_only_pre_article_rows() -> None:
+    spec = load_spec(FLAGSHIP)
+    ledger = load_ledger(LEDGER, spec)
+    rows = rows_as_of(ledger, spec, ARTICLE_DATE)
+    assert len(rows) >= 10 and (rows["date"] <= ARTICLE_DATE).all()
+    case = case_as_of(ledger, spec, "2015-08-24")
+    later = set(ledger.loc[ledger["date"] > ARTICLE_DATE, "node"]) - set(rows["node"])
+    assert not later & (set(case.evidence) | set(case.soft))
+    assert case.evidence and case.soft
+
+
+def test_the_flagship_today_gives_a_case_the_engine_runs() -> None:
+    spec = load_spec(FLAGSHIP)
+    ledger = load_ledger(LEDGER, spec)
+    case = case_as_of(ledger, spec, "2025-12-01")
+    assert not case.empty
+    rows = rows_as_of(ledger, spec, "2025-12-01")
+    events = rows[rows["kind"] == "event"]
+    assert (events["date"] > pd.Timestamp("2023-12-01")).all(), "24-month windows"
+    forecast = importance_forecast(spec, case, draws=2000, target_mcse=1.0, seed=0)
+    assert np.isfinite(forecast.summary["mean"]).all()
+    assert forecast.summary["mean"].between(0, 1).all()

@@ -16,6 +16,22 @@ either returns a typed :class:`pandas.DataFrame` or raises one
 :class:`~forecast.errors.EvidenceError` listing every problem with its file line (the header is
 line 1), what is wrong and how to fix it. Loading never writes or modifies anything.
 :func:`ledger_hash` fingerprints the file's bytes for run provenance.
+
+:func:`rows_as_of` cuts a loaded ledger at an as-of date and keeps the rows that count then;
+:func:`case_as_of` turns them into a :class:`~forecast.bayes.Case`. The rules (documented in
+``data/README.md``, section *Evidence as of a date*):
+
+* only rows dated on or before the as-of day count;
+* a **condition** node keeps its latest row, hard or soft (on one date the later file line
+  wins);
+* an **event** node keeps the rows inside its window ending at the as-of day,
+  ``(as_of - window, as_of]``: a hard row of the occurrence state (``yes``) wins over every
+  other row of the node; otherwise the latest hard row is kept and every soft row as well
+  (their likelihoods multiply);
+* with ``half_life_days``, a soft likelihood λ observed ``d`` days before the as-of day is
+  tempered to ``λ ** 2 ** (-d / half_life_days)``; hard rows never decay;
+* with ``reports=True`` the kept hard rows become :class:`~forecast.observations.Report` (one
+  per row, so each source's reliability is learned) instead of fixed findings.
 """
 
 from __future__ import annotations
@@ -29,7 +45,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 from pydantic import (
@@ -47,7 +63,10 @@ from pydantic import (
 from forecast.errors import EvidenceError, Problem, did_you_mean
 from forecast.spec import ModelSpec
 
-__all__ = ["COLUMNS", "LedgerRow", "ledger_hash", "load_ledger"]
+if TYPE_CHECKING:
+    from forecast.bayes import Case
+
+__all__ = ["COLUMNS", "LedgerRow", "case_as_of", "ledger_hash", "load_ledger", "rows_as_of"]
 
 COLUMNS: tuple[str, ...] = (
     "id", "date", "node", "state", "likelihood", "grade", "source", "url", "note",
@@ -430,3 +449,219 @@ def _to_frame(rows: Sequence[tuple[int, LedgerRow]]) -> pd.DataFrame:
     })
     text = ["id", "node", "state", "grade", "reliability", "source", "url", "note"]
     return frame.astype(dict.fromkeys(text, "string"))
+
+
+# --- evidence as of a date ------------------------------------------------------------------------
+
+AsOf = dt.date | str | pd.Timestamp
+"""An as-of date: a ``datetime.date``, a ``pandas.Timestamp`` or an ISO string ``YYYY-MM-DD``."""
+
+_KEPT_COLUMNS = ("kind", "age_days", "weight")
+
+
+def rows_as_of(
+    ledger: pd.DataFrame,
+    spec: ModelSpec,
+    as_of: AsOf,
+    *,
+    half_life_days: float | None = None,
+) -> pd.DataFrame:
+    """The ledger rows that count at `as_of`, by the condition and event rules.
+
+    Parameters
+    ----------
+    ledger : pandas.DataFrame
+        A ledger as returned by :func:`load_ledger`.
+    spec : ModelSpec
+        The model: each node's ``definition.kind`` and, for events, ``definition.window``.
+    as_of : datetime.date, str or pandas.Timestamp
+        The as-of day (a time of day is dropped).
+    half_life_days : float, optional
+        Half-life of soft rows; ``None`` (the default) means no decay.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The kept rows in (date, line) order with the ledger's columns plus ``kind``
+        (``condition`` or ``event``), ``age_days`` (days from the row's date to ``as_of``) and
+        ``weight`` (the exponent applied to a soft row's likelihood: 1 without decay, always 1
+        on hard rows).
+
+    Raises
+    ------
+    EvidenceError
+        If `as_of` is not a date, `half_life_days` is not a positive number, or a row does not
+        fit the model (unknown node or state, wrong likelihood length, event without window).
+    """
+    day = _as_of_day(as_of)
+    half_life = _half_life(half_life_days)
+    _check_frame(ledger, spec)
+    frame = ledger[ledger["date"] <= day].copy()
+    frame["kind"] = [spec.nodes[str(n)].definition.kind for n in frame["node"]]
+    frame = frame.sort_values(["date", "line"], kind="stable")
+    kept: list[pd.DataFrame] = []
+    for node, rows in frame.groupby("node", sort=False):
+        definition = spec.nodes[str(node)].definition
+        if definition.kind == "condition":
+            kept.append(rows.tail(1))
+            continue
+        window = definition.window
+        if window is None:
+            raise EvidenceError(f"event node '{node}' has no window in the model",
+                                [Problem(f"node {node}", "an event needs definition.window",
+                                         "e.g. window: {months: 24}")])
+        start = day - (pd.DateOffset(months=window.months) if window.months is not None
+                       else pd.Timedelta(days=window.days))
+        rows = rows[rows["date"] > start]
+        hard = rows[rows["state"].notna()]
+        occurred = hard[hard["state"] == _occurrence(spec, str(node))]
+        if len(occurred):
+            kept.append(occurred)
+        else:
+            kept.append(rows[rows["state"].isna()])
+            kept.append(hard.tail(1) if len(hard) else hard)
+    columns = [*ledger.columns, *_KEPT_COLUMNS]
+    if not kept:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns}).astype(
+            {"date": "datetime64[ns]"})
+    out = pd.concat(kept).sort_values(["date", "line"], kind="stable")
+    out["age_days"] = (day - out["date"]).dt.days.astype("int64")
+    decay = 1.0 if half_life is None else 2.0 ** (-out["age_days"] / half_life)
+    out["weight"] = (decay * out["likelihood"].notna() + out["likelihood"].isna()).astype(float)
+    return out[columns].reset_index(drop=True)
+
+
+def case_as_of(
+    ledger: pd.DataFrame,
+    spec: ModelSpec,
+    as_of: AsOf,
+    *,
+    half_life_days: float | None = None,
+    reports: bool = False,
+) -> Case:
+    """The evidence a forecast made on `as_of` would have used, as a :class:`Case`.
+
+    Rows are chosen by :func:`rows_as_of`. Hard rows go to ``Case.evidence`` (``{node:
+    state}``; an event with several kept hard rows of its occurrence state is one finding).
+    Soft rows go to ``Case.soft``: each likelihood is scaled to a largest entry of 1, raised
+    to its decay weight, and the vectors of one node are multiplied. A node may carry both a
+    hard finding and a soft likelihood (an event with a hard ``no`` and soft rows); the engine
+    multiplies both in.
+
+    With ``reports=True`` every kept hard row becomes ``Report(node, state, source, grade)``
+    in ``Case.reports`` instead (several rows, several reports, so sources that agree add up
+    and each source's reliability is learned from its Admiralty letter); soft rows stay fixed
+    likelihoods in ``Case.soft`` and ``Case.evidence`` is empty.
+
+    Parameters
+    ----------
+    ledger : pandas.DataFrame
+        A ledger as returned by :func:`load_ledger`.
+    spec : ModelSpec
+        The model the ledger observes.
+    as_of : datetime.date, str or pandas.Timestamp
+        The as-of day; rows dated after it are ignored.
+    half_life_days : float, optional
+        Half-life of soft rows in days (``None``: no decay).
+    reports : bool
+        Hard rows as sources' reports rather than fixed findings.
+
+    Returns
+    -------
+    Case
+        Evidence and soft likelihoods keyed in the model's node order; ``Case.to_json()`` is
+        a stable fingerprint (hash it with :func:`forecast.result.stable_hash`).
+
+    Raises
+    ------
+    EvidenceError
+        See :func:`rows_as_of`.
+    """
+    from forecast.bayes import Case
+    from forecast.observations import Report
+
+    rows = rows_as_of(ledger, spec, as_of, half_life_days=half_life_days)
+    evidence: dict[str, str] = {}
+    soft: dict[str, list[float]] = {}
+    found: list[Report] = []
+    for row in rows.itertuples(index=False):
+        node = str(row.node)
+        if row.likelihood is None or (isinstance(row.likelihood, float)):
+            if reports:
+                found.append(Report(node, str(row.state), str(row.source), str(row.grade)))
+            else:
+                evidence[node] = str(row.state)
+            continue
+        vector = [float(x) for x in row.likelihood]
+        top = max(vector)
+        vector = [(x / top) ** row.weight for x in vector]
+        if node in soft:
+            soft[node] = [a * b for a, b in zip(soft[node], vector, strict=True)]
+        else:
+            soft[node] = vector
+    order = {name: i for i, name in enumerate(spec.node_names)}
+    return Case(
+        evidence={n: evidence[n] for n in sorted(evidence, key=order.__getitem__)},
+        soft={n: tuple(soft[n]) for n in sorted(soft, key=order.__getitem__)},
+        reports=tuple(found),
+    )
+
+
+def _as_of_day(as_of: object) -> pd.Timestamp:
+    if isinstance(as_of, str):
+        text = as_of.strip()
+        if not _ISO_DATE.match(text):
+            raise EvidenceError(f"as-of date '{as_of}' is not an ISO date",
+                                [Problem("as_of", "not YYYY-MM-DD", "e.g. 2015-08-24")])
+    elif not isinstance(as_of, dt.date):  # pd.Timestamp and datetime are dates too
+        raise EvidenceError(f"as-of date {as_of!r} is not a date",
+                            [Problem("as_of", f"got {type(as_of).__name__}",
+                                     "give a datetime.date, a pandas.Timestamp or YYYY-MM-DD")])
+    try:
+        day = pd.Timestamp(as_of)
+    except (ValueError, TypeError, OverflowError):
+        raise EvidenceError(f"as-of date '{as_of}' is not a real calendar date",
+                            [Problem("as_of", "no such day", "e.g. 2015-08-24")]) from None
+    if pd.isna(day):
+        raise EvidenceError("the as-of date is missing",
+                            [Problem("as_of", "NaT", "give a real date, e.g. 2015-08-24")])
+    if day.tzinfo is not None:
+        day = day.tz_localize(None)
+    return day.normalize()
+
+
+def _half_life(value: float | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise EvidenceError(f"half-life {value!r} must be a positive number of days",
+                            [Problem("half_life_days", f"got {value!r}",
+                                     "e.g. 365, or None for no decay")])
+    return number
+
+
+def _occurrence(spec: ModelSpec, node: str) -> str:
+    """An event's "it happened" state: ``yes`` when the node has one, else its last state."""
+    states = spec.states[node]
+    return "yes" if "yes" in states else states[-1]
+
+
+def _check_frame(ledger: pd.DataFrame, spec: ModelSpec) -> None:
+    needed = {"date", "node", "state", "likelihood", "source", "grade", "line"}
+    missing = sorted(needed - set(ledger.columns))
+    if missing:
+        raise EvidenceError(
+            f"the ledger frame lacks column{'s' * (len(missing) != 1)} {', '.join(missing)}",
+            [Problem("ledger", "not a frame from load_ledger", "load it with load_ledger")])
+    problems = []
+    for row in ledger[["line", "node", "state", "likelihood"]].itertuples(index=False):
+        rows = [(int(row.line), LedgerRow.model_construct(
+            node=str(row.node), state=None if pd.isna(row.state) else str(row.state),
+            likelihood=row.likelihood if isinstance(row.likelihood, tuple) else None))]
+        problems += _check_against_spec(rows, spec, "ledger")
+    if problems:
+        raise EvidenceError(f"ledger: {len(problems)} row(s) do not fit the model", problems)
