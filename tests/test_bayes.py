@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forecast import ForecastError, InferenceError, RunStoreError
+from forecast import InferenceError, RunStoreError
 from forecast.bayes import KHAT_MAX, Case, importance_forecast
 from forecast.cpt import prior_mean_network
 from forecast.exact import ExactEngine
@@ -319,5 +319,19 @@ def test_nuts_takes_reports_and_counts_and_agrees_with_importance_sampling(spec)
         assert abs(float(a["mean"]) - float(b["mean"])) <= tol, (outcome, a, b)
     theta = sampled.idata.posterior["theta"]
     assert float(theta.sel(parameter="source.rumours.reliability").mean()) < 0.5
-    with pytest.raises(ForecastError, match="interventions"):
-        posterior_forecast(spec, target, method="nuts", interventions={"caliphate": "yes"})
+
+
+@pytest.mark.slow
+def test_interventions_under_nuts_agree_with_importance(spec, five_cases):
+    """do() in the target case with shared-parameter history: both samplers, same answer."""
+    from forecast.bayes import posterior_forecast
+
+    target = Case({"pakistan_spillover": "yes"})
+    do = {"caliphate": "yes"}
+    weighted = posterior_forecast(spec, target, five_cases, method="importance", seed=4,
+                                  interventions=do)
+    sampled = posterior_forecast(spec, target, five_cases, method="nuts", seed=4,
+                                 interventions=do, nuts_draws=500)
+    assert sampled.attrs["method"] == "nuts" and "caliphate" not in set(sampled.summary["node"])
+    for a, b in zip(weighted.summary.itertuples(), sampled.summary.itertuples(), strict=True):
+        assert abs(a.mean - b.mean) <= 4 * np.hypot(a.mcse, b.mcse), (a.node, a.state)

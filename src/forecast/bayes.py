@@ -219,21 +219,16 @@ def posterior_forecast(
     Returns
     -------
     Forecast
-        Not publishable when its sampler's diagnostics fail, or when NUTS was needed but the
-        forecast has interventions, which the NUTS path cannot take yet.
+        Not publishable when its sampler's diagnostics fail.
 
     Raises
     ------
     ForecastError
-        If `method` is unknown, or ``"nuts"`` is asked for with interventions.
+        If `method` is unknown.
     """
     if method not in ("auto", "importance", "nuts"):
         raise ForecastError(f"unknown method '{method}'", [
             Problem("method", "choose 'auto', 'importance' or 'nuts'")])
-    if method == "nuts" and interventions:
-        raise ForecastError("NUTS does not take interventions yet", [
-            Problem("interventions", "are not supported by the NUTS path",
-                    "use method='importance'")])
     target = target or Case()
     if method != "nuts":
         result = importance_forecast(spec, target, history, draws=draws, seed=seed, as_of=as_of,
@@ -243,17 +238,10 @@ def posterior_forecast(
             return result
         reason = (f"NUTS: importance weights degenerate (Pareto k-hat {khat:.2f} > "
                   f"{KHAT_MAX}), typically from many cases sharing the parameters")
-        if interventions:
-            diag = result.attrs["diagnostics"]
-            diag["failed"].append("NUTS is needed (importance weights degenerate) but does not "
-                                  "take interventions yet")
-            result.idata.posterior.attrs["diagnostics"] = canonical_json(diag)
-            result.idata.posterior.attrs["publishable"] = 0
-            return result
     else:
         reason = "NUTS, as requested"
     return nuts_forecast(spec, target, history, seed=seed, as_of=as_of, draws=nuts_draws,
-                         count_models=count_models, reason=reason)
+                         count_models=count_models, interventions=interventions, reason=reason)
 
 
 def nuts_forecast(
@@ -267,6 +255,7 @@ def nuts_forecast(
     as_of: str | None = None,
     target_mcse: float = 0.005,
     count_models: Sequence[CountModel] = (),
+    interventions: Mapping[str, str] | None = None,
     reason: str = "NUTS",
 ) -> Forecast:
     """Posterior scenario probabilities from NUTS on the PyMC model of the spec.
@@ -278,8 +267,8 @@ def nuts_forecast(
 
     Parameters
     ----------
-    spec, target, history, seed, as_of, count_models
-        As in :func:`importance_forecast` (no interventions).
+    spec, target, history, seed, as_of, count_models, interventions
+        As in :func:`importance_forecast`.
     draws : int
         Draws and tuning steps per chain.
     chains : int
@@ -302,7 +291,8 @@ def nuts_forecast(
     engine = ExactEngine(Network(spec.states, spec.parents,
                                  {n: _uniform(spec, n) for n in spec.states}, name=spec.name))
     idata = sample_nuts(spec, cases, draws=draws, tune=draws, chains=chains, seed=seed,
-                        count_models=count_models, engine=engine)
+                        count_models=count_models, interventions=interventions, engine=engine)
+    do = _intervention_cpts(spec, interventions or {})
     post = idata.posterior
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
     values = {}
@@ -316,7 +306,7 @@ def nuts_forecast(
     obs_values = {k: post[k].values.reshape(n_chains * n_draws) for k in observations.priors}
     cpts = build_cpts(spec, values, params=params)
     soft = observations.likelihoods(target, obs_values)
-    marginals = engine.query(target.evidence, soft, cpts).marginals
+    marginals = engine.query(target.evidence, soft, {**cpts, **do}).marginals
     flat = np.concatenate([marginals[n] for n in spec.states], axis=1)
     probs = flat.reshape(n_chains, n_draws, -1)
     mean = flat.mean(axis=0)
@@ -350,7 +340,8 @@ def nuts_forecast(
         theta_names += list(obs_values)
         theta = np.concatenate([theta, np.stack(list(obs_values.values()), axis=1)], axis=1)
     theta = theta.reshape(n_chains, n_draws, -1)
-    return _forecast(spec, observations, cases, {}, theta_names, theta, probs, mean,
+    return _forecast(spec, observations, cases, interventions or {}, theta_names, theta, probs,
+                     mean,
                      mcse, diagnostics, "nuts", reason, seed, as_of,
                      {"sample_stats": idata.sample_stats})
 

@@ -334,6 +334,7 @@ def build_pymc_model(
     cases: Sequence[CaseLike],
     *,
     count_models: Sequence[CountModel] = (),
+    interventions: Mapping[str, str] | None = None,
     engine: ExactEngine | None = None,
 ) -> pm.Model:
     """The PyMC model of a spec given cases that share its parameters.
@@ -349,6 +350,11 @@ def build_pymc_model(
         sum over cases.
     count_models : sequence of CountModel
         How the cases' counts depend on their nodes.
+    interventions : mapping of str to str, optional
+        ``do(node = state)`` in the *first* case (the target): its likelihood is computed on
+        the mutilated network, where each intervened node's CPT is certainty in that state,
+        so its findings say nothing about the intervened node's causes. Other cases are
+        observed as they are.
     engine : ExactEngine, optional
         An engine on this spec's network, to share its cached plans.
 
@@ -397,13 +403,17 @@ def build_pymc_model(
     if engine is None:
         engine = ExactEngine(Network(spec.states, spec.parents, mean_cpts, name=spec.name))
     normalised = [_case(c) for c in cases]
-    _check_cases(engine, normalised, mean_cpts)
+    do = _intervention_tables(spec, interventions or {})
+    _check_cases(engine, normalised, mean_cpts, target_cpts={**mean_cpts, **do})
     observed = [c if hasattr(c, "reports") else _NoObservations() for c in cases]
     observations = ObservationModel(spec.states, observed, count_models)
     likelihood_nodes = [n for n in spec.nodes
                         if any(r.node == n for c in observed for r in c.reports)
                         or any(n in c.counts for c in observed)]
-    op = LogEvidenceOp(engine, normalised, likelihood_nodes=likelihood_nodes)
+    # with interventions the target case runs on its own mutilated network: a second Op
+    groups = [(0, len(normalised), {})] if not do else [(0, 1, do), (1, len(normalised), {})]
+    ops = [(LogEvidenceOp(engine, normalised[a:b], likelihood_nodes=likelihood_nodes), a, b,
+            fixed) for a, b, fixed in groups if b > a]
     by_node: dict[str, list[Parameter]] = {n: [] for n in spec.nodes}
     for p in params:
         by_node[p.node].append(p)
@@ -425,9 +435,29 @@ def build_pymc_model(
             top = pt.max(log_lik, axis=1, keepdims=True)
             liks.append(pt.exp(log_lik - top))
             shift = shift + pt.sum(top)
-        if op.nodes:
-            pm.Potential("log_evidence", op(*(cpts[n] for n in op.nodes), *liks) + shift)
+        total = shift
+        for op, a, b, fixed in ops:
+            if op.nodes:
+                inputs = [pt.constant(fixed[n]) if n in fixed else cpts[n] for n in op.nodes]
+                total = total + op(*inputs, *(lik[a:b] for lik in liks))
+        if any(op.nodes for op, *_ in ops):
+            pm.Potential("log_evidence", total)
     return model
+
+
+def _intervention_tables(spec: ModelSpec, interventions: Mapping[str, str]) -> dict:
+    """Each intervened node's CPT: certainty in the forced state for every parent state."""
+    problems, out = [], {}
+    for node, state in interventions.items():
+        if node not in spec.states or state not in spec.states[node]:
+            problems.append(Problem(f"do({node}={state})", "unknown node or state"))
+            continue
+        table = np.zeros((*(spec.card(p) for p in spec.parents[node]), spec.card(node)))
+        table[..., spec.states[node].index(state)] = 1.0
+        out[node] = table
+    if problems:
+        raise EvidenceError("cannot intervene", problems)
+    return out
 
 
 class _NoObservations:
@@ -491,8 +521,12 @@ def _variable(p: Parameter) -> Any:
     raise ValueError(f"parameter '{p.name}' has an unknown prior family '{prior.family}'")
 
 
-def _check_cases(engine: ExactEngine, cases: Sequence, cpts: Mapping[str, np.ndarray]) -> None:
-    """Every case fits the network and is possible: collect every problem, then raise."""
+def _check_cases(engine: ExactEngine, cases: Sequence, cpts: Mapping[str, np.ndarray],
+                 target_cpts: Mapping[str, np.ndarray] | None = None) -> None:
+    """Every case fits the network and is possible: collect every problem, then raise.
+
+    The first case (the target) is checked on `target_cpts` when given (its interventions).
+    """
     problems: list[Problem] = []
     impossible = False
     for i, (evidence, soft) in enumerate(cases):
@@ -500,7 +534,8 @@ def _check_cases(engine: ExactEngine, cases: Sequence, cpts: Mapping[str, np.nda
         problems += [Problem(f"case {i}: soft evidence on '{n}'",
                              "needs one likelihood vector (one value per state)") for n in bad]
         try:
-            engine.log_evidence_grad(evidence, soft, cpts)
+            engine.log_evidence_grad(evidence, soft,
+                                     target_cpts if i == 0 and target_cpts else cpts)
         except ForecastError as err:
             impossible |= isinstance(err, InferenceError)
             problems += [Problem(f"case {i}: {p.where}", p.message, p.hint) for p in err.problems]
@@ -523,6 +558,7 @@ def sample_nuts(
     chains: int = 2,
     seed: int = 0,
     count_models: Sequence[CountModel] = (),
+    interventions: Mapping[str, str] | None = None,
     engine: ExactEngine | None = None,
     **kwargs: Any,
 ) -> az.InferenceData:
@@ -538,7 +574,7 @@ def sample_nuts(
         Draws kept and tuning steps per chain; number of chains.
     seed : int
         ``random_seed`` of ``pm.sample``; the same inputs and seed give the same draws.
-    count_models : sequence of CountModel
+    count_models, interventions
         As in :func:`build_pymc_model`.
     engine : ExactEngine, optional
         An engine on this spec's network, to share its cached plans.
@@ -553,7 +589,8 @@ def sample_nuts(
         ``sample_stats``; ``attrs["method"] = "nuts"`` and ``attrs["sampler"]``
         (``"nutpie"`` or ``"pymc"``).
     """
-    model = build_pymc_model(spec, cases, count_models=count_models, engine=engine)
+    model = build_pymc_model(spec, cases, count_models=count_models,
+                             interventions=interventions, engine=engine)
     sampler = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
     kwargs.setdefault("nuts_sampler", sampler)
     kwargs.setdefault("cores", max(1, min(chains, os.cpu_count() or 1)))
