@@ -178,3 +178,87 @@ def test_do_next_to_conditioning():
                                                           "failed") + 0.02
     refused = run("query", EXAMPLE, "--do", "caliphate=yes")
     assert refused.exit_code == 2 and "--do needs --posterior" in refused.output
+
+
+# --- forecast update ------------------------------------------------------------------------------
+
+FLAGSHIP = ROOT / "models" / "isis_pakistan_2015.yaml"
+FLAGSHIP_LEDGER = ROOT / "data" / "isis_pakistan_ledger.csv"
+
+
+def test_update_publishes_then_says_unchanged_then_reports_the_shift(tmp_path):
+    ledger = tmp_path / "ledger.csv"
+    shutil.copyfile(FLAGSHIP_LEDGER, ledger)
+    args = ("update", FLAGSHIP, "--ledger", ledger, "--as-of", "2025-11-20",
+            "--runs", tmp_path / "runs")
+    first = run(*args)
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith("published run ")
+    assert "key judgments (mean, 90% interval):" in first.output
+    assert "caliphate_declared = yes:" in first.output and "confidence" in first.output
+    second = run(*args)
+    assert second.exit_code == 0, second.output
+    assert second.output.startswith("unchanged:") and "nothing written" in second.output
+    with ledger.open("a", encoding="utf-8") as handle:
+        handle.write("E900,2025-11-18,isis_influence_pakistan,,0.1;0.9,B2,Dawn,"
+                     "https://www.dawn.com/news/900,test row\n")
+    third = run(*args, "--json")
+    assert third.exit_code == 0, third.output
+    data = json.loads(third.output)
+    assert data["status"] == "published" and data["run_id"] and data["previous_run_id"]
+    assert {"node", "state", "mean", "hdi_5%", "hdi_95%"} <= set(data["summary"][0])
+    moved = {(c["node"], c["state"]): c for c in data["changes"]}
+    assert moved[("isis_influence_pakistan", "high")]["delta"] > 0.1
+    fourth = run(*args[:-2], "--runs", tmp_path / "runs", "--seed", "1")
+    assert fourth.exit_code == 0 and "changes since run" in fourth.output
+
+
+def test_update_bad_ledger_exits_2_and_writes_nothing(tmp_path):
+    result = run("update", FLAGSHIP, "--ledger", ROOT / "tests" / "data" / "ledgers" /
+                 "broken.csv", "--runs", tmp_path / "runs")
+    assert result.exit_code == 2
+    assert "broken.csv:3" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+    bad_date = run("update", FLAGSHIP, "--as-of", "next week", "--runs", tmp_path / "runs")
+    assert bad_date.exit_code == 2 and "not an ISO date" in bad_date.output
+
+
+def test_update_failed_diagnostics_exit_3_and_unexpected_failure_exit_1(tmp_path, monkeypatch):
+    import forecast.bayes
+    import forecast.runs
+
+    real = forecast.bayes.posterior_forecast
+
+    def unconverged(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.idata.posterior.attrs["publishable"] = 0
+        result.idata.posterior.attrs["diagnostics"] = json.dumps({"failed": ["ess too low"]})
+        return result
+
+    monkeypatch.setattr(forecast.bayes, "posterior_forecast", unconverged)
+    runs = tmp_path / "runs"
+    result = run("update", FLAGSHIP, "--as-of", "2025-11-20", "--runs", runs)
+    assert result.exit_code == 3 and "ess too low" in result.output
+    assert "unconverged: nothing published" in result.output
+    assert not list((runs / "isis_pakistan_2015").glob("2*"))
+    allowed = run("update", FLAGSHIP, "--as-of", "2025-11-20", "--runs", runs,
+                  "--allow-unconverged")
+    assert allowed.exit_code == 0 and "warning: published although" in allowed.output
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.undo()
+    monkeypatch.setattr(forecast.runs.RunStore, "publish", broken)
+    failed = run("update", FLAGSHIP, "--as-of", "2025-11-19", "--runs", runs)
+    assert failed.exit_code == 1
+    assert "unexpected failure: OSError: disk full" in failed.output
+
+
+def test_update_runs_as_a_scheduler_would(tmp_path):
+    command = [sys.executable, "-m", "forecast.cli", "update", str(FLAGSHIP), "--ledger",
+               str(FLAGSHIP_LEDGER), "--as-of", "2025-11-20", "--runs", str(tmp_path / "runs")]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0 and second.stdout.startswith("unchanged:")

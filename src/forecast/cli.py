@@ -14,6 +14,7 @@ import click
 
 from forecast.errors import EvidenceError, ForecastError, Problem
 
+EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_DIAGNOSTICS = 3
 
@@ -137,6 +138,95 @@ def _posterior(path: Path, hard, lik, seed: int, as_json: bool, show_all: bool,
         reasons = "; ".join(result.attrs["diagnostics"]["failed"])
         click.echo(f"error: the posterior failed its diagnostics: {reasons}", err=True)
         raise SystemExit(EXIT_DIAGNOSTICS)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The evidence ledger CSV (without it, the forecast uses no evidence).")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", default=None,
+              help="Forecast as of this day (default today); later ledger rows are ignored.")
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs"), show_default=True, help="The run store folder.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed (same inputs and seed, same numbers).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON object: status, run_id, summary records and changes.")
+@click.option("--allow-unconverged", is_flag=True,
+              help="Publish even if the diagnostics fail (the manifest says so).")
+def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, seed: int,
+           as_json: bool, allow_unconverged: bool) -> None:
+    """Update the forecast of MODEL and publish a new run if its inputs changed.
+
+    Safe under cron or a systemd timer: a run is written to RUNS/<model>/<run-id>/ and
+    published atomically, a lock keeps concurrent updates apart, and an update whose inputs
+    (model file, ledger file, as-of day, seed) equal the latest run's writes nothing.
+    Exit codes: 0 published or unchanged, 1 unexpected failure, 2 bad input (nothing
+    written), 3 diagnostics failed (nothing published unless --allow-unconverged).
+
+    \b
+    Example:
+      forecast update models/isis_pakistan_2015.yaml --ledger data/isis_pakistan_ledger.csv
+    """
+    from forecast.runs import update as run_update
+
+    try:
+        result = run_update(model, ledger, as_of=as_of, runs_dir=runs_dir, seed=seed,
+                            allow_unconverged=allow_unconverged)
+    except ForecastError:
+        raise
+    except Exception as exc:  # a scheduler needs a one-line reason and exit 1, not a traceback
+        click.echo(f"error: unexpected failure: {type(exc).__name__}: {exc}", err=True)
+        raise SystemExit(EXIT_UNEXPECTED) from None
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        click.echo(_update_report(result))
+    if result.status == "unconverged":
+        click.echo("error: the posterior failed its diagnostics, nothing was published: "
+                   + "; ".join(result.failed), err=True)
+        raise SystemExit(EXIT_DIAGNOSTICS)
+    if not result.publishable and result.status == "published":
+        click.echo("warning: published although the diagnostics failed: "
+                   + "; ".join(result.failed), err=True)
+
+
+def _update_report(result) -> str:
+    """A short human report: what happened, the key judgments, what changed."""
+    run = result.run
+    if result.status == "unchanged":
+        lines = [f"unchanged: the inputs equal those of run {run.run_id} "
+                 f"(as of {run.manifest['as_of']}); nothing written"]
+    elif result.status == "published":
+        m = run.manifest
+        lines = [f"published run {run.run_id} (as of {m['as_of']}, seed {m['seed']}, "
+                 f"{m['method']})", f"  {run.path}"]
+    else:
+        lines = ["unconverged: nothing published"]
+    lines.append("key judgments (mean, 90% interval):")
+    table = result.summary[result.summary["node"].isin(result.scenarios)]
+    for row in table.to_dict("records"):
+        lines.append(f"  {row['node']} = {row['state']}: {row['mean']:.3f} "
+                     f"[{row['hdi_5%']:.3f}, {row['hdi_95%']:.3f}] {row['likelihood']}, "
+                     f"{row['confidence']} confidence")
+    if result.status != "unchanged":
+        if result.previous is None:
+            lines.append("no previous run to compare with")
+        else:
+            changes = result.changes
+            moved = changes[~(changes["delta"].abs() < 0.0005)]  # NaN: observed or new
+            lines.append(f"changes since run {result.previous.run_id}:"
+                         if len(moved) else
+                         f"no scenario moved since run {result.previous.run_id}")
+            for row in moved.itertuples(index=False):
+                if row.after != row.after:  # NaN: the node is observed now, not forecast
+                    lines.append(f"  {row.node} = {row.state}: {row.before:.3f} -> observed")
+                elif row.before != row.before:
+                    lines.append(f"  {row.node} = {row.state}: new, {row.after:.3f}")
+                else:
+                    lines.append(f"  {row.node} = {row.state}: {row.before:.3f} -> "
+                                 f"{row.after:.3f} ({row.delta:+.3f})")
+    return "\n".join(lines)
 
 
 def _load_network(path: Path):

@@ -1,0 +1,206 @@
+"""The run store: atomic publishing, no-op updates, damaged runs, crashes and concurrency."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from forecast.errors import EvidenceError, RunStoreError
+from forecast.runs import RunStore, update
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "isis_pakistan_2015.yaml"
+LEDGER = ROOT / "data" / "isis_pakistan_ledger.csv"
+BROKEN_LEDGER = ROOT / "tests" / "data" / "ledgers" / "broken.csv"
+AS_OF = "2025-11-20"
+NAME = "isis_pakistan_2015"
+NEW_ROW = ("E900,2025-11-18,isis_influence_pakistan,,0.1;0.9,B2,Dawn,https://www.dawn.com/news/900,"
+           "test row: soft report of high ISIS influence\n")
+
+
+def _ledger_copy(tmp_path: Path) -> Path:
+    path = tmp_path / "ledger.csv"
+    shutil.copyfile(LEDGER, path)
+    return path
+
+
+def _append(path: Path, row: str = NEW_ROW) -> None:
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + ("" if text.endswith("\n") else "\n") + row, encoding="utf-8")
+
+
+def test_publish_then_unchanged_then_new_run_with_changes(tmp_path):
+    runs = tmp_path / "runs"
+    ledger = _ledger_copy(tmp_path)
+    first = update(MODEL, ledger, as_of=AS_OF, runs_dir=runs)
+    assert first.status == "published" and first.previous is None
+    store = RunStore(runs, NAME)
+    assert store.latest().run_id == first.run.run_id
+    manifest = first.run.manifest
+    for key in ("model_sha256", "ledger_sha256", "as_of", "seed", "method", "diagnostics",
+                "versions", "created", "inputs_hash"):
+        assert key in manifest
+    assert manifest["as_of"] == AS_OF and manifest["publishable"] is True
+    on_disk = json.loads((first.run.path / "manifest.json").read_text())
+    assert on_disk["inputs_hash"] == manifest["inputs_hash"]
+    assert first.run.forecast().summary["mean"].tolist() == pytest.approx(
+        first.summary["mean"].tolist())
+    assert first.run.summary["mean"].tolist() == pytest.approx(first.summary["mean"].tolist())
+
+    before = sorted(p.name for p in (runs / NAME).iterdir())
+    second = update(MODEL, ledger, as_of=AS_OF, runs_dir=runs)
+    assert second.status == "unchanged" and second.run.run_id == first.run.run_id
+    assert second.changes.empty
+    assert sorted(p.name for p in (runs / NAME).iterdir()) == before
+
+    _append(ledger)
+    third = update(MODEL, ledger, as_of=AS_OF, runs_dir=runs)
+    assert third.status == "published" and third.previous.run_id == first.run.run_id
+    row = third.changes.set_index(["node", "state"]).loc[("isis_influence_pakistan", "high")]
+    assert row["after"] > row["before"] + 0.1
+    assert row["delta"] == pytest.approx(row["after"] - row["before"])
+    assert set(third.changes["node"]) == set(third.scenarios)
+    assert [r.run_id for r in store.runs()] == [first.run.run_id, third.run.run_id]
+    assert store.latest().run_id == third.run.run_id
+
+
+def test_same_inputs_and_seed_give_identical_summary(tmp_path):
+    a = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=tmp_path / "a")
+    b = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=tmp_path / "b")
+    assert a.run.manifest["inputs_hash"] == b.run.manifest["inputs_hash"]
+    assert a.summary.equals(b.summary)
+
+
+def test_damaged_runs_are_reported_and_skipped(tmp_path):
+    runs = tmp_path / "runs"
+    old = update(MODEL, None, as_of=AS_OF, runs_dir=runs).run
+    mid = update(MODEL, LEDGER, as_of="2020-01-01", runs_dir=runs).run
+    new = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs).run
+    store = RunStore(runs, NAME)
+    (runs / NAME / "stray-folder").mkdir()  # not a run: no manifest
+
+    # truncating the middle run's posterior: runs() skips it and says why; latest is untouched
+    posterior = mid.path / "posterior.nc"
+    posterior.write_bytes(posterior.read_bytes()[:100])
+    assert [r.run_id for r in store.runs()] == [old.run_id, new.run_id]
+    reported = "\n".join(str(p) for p in store.problems)
+    assert "truncated" in reported and mid.run_id in reported and "stray-folder" in reported
+    with pytest.raises(RunStoreError, match="damaged"):
+        store.read_run(mid.run_id)
+    assert store.latest().run_id == new.run_id
+
+    # deleting the latest run's manifest: latest() falls back to the newest valid run
+    (new.path / "manifest.json").unlink()
+    fallback = store.latest()
+    assert fallback.run_id == old.run_id
+    assert any(new.run_id in str(p) for p in store.problems)
+    # and the next update compares with, then replaces, the fallback
+    again = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs)
+    assert again.status == "published" and again.previous.run_id == old.run_id
+    assert store.latest().run_id == again.run.run_id
+
+
+def test_crash_mid_publish_leaves_latest_and_no_partial_run(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    first = update(MODEL, LEDGER, as_of="2020-01-01", runs_dir=runs)
+    model_dir = runs / NAME
+    listing = sorted(p.name for p in model_dir.iterdir())
+    latest_text = (model_dir / "LATEST").read_text()
+
+    def crash(*_args, **_kwargs):
+        raise OSError("simulated crash")
+
+    monkeypatch.setattr(os, "rename", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs)
+    monkeypatch.undo()
+    assert sorted(p.name for p in model_dir.iterdir()) == listing
+    assert (model_dir / "LATEST").read_text() == latest_text
+    assert RunStore(runs, NAME).latest().run_id == first.run.run_id
+
+    # a crash after the rename, while replacing LATEST: the new run is removed again
+    real_replace = os.replace
+
+    def crash_on_latest(src, dst, *args, **kwargs):
+        if Path(dst).name == "LATEST":
+            raise OSError("simulated crash")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", crash_on_latest)
+    with pytest.raises(OSError, match="simulated crash"):
+        update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs)
+    monkeypatch.undo()
+    assert sorted(p.name for p in model_dir.iterdir()) == listing
+    assert (model_dir / "LATEST").read_text() == latest_text
+
+
+def test_leftover_temporaries_are_invisible_and_cleaned(tmp_path):
+    runs = tmp_path / "runs"
+    first = update(MODEL, LEDGER, as_of="2020-01-01", runs_dir=runs)
+    leftover = runs / NAME / ".tmp-killed"  # what a kill -9 mid-write leaves behind
+    leftover.mkdir()
+    (leftover / "posterior.nc").write_bytes(b"partial")
+    store = RunStore(runs, NAME)
+    assert [r.run_id for r in store.runs()] == [first.run.run_id] and not store.problems
+    update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs)
+    assert not leftover.exists()
+
+
+def _concurrent_update(runs_dir: str) -> str:
+    try:
+        return update(MODEL, LEDGER, as_of=AS_OF, runs_dir=Path(runs_dir)).status
+    except Exception as exc:  # reported to the parent, which fails the test
+        return f"error: {type(exc).__name__}: {exc}"
+
+
+def test_four_concurrent_updates_give_one_run(tmp_path):
+    runs = tmp_path / "runs"
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        statuses = pool.map(_concurrent_update, [str(runs)] * 4)
+    assert sorted(statuses) == ["published", "unchanged", "unchanged", "unchanged"]
+    store = RunStore(runs, NAME)
+    assert len(store.runs()) == 1 and not store.problems
+    assert store.latest().run_id == store.runs()[0].run_id
+
+
+def test_lock_timeout_says_another_update_holds_it(tmp_path):
+    store = RunStore(tmp_path / "runs", NAME, lock_timeout=0.1)
+    with store.lock():
+        with pytest.raises(RunStoreError, match="another update holds the lock"):
+            update(MODEL, LEDGER, as_of=AS_OF, runs_dir=tmp_path / "runs", lock_timeout=0.1)
+
+
+def test_bad_inputs_write_nothing(tmp_path):
+    runs = tmp_path / "runs"
+    with pytest.raises(EvidenceError, match="problems in the ledger"):
+        update(MODEL, BROKEN_LEDGER, as_of=AS_OF, runs_dir=runs)
+    with pytest.raises(EvidenceError, match="not an ISO date"):
+        update(MODEL, LEDGER, as_of="20/11/2025", runs_dir=runs)
+    assert not runs.exists()
+
+
+def test_unconverged_publishes_nothing_unless_allowed(tmp_path, monkeypatch):
+    import forecast.bayes
+
+    real = forecast.bayes.posterior_forecast
+
+    def failing(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.idata.posterior.attrs["publishable"] = 0
+        result.idata.posterior.attrs["diagnostics"] = json.dumps(
+            {"failed": ["k-hat too large (test)"]})
+        return result
+
+    monkeypatch.setattr(forecast.bayes, "posterior_forecast", failing)
+    runs = tmp_path / "runs"
+    result = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs)
+    assert result.status == "unconverged" and result.run is None
+    assert result.failed == ["k-hat too large (test)"]
+    assert RunStore(runs, NAME).latest() is None
+    allowed = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, allow_unconverged=True)
+    assert allowed.status == "published" and allowed.run.manifest["publishable"] is False
