@@ -262,3 +262,18 @@ def test_update_runs_as_a_scheduler_would(tmp_path):
     assert first.returncode == 0, first.stderr
     second = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0 and second.stdout.startswith("unchanged:")
+
+
+def test_history_command(tmp_path):
+    flagship = ROOT / "models" / "isis_pakistan_2015.yaml"
+    ledger = ROOT / "data" / "isis_pakistan_ledger.csv"
+    runs = tmp_path / "runs"
+    assert "no runs" in run("history", flagship, "--runs", runs).output
+    for as_of in ("2016-06-30", "2025-11-20"):
+        done = run("update", flagship, "--ledger", ledger, "--as-of", as_of, "--runs", runs)
+        assert done.exit_code == 0, done.output
+    text = run("history", flagship, "--runs", runs)
+    assert text.exit_code == 0 and "caliphate_declared = yes" in text.output
+    assert "2016-06-30" in text.output and "2025-11-20" in text.output
+    records = json.loads(run("history", flagship, "--runs", runs, "--json").output)
+    assert {r["as_of"] for r in records} == {"2016-06-30", "2025-11-20"}

@@ -204,3 +204,23 @@ def test_unconverged_publishes_nothing_unless_allowed(tmp_path, monkeypatch):
     assert RunStore(runs, NAME).latest() is None
     allowed = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, allow_unconverged=True)
     assert allowed.status == "published" and allowed.run.manifest["publishable"] is False
+
+
+def test_history_over_runs_skips_damaged_ones(tmp_path):
+    from forecast.runs import history
+
+    runs = tmp_path / "runs"
+    made = [update(MODEL, LEDGER, as_of=d, runs_dir=runs).run
+            for d in ("2016-06-30", "2019-06-30", AS_OF)]
+    frame, problems = history(NAME, runs, nodes=["caliphate_declared"])
+    assert problems == []
+    assert list(frame["as_of"].unique()) == ["2016-06-30", "2019-06-30", AS_OF]
+    assert set(frame["node"]) == {"caliphate_declared"} and len(frame) == 6
+    assert (frame["hdi_5%"] <= frame["mean"]).all() and (frame["mean"] <= frame["hdi_95%"]).all()
+    cube = frame.set_index(["run_id", "node", "state"]).to_xarray()
+    assert cube["mean"].shape == (3, 1, 2)
+    (made[1].path / "summary.csv").write_text("broken")
+    frame, problems = history(NAME, runs, nodes=["caliphate_declared"])
+    assert len(problems) == 1 and made[1].run_id in str(problems[0])
+    assert list(frame["as_of"].unique()) == ["2016-06-30", AS_OF]
+    assert history(NAME, tmp_path / "nowhere")[0].empty

@@ -191,6 +191,43 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
                    + "; ".join(result.failed), err=True)
 
 
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs"), show_default=True, help="The run store folder.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Every node, not only the model's headline scenarios.")
+@click.option("--json", "as_json", is_flag=True, help="Print the history as JSON records.")
+def history(model: Path, runs_dir: Path, show_all: bool, as_json: bool) -> None:
+    """Each scenario's probability and 90% interval over all published runs of MODEL.
+
+    Damaged run folders are reported on stderr and skipped, never fatal.
+
+    \b
+    Example:
+      forecast history models/isis_pakistan_2015.yaml --runs runs
+    """
+    from forecast.runs import history as run_history
+    from forecast.spec import load_spec
+
+    spec = load_spec(model)
+    frame, problems = run_history(spec.name, runs_dir, _shown(spec, show_all))
+    for problem in problems:
+        click.echo(f"warning: skipped a damaged run: {problem}", err=True)
+    if as_json:
+        click.echo(frame.to_json(orient="records", indent=2))
+        return
+    if frame.empty:
+        click.echo(f"no runs of {spec.name} under {runs_dir}")
+        return
+    for (node, state), rows in frame.groupby(["node", "state"], sort=False):
+        click.echo(f"{node} = {state}")
+        for row in rows.itertuples(index=False):
+            flag = "" if row.publishable else "  (not publishable)"
+            click.echo(f"  {row.as_of}  {row.mean:.3f} [{row._8:.3f}, {row._9:.3f}]  "
+                       f"{row.method}  {row.run_id}{flag}")
+
+
 def _update_report(result) -> str:
     """A short human report: what happened, the key judgments, what changed."""
     run = result.run

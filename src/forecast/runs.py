@@ -36,6 +36,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -485,3 +486,43 @@ def update(
                             scenarios, result.publishable, failed)
     finally:
         lock.release()
+
+
+def history(model_name: str, runs_dir: str | os.PathLike[str] = "runs",
+            nodes: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Each scenario's probability and 90% interval over every valid run, oldest first.
+
+    Parameters
+    ----------
+    model_name : str
+        The model's name (``spec.name``): runs are read from ``runs_dir/<model_name>/``.
+    runs_dir : path-like
+        The run store folder.
+    nodes : sequence of str, optional
+        Only these nodes (e.g. the model's scenarios); by default every node in the runs.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        Columns run_id, as_of, created, method, publishable, node, state, mean, hdi_5%,
+        hdi_95%, mcse; one row per (run, node, state). ``to_xarray`` of
+        ``frame.set_index(["run_id", "node", "state"])`` gives a cube for plotting.
+    problems : list of Problem
+        One per damaged run folder, which was skipped.
+    """
+    store = RunStore(runs_dir, model_name)
+    runs, problems = store.scan()
+    frames = []
+    for run in runs:
+        table = run.summary
+        if nodes is not None:
+            table = table[table["node"].isin(list(nodes))]
+        m = run.manifest
+        frames.append(table.assign(run_id=run.run_id, as_of=m.get("as_of"),
+                                   created=m.get("created"), method=m.get("method"),
+                                   publishable=bool(m.get("publishable"))))
+    columns = ["run_id", "as_of", "created", "method", "publishable", "node", "state", "mean",
+               "hdi_5%", "hdi_95%", "mcse"]
+    if not frames:
+        return pd.DataFrame(columns=columns), problems
+    return pd.concat(frames, ignore_index=True)[columns], problems
