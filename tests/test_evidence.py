@@ -23,7 +23,7 @@ from forecast.evidence import (
     rows_as_of,
 )
 from forecast.observations import Report
-from forecast.result import stable_hash
+from forecast.provenance import stable_hash
 from forecast.spec import ModelSpec, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]

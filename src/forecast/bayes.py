@@ -28,12 +28,13 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
-from forecast.cpt import build_cpts, parameters, sample_parameters
-from forecast.errors import EvidenceError, ForecastError, InferenceError, Problem
+from forecast.cpt import build_cpts, intervention_cpts, parameters, sample_parameters
+from forecast.errors import ForecastError, InferenceError, Problem
 from forecast.exact import ExactEngine
 from forecast.network import Network
 from forecast.observations import CountModel, ObservationModel, Report
-from forecast.result import Forecast, canonical_json, stable_hash
+from forecast.provenance import canonical_json, stable_hash
+from forecast.result import Forecast
 from forecast.spec import ModelSpec
 
 __all__ = [
@@ -151,10 +152,8 @@ def importance_forecast(
     cases = [target, *history]
     params = parameters(spec)
     observations = ObservationModel(spec.states, cases, count_models)
-    do = _intervention_cpts(spec, interventions or {})
-    if engine is None:
-        engine = ExactEngine(Network(spec.states, spec.parents,
-                                     {n: _uniform(spec, n) for n in spec.states}, name=spec.name))
+    do = intervention_cpts(spec, interventions or {})
+    engine = engine or _structure_engine(spec)
     rng = np.random.default_rng(seed)
     values: dict[str, np.ndarray] = {}
     loglik = np.empty(0)
@@ -288,11 +287,10 @@ def nuts_forecast(
     cases = [target, *history]
     params = parameters(spec)
     observations = ObservationModel(spec.states, cases, count_models)
-    engine = ExactEngine(Network(spec.states, spec.parents,
-                                 {n: _uniform(spec, n) for n in spec.states}, name=spec.name))
+    engine = _structure_engine(spec)
     idata = sample_nuts(spec, cases, draws=draws, tune=draws, chains=chains, seed=seed,
                         count_models=count_models, interventions=interventions, engine=engine)
-    do = _intervention_cpts(spec, interventions or {})
+    do = intervention_cpts(spec, interventions or {})
     post = idata.posterior
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
     values = {}
@@ -351,29 +349,11 @@ def _rows(arrays: Mapping[str, np.ndarray], keep: np.ndarray, n: int) -> dict[st
     return {k: (a[keep] if a.ndim and a.shape[0] == n else a) for k, a in arrays.items()}
 
 
-def _intervention_cpts(spec: ModelSpec, interventions: Mapping[str, str]) -> dict:
-    problems = []
-    out = {}
-    for node, state in interventions.items():
-        if node not in spec.states:
-            problems.append(Problem(f"do({node}={state})", f"unknown node '{node}'"))
-        elif state not in spec.states[node]:
-            problems.append(Problem(f"do({node}={state})", f"'{node}' has no state '{state}'",
-                                    f"states: {', '.join(spec.states[node])}"))
-        else:
-            shape = (*(spec.card(p) for p in spec.parents[node]), spec.card(node))
-            table = np.zeros(shape)
-            table[..., spec.states[node].index(state)] = 1.0
-            out[node] = table
-    if problems:
-        raise EvidenceError("cannot intervene", problems)
-    return out
-
-
-def _uniform(spec: ModelSpec, node: str) -> np.ndarray:
-    """A placeholder CPT (the engine only needs the structure; draws replace every table)."""
-    shape = (*(spec.card(p) for p in spec.parents[node]), spec.card(node))
-    return np.full(shape, 1.0 / shape[-1])
+def _structure_engine(spec: ModelSpec) -> ExactEngine:
+    """An engine on the spec's graph; its placeholder CPTs are replaced by every query's draws."""
+    uniform = {n: np.full((*(spec.card(p) for p in spec.parents[n]), spec.card(n)),
+                          1.0 / spec.card(n)) for n in spec.states}
+    return ExactEngine(Network(spec.states, spec.parents, uniform, name=spec.name))
 
 
 def _smoothed_weights(loglik: np.ndarray, cases: Sequence[Case]) -> tuple[np.ndarray, float]:

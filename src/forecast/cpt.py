@@ -45,6 +45,7 @@ from scipy import special
 from scipy.stats import qmc
 
 from forecast import priors
+from forecast.errors import EvidenceError, Problem
 from forecast.network import Network
 from forecast.spec_schema import Logit, ModelSpec, NoisyOr, Table
 
@@ -458,3 +459,41 @@ def _logit_mean(
         }
         acc += _node_cpt(spec, name, ps, chunk, stop - start).sum(axis=0)
     return acc / total
+
+
+def intervention_cpts(spec: ModelSpec, interventions: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """The CPT of each intervened node under ``do(node = state)``: certainty in that state.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    interventions : mapping of str to str
+        ``{node: state}`` to force.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Node → CPT of shape ``(*parent_cards, card)``, one-hot in the forced state for every
+        parent configuration (the parents lose their influence: graph surgery).
+
+    Raises
+    ------
+    EvidenceError
+        Listing every unknown node or state.
+    """
+    problems = []
+    out = {}
+    for node, state in interventions.items():
+        if node not in spec.states:
+            problems.append(Problem(f"do({node}={state})", f"unknown node '{node}'"))
+        elif state not in spec.states[node]:
+            problems.append(Problem(f"do({node}={state})", f"'{node}' has no state '{state}'",
+                                    f"states: {', '.join(spec.states[node])}"))
+        else:
+            table = np.zeros((*(spec.card(p) for p in spec.parents[node]), spec.card(node)))
+            table[..., spec.states[node].index(state)] = 1.0
+            out[node] = table
+    if problems:
+        raise EvidenceError("cannot intervene", problems)
+    return out

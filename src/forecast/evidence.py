@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import math
 import os
@@ -61,6 +60,7 @@ from pydantic import (
 )
 
 from forecast.errors import EvidenceError, Problem, did_you_mean
+from forecast.provenance import file_sha256
 from forecast.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -194,8 +194,7 @@ def ledger_hash(path: str | os.PathLike[str]) -> str:
     str
         Hex digest; it changes whenever any byte of the file changes.
     """
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    return file_sha256(path)
 
 
 def load_ledger(

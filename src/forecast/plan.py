@@ -28,7 +28,9 @@ import opt_einsum
 
 __all__ = ["Plan"]
 
-_BATCH = "\x00batch"
+
+TINY = 1e-250
+"""Totals below this are recomputed with rescaling (``1 / total`` would overflow)."""
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,7 @@ class Plan:
         return _Step(ia, ib, out_id, a, b, tuple(sizes[v] for v in out_ix)), tuple(out_ix)
 
     def forward(
-        self, factors: Sequence[np.ndarray], rescale: bool = False
+        self, factors: Sequence[np.ndarray], rescale: bool | None = None
     ) -> tuple[np.ndarray, np.ndarray, list]:
         """Contract the factors.
 
@@ -206,9 +208,11 @@ class Plan:
         ----------
         factors : sequence of ndarray
             One array per input, shape ``(1 or B, *sizes)``.
-        rescale : bool
+        rescale : bool, optional
             Divide every intermediate by its maximum (per batch item) so that nothing underflows;
-            the log of the scales is returned separately.
+            the log of the scales is returned separately. By default the plain product runs
+            first and is redone rescaled only if a total falls below :data:`TINY` (where
+            ``1 / total`` would overflow) or is not finite.
 
         Returns
         -------
@@ -219,6 +223,11 @@ class Plan:
         tape : list
             What :meth:`backward` needs.
         """
+        if rescale is None:
+            total, log_scale, tape = self.forward(factors, rescale=False)
+            if np.all(total > TINY) and np.all(np.isfinite(total)):
+                return total, log_scale, tape
+            rescale = True
         tensors: dict[int, np.ndarray] = dict(enumerate(factors))
         tape = []
         log_scale = np.zeros(1)

@@ -48,7 +48,7 @@ from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from scipy import special
 
-from forecast.cpt import Parameter, build_cpts, parameters
+from forecast.cpt import Parameter, build_cpts, intervention_cpts, parameters
 from forecast.distributions import EffectPrior, ProbabilityPrior
 from forecast.errors import EvidenceError, ForecastError, InferenceError, Problem
 from forecast.exact import ExactEngine
@@ -403,7 +403,7 @@ def build_pymc_model(
     if engine is None:
         engine = ExactEngine(Network(spec.states, spec.parents, mean_cpts, name=spec.name))
     normalised = [_case(c) for c in cases]
-    do = _intervention_tables(spec, interventions or {})
+    do = intervention_cpts(spec, interventions or {})
     _check_cases(engine, normalised, mean_cpts, target_cpts={**mean_cpts, **do})
     observed = [c if hasattr(c, "reports") else _NoObservations() for c in cases]
     observations = ObservationModel(spec.states, observed, count_models)
@@ -443,21 +443,6 @@ def build_pymc_model(
         if any(op.nodes for op, *_ in ops):
             pm.Potential("log_evidence", total)
     return model
-
-
-def _intervention_tables(spec: ModelSpec, interventions: Mapping[str, str]) -> dict:
-    """Each intervened node's CPT: certainty in the forced state for every parent state."""
-    problems, out = [], {}
-    for node, state in interventions.items():
-        if node not in spec.states or state not in spec.states[node]:
-            problems.append(Problem(f"do({node}={state})", "unknown node or state"))
-            continue
-        table = np.zeros((*(spec.card(p) for p in spec.parents[node]), spec.card(node)))
-        table[..., spec.states[node].index(state)] = 1.0
-        out[node] = table
-    if problems:
-        raise EvidenceError("cannot intervene", problems)
-    return out
 
 
 class _NoObservations:

@@ -16,7 +16,6 @@ Saving writes a new file and renames it into place; loading checks the provenanc
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -24,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import arviz as az
-import numpy as np
 import pandas as pd
 import xarray as xr
 
@@ -34,10 +32,8 @@ from forecast.priors import PROBABILITY_BANDS
 __all__ = [
     "CONFIDENCE_WIDTHS",
     "Forecast",
-    "canonical_json",
     "confidence_label",
     "likelihood_word",
-    "stable_hash",
 ]
 
 CONFIDENCE_WIDTHS = {"high": 0.10, "moderate": 0.25}
@@ -45,24 +41,6 @@ CONFIDENCE_WIDTHS = {"high": 0.10, "moderate": 0.25}
 
 _PROVENANCE_KEYS = ("model_hash", "evidence_hash", "method", "seed", "versions", "diagnostics",
                     "publishable")
-
-
-def _plain(x: object) -> object:
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    return str(x)
-
-
-def canonical_json(obj: object) -> str:
-    """JSON text with sorted keys (arrays as lists): stable input for hashes and attributes."""
-    return json.dumps(obj, sort_keys=True, default=_plain, separators=(",", ":"))
-
-
-def stable_hash(obj: object) -> str:
-    """SHA-256 of the canonical JSON of `obj`."""
-    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
 
 
 def likelihood_word(p: float) -> str:

@@ -30,7 +30,6 @@ was replaced is listed by :meth:`RunStore.runs` but is not the latest while ``LA
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import os
@@ -44,7 +43,8 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 from forecast.errors import EvidenceError, Problem, RunStoreError
-from forecast.result import Forecast, stable_hash
+from forecast.provenance import file_sha256, stable_hash
+from forecast.result import Forecast
 
 __all__ = ["Run", "RunStore", "UpdateResult", "inputs_hash", "update"]
 
@@ -57,11 +57,6 @@ LATEST = "LATEST"
 _TMP_PREFIX = ".tmp-"
 _REQUIRED = ("run_id", "model_name", "model_sha256", "ledger_sha256", "as_of", "seed", "method",
              "diagnostics", "publishable", "versions", "created", "inputs_hash", "files")
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _fsync_file(path: Path) -> None:
@@ -182,7 +177,7 @@ class RunStore:
                 elif file.stat().st_size != meta.get("size"):
                     problems.append(Problem(str(file), f"has {file.stat().st_size} bytes, the "
                                             f"manifest says {meta.get('size')} (truncated?)"))
-                elif _sha256(file) != meta.get("sha256"):
+                elif file_sha256(file) != meta.get("sha256"):
                     problems.append(Problem(str(file), "sha256 does not match the manifest"))
         if problems:
             raise RunStoreError(f"{where}: damaged run", problems)
@@ -267,7 +262,8 @@ class RunStore:
             files = {}
             for name in (POSTERIOR, SUMMARY):
                 _fsync_file(tmp / name)
-                files[name] = {"sha256": _sha256(tmp / name), "size": (tmp / name).stat().st_size}
+                files[name] = {"sha256": file_sha256(tmp / name),
+                               "size": (tmp / name).stat().st_size}
             manifest = {**manifest, "run_id": run_id, "created": created.isoformat(),
                         "files": files}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True,
@@ -428,16 +424,16 @@ def update(
         Another update held the lock for longer than `lock_timeout`.
     """
     from forecast.bayes import Case, posterior_forecast
-    from forecast.evidence import case_as_of, ledger_hash, load_ledger
+    from forecast.evidence import case_as_of, load_ledger
     from forecast.spec import load_spec
 
     model_path = Path(model_path)
     day = _as_of_text(as_of)
     spec = load_spec(model_path)
-    model_sha = _sha256(model_path)
+    model_sha = file_sha256(model_path)
     if ledger_path is not None:
         ledger = load_ledger(ledger_path, spec)
-        ledger_sha = ledger_hash(ledger_path)
+        ledger_sha = file_sha256(ledger_path)
         case = case_as_of(ledger, spec, day)
     else:
         ledger_sha, case = None, Case()

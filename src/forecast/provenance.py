@@ -1,0 +1,38 @@
+"""Provenance fingerprints: canonical JSON, hashes of objects and of files.
+
+Light on purpose (numpy only), so that loading a ledger does not import the inference stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+
+__all__ = ["canonical_json", "file_sha256", "stable_hash"]
+
+
+def _plain(x: object) -> object:
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return str(x)
+
+
+def canonical_json(obj: object) -> str:
+    """JSON text with sorted keys (arrays as lists): stable input for hashes and attributes."""
+    return json.dumps(obj, sort_keys=True, default=_plain, separators=(",", ":"))
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes: the provenance fingerprint of models, ledgers and run files."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def stable_hash(obj: object) -> str:
+    """SHA-256 of the canonical JSON of `obj`."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
