@@ -18,9 +18,13 @@ from forecast.evidence import (
     COLUMNS,
     LedgerRow,
     case_as_of,
+    case_from_rows,
     ledger_hash,
     load_ledger,
+    no_rows,
+    read_rows,
     rows_as_of,
+    write_rows,
 )
 from forecast.observations import Report
 from forecast.provenance import stable_hash
@@ -370,10 +374,12 @@ def test_a_later_condition_row_supersedes_and_ties_go_to_the_later_line(
 
 
 def test_an_event_counts_only_inside_its_window(tmp_path: Path, tiny: ModelSpec) -> None:
+    # the forecast at as-of t is for (t, t + window]; rows in (t - window, t] are the previous
+    # window's, entered on the event's twin e@previous (see forecast.lagged)
     ledger = _ledger(tmp_path, "A,2015-03-15,e,yes,")
     assert case_as_of(ledger, tiny, "2015-03-14").empty, "not yet"
-    assert case_as_of(ledger, tiny, "2015-03-15").evidence == {"e": "yes"}
-    assert case_as_of(ledger, tiny, "2016-03-14").evidence == {"e": "yes"}
+    assert case_as_of(ledger, tiny, "2015-03-15").evidence == {"e@previous": "yes"}
+    assert case_as_of(ledger, tiny, "2016-03-14").evidence == {"e@previous": "yes"}
     assert case_as_of(ledger, tiny, "2016-03-15").empty, "window (as_of - 12 months, as_of]"
 
 
@@ -383,22 +389,24 @@ def test_a_hard_yes_wins_on_an_event_otherwise_likelihoods_multiply(
     ledger = _ledger(tmp_path, "A,2015-01-10,e,,1;2", "B,2015-02-10,e,,1;3",
                      "C,2015-03-10,e,no,", "D,2015-04-10,e,yes,", "E,2015-05-10,e,no,")
     before = case_as_of(ledger, tiny, "2015-02-10")
-    assert not before.evidence and before.soft == {"e": pytest.approx((1 / 6, 1.0))}
+    assert not before.evidence and before.soft == {"e@previous": pytest.approx((1 / 6, 1.0))}
     both = case_as_of(ledger, tiny, "2015-03-10")
-    assert both.evidence == {"e": "no"} and both.soft == {"e": pytest.approx((1 / 6, 1.0))}
+    assert both.evidence == {"e@previous": "no"}
+    assert both.soft == {"e@previous": pytest.approx((1 / 6, 1.0))}
     for day in ("2015-04-10", "2015-06-01"):
         won = case_as_of(ledger, tiny, day)
-        assert won.evidence == {"e": "yes"} and not won.soft, day
+        assert won.evidence == {"e@previous": "yes"} and not won.soft, day
     assert list(rows_as_of(ledger, tiny, "2015-06-01")["id"]) == ["D"]
     # the yes leaves the window first: the no and the soft rows still inside it remain
     late = case_as_of(ledger, tiny, "2016-04-20")
-    assert late.evidence == {"e": "no"} and not late.soft
+    assert late.evidence == {"e@previous": "no"} and not late.soft
 
 
 def test_hard_and_soft_rows_go_to_evidence_and_soft(tmp_path: Path, tiny: ModelSpec) -> None:
     ledger = _ledger(tmp_path, "A,2015-01-01,c,high,", "B,2015-02-01,e,,0.2;0.6")
     case = case_as_of(ledger, tiny, "2015-06-01")
-    assert case.evidence == {"c": "high"} and dict(case.soft) == {"e": pytest.approx((1 / 3, 1))}
+    assert case.evidence == {"c": "high"}
+    assert dict(case.soft) == {"e@previous": pytest.approx((1 / 3, 1))}
     assert not case.reports and not case.counts
 
 
@@ -406,13 +414,13 @@ def test_half_life_tempers_soft_rows_and_never_hard_ones(tmp_path: Path, tiny: M
     ledger = _ledger(tmp_path, "A,2015-01-01,c,high,", "B,2015-01-01,e,,1;4")
     as_of = pd.Timestamp("2015-01-01") + pd.Timedelta(days=100)
     fresh = case_as_of(ledger, tiny, "2015-01-01", half_life_days=100)
-    assert fresh.soft == {"e": pytest.approx((0.25, 1.0))}, "no age, no decay"
+    assert fresh.soft == {"e@previous": pytest.approx((0.25, 1.0))}, "no age, no decay"
     case = case_as_of(ledger, tiny, as_of, half_life_days=100)
     assert case.evidence == {"c": "high"}
-    assert case.soft == {"e": pytest.approx((0.25 ** 0.5, 1.0))}, "one half-life: λ ** (1/2)"
+    assert case.soft == {"e@previous": pytest.approx((0.25 ** 0.5, 1.0))}, "one half-life"
     older = case_as_of(ledger, tiny, as_of + pd.Timedelta(days=100), half_life_days=100)
-    assert older.soft == {"e": pytest.approx((0.25 ** 0.25, 1.0))}
-    assert case_as_of(ledger, tiny, as_of).soft == {"e": pytest.approx((0.25, 1.0))}
+    assert older.soft == {"e@previous": pytest.approx((0.25 ** 0.25, 1.0))}
+    assert case_as_of(ledger, tiny, as_of).soft == {"e@previous": pytest.approx((0.25, 1.0))}
     weights = rows_as_of(ledger, tiny, as_of, half_life_days=100).set_index("id")["weight"]
     assert weights["A"] == 1.0 and weights["B"] == pytest.approx(0.5)
     for bad in (0, -1, float("nan"), float("inf"), "soon"):
@@ -427,8 +435,9 @@ def test_reports_mode_turns_hard_rows_into_sources_reports(
                      "C,2015-03-01,e,yes,,Amaq,F3", "D,2015-03-01,e,,1;2,Dawn,B3")
     case = case_as_of(ledger, tiny, "2015-06-01", reports=True)
     assert not case.evidence and not case.soft, "the yes wins over the soft row"
-    assert case.reports == (Report("c", "high", "Dawn", "B2"), Report("e", "yes", "Reuters", "B1"),
-                            Report("e", "yes", "Amaq", "F3"))
+    assert case.reports == (Report("c", "high", "Dawn", "B2"),
+                            Report("e@previous", "yes", "Reuters", "B1"),
+                            Report("e@previous", "yes", "Amaq", "F3"))
     soft = case_as_of(ledger, tiny, "2015-01-31", reports=True)
     assert soft.reports == (Report("c", "high", "Dawn", "B2"),)
     forecast = importance_forecast(tiny, case, draws=2000, target_mcse=1.0, seed=0)
@@ -440,7 +449,8 @@ def test_the_case_is_stable_and_hashable(tmp_path: Path, tiny: ModelSpec) -> Non
     a = case_as_of(ledger, tiny, "2015-06-01", half_life_days=30)
     b = case_as_of(ledger.iloc[::-1].reset_index(drop=True), tiny, "2015-06-01", half_life_days=30)
     assert stable_hash(a.to_json()) == stable_hash(b.to_json())
-    assert list(a.evidence) == ["c"] and list(a.soft) == ["e"]
+    assert case_from_rows(rows_as_of(ledger, tiny, "2015-06-01", half_life_days=30), tiny) == a
+    assert list(a.evidence) == ["c"] and list(a.soft) == ["e@previous"]
 
 
 def test_rows_that_do_not_fit_the_model_are_rejected(tmp_path: Path, tiny: ModelSpec) -> None:
@@ -474,3 +484,40 @@ def test_the_flagship_today_gives_a_case_the_engine_runs() -> None:
     forecast = importance_forecast(spec, case, draws=2000, target_mcse=1.0, seed=0)
     assert np.isfinite(forecast.summary["mean"]).all()
     assert forecast.summary["mean"].between(0, 1).all()
+
+
+def test_case_from_rows_accepts_subsets_and_unions_of_kept_rows(
+    tmp_path: Path, tiny: ModelSpec
+) -> None:
+    ledger = _ledger(tmp_path, "A,2015-01-01,c,low,", "B,2015-02-01,e,,1;2",
+                     "C,2015-05-01,c,high,", "D,2015-05-02,e,yes,")
+    early, late = rows_as_of(ledger, tiny, "2015-03-01"), rows_as_of(ledger, tiny, "2015-06-01")
+    assert list(late["id"]) == ["C", "D"] and list(late["target"]) == ["c", "e@previous"]
+    union = pd.concat([early, late], ignore_index=True)
+    assert case_from_rows(union, tiny) == case_from_rows(late, tiny), "latest condition wins"
+    assert case_from_rows(late.iloc[:1], tiny).evidence == {"c": "high"}
+    assert case_from_rows(late.iloc[:0], tiny).empty
+
+
+def test_kept_rows_round_trip_through_csv(tmp_path: Path, tiny: ModelSpec) -> None:
+    ledger = _ledger(tmp_path, "A,2015-01-01,c,low,", "B,2015-02-01,e,,1;2")
+    rows = rows_as_of(ledger, tiny, "2015-06-01", half_life_days=90)
+    back = read_rows(write_rows(rows, tmp_path / "rows.csv"))
+    pd.testing.assert_frame_equal(back, rows)
+    assert case_from_rows(back, tiny) == case_from_rows(rows, tiny)
+    assert read_rows(write_rows(no_rows(), tmp_path / "none.csv")).empty
+
+
+def test_an_event_before_the_as_of_date_moves_the_next_windows_forecast(
+    tmp_path: Path, tiny: ModelSpec
+) -> None:
+    ledger = _ledger(tmp_path, "A,2015-01-01,e,yes,")
+    case = case_as_of(ledger, tiny, "2015-06-01")
+    assert case.evidence == {"e@previous": "yes"}
+    prior = importance_forecast(tiny, draws=4000, target_mcse=1.0, seed=0).summary
+    post = importance_forecast(tiny, case, draws=4000, target_mcse=1.0, seed=0).summary
+    p = {(r.node, r.state): r.mean for r in post.itertuples()}
+    q = {(r.node, r.state): r.mean for r in prior.itertuples()}
+    assert ("e", "yes") in p, "the forecast target stays unobserved"
+    assert p[("e", "yes")] > q[("e", "yes")] and p[("c", "high")] > q[("c", "high")]
+    assert "e@previous" not in set(post["node"])

@@ -16,6 +16,8 @@ from forecast import load_spec
 from forecast.cpt import build_cpts, parameters, prior_mean_network, sample_parameters
 from forecast.errors import EvidenceError, InferenceError
 from forecast.exact import ExactEngine
+from forecast.lagged import twin_cpts, twins_of, with_twins
+from forecast.network import Network
 from forecast.pymc_model import (
     NUMPY,
     PYTENSOR,
@@ -113,6 +115,26 @@ def test_model_logp_is_prior_plus_exact_log_evidence(spec, engine) -> None:
     free = {rv.name: point[rv.name] for rv in model.free_RVs}
     free["caliphate.effect.reconciliation=achieved"] = 1.0
     assert logp(free) == -np.inf
+
+
+def test_previous_window_twins_share_their_events_parameters(spec) -> None:
+    # a finding on caliphate@previous is a leaf under caliphate's parents with caliphate's CPT
+    cases = [({"caliphate@previous": "yes", "reconciliation": "failed"}, {}),
+             ({}, {"pakistan_spillover@previous": [0.2, 0.9]})]
+    model = remove_value_transforms(build_pymc_model(spec, cases))
+    logp = model.compile_logp(mode=FAST)
+    states, parents = with_twins(spec.states, spec.parents, twins_of(spec, cases))
+    twin_engine = ExactEngine(Network(states, parents, twin_cpts(
+        {n: c[0] for n, c in build_cpts(spec, {p.name: p.prior.mean
+                                               for p in parameters(spec)}).items()},
+        twins_of(spec, cases))))
+    draws = sample_parameters(spec, 3, np.random.default_rng(5))
+    cpts = twin_cpts(build_cpts(spec, draws), twins_of(spec, cases))
+    log_evidence = sum(twin_engine.log_evidence(ev, soft, cpts) for ev, soft in cases)
+    for d in range(3):
+        point = {name: v[d] for name, v in draws.items()}
+        free = {rv.name: point[rv.name] for rv in model.free_RVs}
+        assert logp(free) == pytest.approx(_prior_logp(spec, point) + log_evidence[d], rel=1e-10)
 
 
 def test_model_gradient_is_finite_differences(spec) -> None:

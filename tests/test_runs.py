@@ -8,10 +8,13 @@ import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from forecast.errors import EvidenceError, RunStoreError
+from forecast.evidence import load_ledger, rows_as_of
 from forecast.runs import RunStore, update
+from forecast.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "isis_pakistan_2015.yaml"
@@ -51,6 +54,10 @@ def test_publish_then_unchanged_then_new_run_with_changes(tmp_path):
     assert first.run.forecast().summary["mean"].tolist() == pytest.approx(
         first.summary["mean"].tolist())
     assert first.run.summary["mean"].tolist() == pytest.approx(first.summary["mean"].tolist())
+    spec = load_spec(MODEL)
+    used = rows_as_of(load_ledger(ledger, spec), spec, AS_OF)
+    pd.testing.assert_frame_equal(first.run.evidence, used)
+    assert "evidence.csv" in manifest["files"]
 
     before = sorted(p.name for p in (runs / NAME).iterdir())
     second = update(MODEL, ledger, as_of=AS_OF, runs_dir=runs)
@@ -224,3 +231,11 @@ def test_history_over_runs_skips_damaged_ones(tmp_path):
     assert len(problems) == 1 and made[1].run_id in str(problems[0])
     assert list(frame["as_of"].unique()) == ["2016-06-30", AS_OF]
     assert history(NAME, tmp_path / "nowhere")[0].empty
+
+
+def test_a_run_without_stored_evidence_says_so(tmp_path):
+    result = update(MODEL, None, as_of=AS_OF, runs_dir=tmp_path)
+    assert result.run.evidence.empty, "no ledger: an empty table, not an error"
+    (result.run.path / "evidence.csv").unlink()
+    with pytest.raises(RunStoreError, match=r"no evidence\.csv"):
+        _ = result.run.evidence

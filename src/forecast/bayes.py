@@ -21,6 +21,8 @@ cases (other periods or regions) that share the parameters and only inform θ.
 from __future__ import annotations
 
 import importlib.metadata
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -31,6 +33,7 @@ import xarray as xr
 from forecast.cpt import build_cpts, intervention_cpts, parameters, sample_parameters
 from forecast.errors import ForecastError, InferenceError, Problem
 from forecast.exact import ExactEngine
+from forecast.lagged import twin_cpts, twins_of, with_twins
 from forecast.network import Network
 from forecast.observations import CountModel, ObservationModel, Report
 from forecast.provenance import canonical_json, stable_hash
@@ -151,9 +154,12 @@ def importance_forecast(
     target = target or Case()
     cases = [target, *history]
     params = parameters(spec)
-    observations = ObservationModel(spec.states, cases, count_models)
+    twins = twins_of(spec, cases)
+    observations = ObservationModel(with_twins(spec.states, spec.parents, twins)[0], cases,
+                                    count_models)
     do = intervention_cpts(spec, interventions or {})
-    engine = engine or _structure_engine(spec)
+    if engine is None or not set(twins) <= set(engine.network.nodes):
+        engine = _structure_engine(spec, twins)
     rng = np.random.default_rng(seed)
     values: dict[str, np.ndarray] = {}
     loglik = np.empty(0)
@@ -161,7 +167,7 @@ def importance_forecast(
     n_new = draws
     while True:
         new = {**sample_parameters(spec, n_new, rng), **observations.sample(rng, n_new)}
-        cpts = build_cpts(spec, new, params=params)
+        cpts = twin_cpts(build_cpts(spec, new, params=params), twins)
         soft = [observations.likelihoods(c, new) for c in cases]
         ll = sum(engine.log_evidence(c.evidence, s, {**cpts, **(do if i == 0 else {})})
                  for i, (c, s) in enumerate(zip(cases, soft, strict=True)))
@@ -286,8 +292,10 @@ def nuts_forecast(
     target = target or Case()
     cases = [target, *history]
     params = parameters(spec)
-    observations = ObservationModel(spec.states, cases, count_models)
-    engine = _structure_engine(spec)
+    twins = twins_of(spec, cases)
+    observations = ObservationModel(with_twins(spec.states, spec.parents, twins)[0], cases,
+                                    count_models)
+    engine = _structure_engine(spec, twins)
     idata = sample_nuts(spec, cases, draws=draws, tune=draws, chains=chains, seed=seed,
                         count_models=count_models, interventions=interventions, engine=engine)
     do = intervention_cpts(spec, interventions or {})
@@ -302,7 +310,7 @@ def nuts_forecast(
             mean = np.asarray(p.prior.mean, dtype=float)
             values[p.name] = np.broadcast_to(mean, (n_chains * n_draws, *mean.shape))
     obs_values = {k: post[k].values.reshape(n_chains * n_draws) for k in observations.priors}
-    cpts = build_cpts(spec, values, params=params)
+    cpts = twin_cpts(build_cpts(spec, values, params=params), twins)
     soft = observations.likelihoods(target, obs_values)
     marginals = engine.query(target.evidence, soft, {**cpts, **do}).marginals
     flat = np.concatenate([marginals[n] for n in spec.states], axis=1)
@@ -349,11 +357,33 @@ def _rows(arrays: Mapping[str, np.ndarray], keep: np.ndarray, n: int) -> dict[st
     return {k: (a[keep] if a.ndim and a.shape[0] == n else a) for k, a in arrays.items()}
 
 
-def _structure_engine(spec: ModelSpec) -> ExactEngine:
-    """An engine on the spec's graph; its placeholder CPTs are replaced by every query's draws."""
-    uniform = {n: np.full((*(spec.card(p) for p in spec.parents[n]), spec.card(n)),
-                          1.0 / spec.card(n)) for n in spec.states}
-    return ExactEngine(Network(spec.states, spec.parents, uniform, name=spec.name))
+def _structure_engine(spec: ModelSpec, twins: Mapping[str, str] | None = None) -> ExactEngine:
+    """An engine on the spec's graph plus `twins` (see :mod:`forecast.lagged`).
+
+    Its placeholder CPTs are replaced by every query's draws.
+
+    Engines are cached per (spec object, twins, thread), so that repeated forecasts of one
+    model (a replay, an explanation) reuse their contraction plans; an engine's plan cache is
+    never shared between threads.
+    """
+    twins = dict(twins or {})
+    key = (id(spec), tuple(twins), threading.get_ident())
+    cached = _ENGINES.get(key)
+    if cached is not None and cached[0] is spec:
+        _ENGINES.move_to_end(key)
+        return cached[1]
+    states, parents = with_twins(spec.states, spec.parents, twins)
+    uniform = {n: np.full((*(len(states[p]) for p in parents[n]), len(states[n])),
+                          1.0 / len(states[n])) for n in states}
+    engine = ExactEngine(Network(states, parents, uniform, name=spec.name))
+    _ENGINES[key] = (spec, engine)  # the spec is kept so that its id cannot be reused
+    while len(_ENGINES) > _ENGINE_CACHE:
+        _ENGINES.popitem(last=False)
+    return engine
+
+
+_ENGINE_CACHE = 16
+_ENGINES: OrderedDict[tuple, tuple[ModelSpec, ExactEngine]] = OrderedDict()
 
 
 def _smoothed_weights(loglik: np.ndarray, cases: Sequence[Case]) -> tuple[np.ndarray, float]:

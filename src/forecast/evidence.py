@@ -18,16 +18,20 @@ line 1), what is wrong and how to fix it. Loading never writes or modifies anyth
 :func:`ledger_hash` fingerprints the file's bytes for run provenance.
 
 :func:`rows_as_of` cuts a loaded ledger at an as-of date and keeps the rows that count then;
-:func:`case_as_of` turns them into a :class:`~forecast.bayes.Case`. The rules (documented in
-``data/README.md``, section *Evidence as of a date*):
+:func:`case_from_rows` turns kept rows into a :class:`~forecast.bayes.Case` and
+:func:`case_as_of` does both. The rules (documented in ``data/README.md``, section *Evidence
+as of a date*):
 
 * only rows dated on or before the as-of day count;
 * a **condition** node keeps its latest row, hard or soft (on one date the later file line
-  wins);
-* an **event** node keeps the rows inside its window ending at the as-of day,
-  ``(as_of - window, as_of]``: a hard row of the occurrence state (``yes``) wins over every
-  other row of the node; otherwise the latest hard row is kept and every soft row as well
-  (their likelihoods multiply);
+  wins), and the finding is entered on the node;
+* an **event** node's forecast is for the window *after* the as-of day, ``(as_of, as_of +
+  window]``, so no row can observe it. The rows of the window before, ``(as_of - window,
+  as_of]``, are entered on the event's previous-window twin ``<node>@previous``
+  (:mod:`forecast.lagged`), which shares the event's CPT: they inform the conditions that
+  drive the event. Of those rows a hard row of the occurrence state (``yes``) wins over every
+  other row; otherwise the latest hard row is kept and every soft row as well (their
+  likelihoods multiply). Rows older than that window do not count;
 * with ``half_life_days``, a soft likelihood λ observed ``d`` days before the as-of day is
   tempered to ``λ ** 2 ** (-d / half_life_days)``; hard rows never decay;
 * with ``reports=True`` the kept hard rows become :class:`~forecast.observations.Report` (one
@@ -66,7 +70,8 @@ from forecast.spec import ModelSpec
 if TYPE_CHECKING:
     from forecast.bayes import Case
 
-__all__ = ["COLUMNS", "LedgerRow", "case_as_of", "ledger_hash", "load_ledger", "rows_as_of"]
+__all__ = ["COLUMNS", "LedgerRow", "case_as_of", "case_from_rows", "ledger_hash", "load_ledger",
+           "no_rows", "read_rows", "rows_as_of", "write_rows"]
 
 COLUMNS: tuple[str, ...] = (
     "id", "date", "node", "state", "likelihood", "grade", "source", "url", "note",
@@ -455,7 +460,14 @@ def _to_frame(rows: Sequence[tuple[int, LedgerRow]]) -> pd.DataFrame:
 AsOf = dt.date | str | pd.Timestamp
 """An as-of date: a ``datetime.date``, a ``pandas.Timestamp`` or an ISO string ``YYYY-MM-DD``."""
 
-_KEPT_COLUMNS = ("kind", "age_days", "weight")
+_KEPT_COLUMNS = ("kind", "target", "age_days", "weight")
+
+
+def no_rows() -> pd.DataFrame:
+    """An empty table of kept rows (the evidence of a forecast made without a ledger)."""
+    columns = [*COLUMNS, "reliability", "credibility", "line", *_KEPT_COLUMNS]
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns}).astype(
+        {"date": "datetime64[ns]"})
 
 
 def rows_as_of(
@@ -482,9 +494,11 @@ def rows_as_of(
     -------
     pandas.DataFrame
         The kept rows in (date, line) order with the ledger's columns plus ``kind``
-        (``condition`` or ``event``), ``age_days`` (days from the row's date to ``as_of``) and
-        ``weight`` (the exponent applied to a soft row's likelihood: 1 without decay, always 1
-        on hard rows).
+        (``condition`` or ``event``), ``target`` (the network node the finding is entered on:
+        the node itself for a condition, its previous-window twin
+        :func:`forecast.lagged.lagged` for an event), ``age_days`` (days from the row's date
+        to ``as_of``) and ``weight`` (the exponent applied to a soft row's likelihood: 1
+        without decay, always 1 on hard rows).
 
     Raises
     ------
@@ -492,42 +506,59 @@ def rows_as_of(
         If `as_of` is not a date, `half_life_days` is not a positive number, or a row does not
         fit the model (unknown node or state, wrong likelihood length, event without window).
     """
+    from forecast.lagged import lagged
+
     day = _as_of_day(as_of)
     half_life = _half_life(half_life_days)
     _check_frame(ledger, spec)
     frame = ledger[ledger["date"] <= day].copy()
-    frame["kind"] = [spec.nodes[str(n)].definition.kind for n in frame["node"]]
-    frame = frame.sort_values(["date", "line"], kind="stable")
-    kept: list[pd.DataFrame] = []
-    for node, rows in frame.groupby("node", sort=False):
-        definition = spec.nodes[str(node)].definition
-        if definition.kind == "condition":
-            kept.append(rows.tail(1))
-            continue
-        window = definition.window
+    kinds = {n: spec.nodes[n].definition.kind for n in spec.node_names}
+    frame["kind"] = [kinds[str(n)] for n in frame["node"]]
+    frame["target"] = [str(n) if kinds[str(n)] == "condition" else lagged(str(n))
+                       for n in frame["node"]]
+    keep = pd.Series(True, index=frame.index)
+    for node in frame.loc[frame["kind"] == "event", "node"].unique():
+        window = spec.nodes[str(node)].definition.window
         if window is None:
             raise EvidenceError(f"event node '{node}' has no window in the model",
                                 [Problem(f"node {node}", "an event needs definition.window",
                                          "e.g. window: {months: 24}")])
         start = day - (pd.DateOffset(months=window.months) if window.months is not None
                        else pd.Timedelta(days=window.days))
-        rows = rows[rows["date"] > start]
-        hard = rows[rows["state"].notna()]
+        keep &= ~((frame["node"] == node) & (frame["date"] <= start))
+    out = _select(frame[keep], spec)
+    if out.empty:
+        return no_rows()
+    out["age_days"] = (day - out["date"]).dt.days.astype("int64")
+    decay = 1.0 if half_life is None else 2.0 ** (-out["age_days"] / half_life)
+    out["weight"] = (decay * out["likelihood"].notna() + out["likelihood"].isna()).astype(float)
+    out = out.astype({"kind": "string", "target": "string"})
+    return out[[*ledger.columns, *_KEPT_COLUMNS]].reset_index(drop=True)
+
+
+def _select(rows: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """The rows that stand, per node: a condition's latest; an event's occurrence or the rest.
+
+    A condition keeps its latest row (by date, then file line). An event (all of whose rows
+    here lie in one window) keeps its hard occurrence rows when it has any, otherwise its
+    latest hard row and every soft row.
+    """
+    rows = rows.sort_values(["date", "line"], kind="stable")
+    kept: list[pd.DataFrame] = []
+    for node, group in rows.groupby("node", sort=False):
+        if spec.nodes[str(node)].definition.kind == "condition":
+            kept.append(group.tail(1))
+            continue
+        hard = group[group["state"].notna()]
         occurred = hard[hard["state"] == _occurrence(spec, str(node))]
         if len(occurred):
             kept.append(occurred)
         else:
-            kept.append(rows[rows["state"].isna()])
-            kept.append(hard.tail(1) if len(hard) else hard)
-    columns = [*ledger.columns, *_KEPT_COLUMNS]
+            kept.extend([group[group["state"].isna()], hard.tail(1)])
+    kept = [k for k in kept if len(k)]
     if not kept:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns}).astype(
-            {"date": "datetime64[ns]"})
-    out = pd.concat(kept).sort_values(["date", "line"], kind="stable")
-    out["age_days"] = (day - out["date"]).dt.days.astype("int64")
-    decay = 1.0 if half_life is None else 2.0 ** (-out["age_days"] / half_life)
-    out["weight"] = (decay * out["likelihood"].notna() + out["likelihood"].isna()).astype(float)
-    return out[columns].reset_index(drop=True)
+        return rows.iloc[:0].copy()
+    return pd.concat(kept).sort_values(["date", "line"], kind="stable")
 
 
 def case_as_of(
@@ -540,17 +571,9 @@ def case_as_of(
 ) -> Case:
     """The evidence a forecast made on `as_of` would have used, as a :class:`Case`.
 
-    Rows are chosen by :func:`rows_as_of`. Hard rows go to ``Case.evidence`` (``{node:
-    state}``; an event with several kept hard rows of its occurrence state is one finding).
-    Soft rows go to ``Case.soft``: each likelihood is scaled to a largest entry of 1, raised
-    to its decay weight, and the vectors of one node are multiplied. A node may carry both a
-    hard finding and a soft likelihood (an event with a hard ``no`` and soft rows); the engine
-    multiplies both in.
-
-    With ``reports=True`` every kept hard row becomes ``Report(node, state, source, grade)``
-    in ``Case.reports`` instead (several rows, several reports, so sources that agree add up
-    and each source's reliability is learned from its Admiralty letter); soft rows stay fixed
-    likelihoods in ``Case.soft`` and ``Case.evidence`` is empty.
+    ``case_from_rows(rows_as_of(ledger, spec, as_of, half_life_days=...), spec,
+    reports=...)``: see :func:`rows_as_of` for which rows count and :func:`case_from_rows`
+    for how they become findings.
 
     Parameters
     ----------
@@ -568,42 +591,102 @@ def case_as_of(
     Returns
     -------
     Case
-        Evidence and soft likelihoods keyed in the model's node order; ``Case.to_json()`` is
-        a stable fingerprint (hash it with :func:`forecast.result.stable_hash`).
+        Evidence and soft likelihoods keyed by network node; ``Case.to_json()`` is a stable
+        fingerprint.
 
     Raises
     ------
     EvidenceError
         See :func:`rows_as_of`.
     """
+    rows = rows_as_of(ledger, spec, as_of, half_life_days=half_life_days)
+    return case_from_rows(rows, spec, reports=reports)
+
+
+def case_from_rows(rows: pd.DataFrame, spec: ModelSpec, *, reports: bool = False) -> Case:
+    """Turn kept rows (:func:`rows_as_of`, or any subset of them) into a :class:`Case`.
+
+    The rows are first reduced by the same per-node rules as the as-of cut (a condition keeps
+    its latest row; an event's occurrence rows win), so a subset or a union of kept rows is
+    valid input (this is how :mod:`forecast.explain` builds coalitions of rows). Findings are
+    entered on each row's ``target`` node. Hard rows go to ``Case.evidence`` (``{node:
+    state}``). Soft rows go to ``Case.soft``: each likelihood is scaled to a largest entry of
+    1, raised to its decay ``weight``, and the vectors of one node are multiplied. A node may
+    carry both a hard finding and a soft likelihood; the engine multiplies both in.
+
+    With ``reports=True`` every hard row becomes ``Report(node, state, source, grade)`` in
+    ``Case.reports`` instead (several rows, several reports, so sources that agree add up and
+    each source's reliability is learned from its Admiralty letter); soft rows stay fixed
+    likelihoods in ``Case.soft`` and ``Case.evidence`` is empty.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Rows with the columns of :func:`rows_as_of`'s output.
+    spec : ModelSpec
+        The model.
+    reports : bool
+        Hard rows as sources' reports rather than fixed findings.
+
+    Returns
+    -------
+    Case
+        Findings keyed in the model's node order, each twin after its node.
+    """
     from forecast.bayes import Case
+    from forecast.lagged import lagged
     from forecast.observations import Report
 
-    rows = rows_as_of(ledger, spec, as_of, half_life_days=half_life_days)
     evidence: dict[str, str] = {}
     soft: dict[str, list[float]] = {}
     found: list[Report] = []
-    for row in rows.itertuples(index=False):
-        node = str(row.node)
-        if row.likelihood is None or (isinstance(row.likelihood, float)):
+    for row in _select(rows, spec).itertuples(index=False):
+        node = str(row.target)
+        if not isinstance(row.likelihood, tuple):
             if reports:
                 found.append(Report(node, str(row.state), str(row.source), str(row.grade)))
             else:
                 evidence[node] = str(row.state)
             continue
-        vector = [float(x) for x in row.likelihood]
-        top = max(vector)
-        vector = [(x / top) ** row.weight for x in vector]
-        if node in soft:
-            soft[node] = [a * b for a, b in zip(soft[node], vector, strict=True)]
-        else:
-            soft[node] = vector
-    order = {name: i for i, name in enumerate(spec.node_names)}
+        top = max(row.likelihood)
+        vector = [(float(x) / top) ** float(row.weight) for x in row.likelihood]
+        previous = soft.get(node, [1.0] * len(vector))
+        soft[node] = [a * b for a, b in zip(previous, vector, strict=True)]
+    order = {name: i for i, n in enumerate(spec.node_names) for name in (n, lagged(n))}
     return Case(
         evidence={n: evidence[n] for n in sorted(evidence, key=order.__getitem__)},
         soft={n: tuple(soft[n]) for n in sorted(soft, key=order.__getitem__)},
         reports=tuple(found),
     )
+
+
+def write_rows(rows: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write kept rows as CSV (likelihoods ``;``-separated); :func:`read_rows` reads them."""
+    out = rows.copy()
+    out["likelihood"] = [";".join(repr(float(x)) for x in v) if isinstance(v, tuple) else ""
+                         for v in out["likelihood"]]
+    out["date"] = out["date"].dt.strftime("%Y-%m-%d")
+    out.to_csv(path, index=False)
+    return Path(path)
+
+
+def read_rows(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read rows written by :func:`write_rows` back into the frame :func:`rows_as_of` gave."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if frame.empty:
+        return no_rows()
+    text = ["id", "node", "state", "grade", "reliability", "source", "url", "note", "kind",
+            "target"]
+    for column in ("state", "note"):
+        frame[column] = frame[column].replace("", pd.NA)
+    frame["likelihood"] = pd.Series(
+        [tuple(float(x) for x in v.split(";")) if v else None for v in frame["likelihood"]],
+        dtype=object)
+    frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
+    for column in ("credibility", "line", "age_days"):
+        frame[column] = frame[column].astype("int64")
+    frame["weight"] = frame["weight"].astype(float)
+    return frame.astype(dict.fromkeys(text, "string"))
 
 
 def _as_of_day(as_of: object) -> pd.Timestamp:

@@ -52,6 +52,7 @@ from forecast.cpt import Parameter, build_cpts, intervention_cpts, parameters
 from forecast.distributions import EffectPrior, ProbabilityPrior
 from forecast.errors import EvidenceError, ForecastError, InferenceError, Problem
 from forecast.exact import ExactEngine
+from forecast.lagged import twin_cpts, twins_of, with_twins
 from forecast.network import Network
 from forecast.observations import CountModel, ObservationModel
 from forecast.spec_schema import Logit, ModelSpec, Table
@@ -398,16 +399,19 @@ def build_pymc_model(
     ...     idata = pm.sample()
     """
     params = parameters(spec)
+    twins = twins_of(spec, cases)
+    states, parents = with_twins(spec.states, spec.parents, twins)
     means = {p.name: p.prior.mean for p in params}
-    mean_cpts = {n: c[0] for n, c in build_cpts(spec, means, params=params).items()}
-    if engine is None:
-        engine = ExactEngine(Network(spec.states, spec.parents, mean_cpts, name=spec.name))
+    mean_cpts = twin_cpts({n: c[0] for n, c in build_cpts(spec, means, params=params).items()},
+                          twins)
+    if engine is None or not set(twins) <= set(engine.network.nodes):
+        engine = ExactEngine(Network(states, parents, mean_cpts, name=spec.name))
     normalised = [_case(c) for c in cases]
     do = intervention_cpts(spec, interventions or {})
     _check_cases(engine, normalised, mean_cpts, target_cpts={**mean_cpts, **do})
     observed = [c if hasattr(c, "reports") else _NoObservations() for c in cases]
-    observations = ObservationModel(spec.states, observed, count_models)
-    likelihood_nodes = [n for n in spec.nodes
+    observations = ObservationModel(states, observed, count_models)
+    likelihood_nodes = [n for n in states
                         if any(r.node == n for c in observed for r in c.reports)
                         or any(n in c.counts for c in observed)]
     # with interventions the target case runs on its own mutilated network: a second Op
@@ -420,12 +424,12 @@ def build_pymc_model(
     coords = {n: list(states) for n, states in spec.states.items()}
     with pm.Model(coords=coords) as model:
         values = {p.name: _variable(p) for p in params}
-        cpts = {
+        cpts = twin_cpts({
             n: pm.Deterministic(f"cpt.{n}",
                                 pt.as_tensor_variable(node_cpt(spec, n, by_node[n], values)),
                                 dims=(*spec.parents[n], n))
             for n in spec.nodes
-        }
+        }, twins)
         obs_values = {name: _observation_variable(name, prior)
                       for name, prior in observations.priors.items()}
         liks, shift = [], 0.0

@@ -10,6 +10,7 @@ Layout (one folder per model, one per run)::
                                    created time, inputs_hash, and the sha256 of each file below
             posterior.nc           the Forecast (``Forecast.save``)
             summary.csv            ``Forecast.summary``
+            evidence.csv           the ledger rows that counted (``evidence.rows_as_of``)
 
 Publishing (:meth:`RunStore.publish`) writes everything into a hidden temporary folder inside
 ``runs/<model>/``, fsyncs each file and the folder, ``os.rename`` s the folder to its run id and
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 POSTERIOR = "posterior.nc"
 SUMMARY = "summary.csv"
+EVIDENCE = "evidence.csv"
 LATEST = "LATEST"
 _TMP_PREFIX = ".tmp-"
 _REQUIRED = ("run_id", "model_name", "model_sha256", "ledger_sha256", "as_of", "seed", "method",
@@ -101,6 +103,25 @@ class Run:
         """The run's summary table (as ``Forecast.summary``)."""
         return pd.read_csv(self.summary_path, keep_default_na=False,
                            dtype={"node": str, "state": str})
+
+    @property
+    def evidence(self) -> pd.DataFrame:
+        """The ledger rows the run's forecast used, as :func:`forecast.evidence.rows_as_of`.
+
+        Raises
+        ------
+        RunStoreError
+            If the run predates ``evidence.csv`` (runs made without a ledger store an empty
+            table).
+        """
+        from forecast.evidence import read_rows
+
+        path = self.path / EVIDENCE
+        if not path.is_file():
+            raise RunStoreError(f"{self.path}: the run has no {EVIDENCE}", [Problem(
+                str(path), "missing: the run was made by a version that did not store the "
+                "evidence it used", "update again to make a run that has it")])
+        return read_rows(path)
 
     def forecast(self) -> Forecast:
         """Load the posterior, checking its provenance against the manifest."""
@@ -244,12 +265,17 @@ class RunStore:
                     else:
                         entry.unlink(missing_ok=True)
 
-    def publish(self, forecast: Forecast, manifest: dict) -> Run:
+    def publish(self, forecast: Forecast, manifest: dict,
+                evidence: pd.DataFrame | None = None) -> Run:
         """Write a run and point ``LATEST`` at it, atomically (call under the lock).
 
-        `manifest` gets ``run_id``, ``created`` and ``files`` added. If anything fails before
-        ``LATEST`` is replaced, nothing of the new run remains and ``LATEST`` is unchanged.
+        `manifest` gets ``run_id``, ``created`` and ``files`` added; `evidence` (the rows of
+        :func:`forecast.evidence.rows_as_of`) is stored as ``evidence.csv``. If anything fails
+        before ``LATEST`` is replaced, nothing of the new run remains and ``LATEST`` is
+        unchanged.
         """
+        from forecast.evidence import write_rows
+
         self.dir.mkdir(parents=True, exist_ok=True)
         created = dt.datetime.now(dt.UTC)
         run_id = f"{created:%Y%m%dT%H%M%S%fZ}-{manifest['inputs_hash'][:8]}"
@@ -259,8 +285,12 @@ class RunStore:
         try:
             forecast.save(tmp / POSTERIOR)
             forecast.summary.to_csv(tmp / SUMMARY, index=False)
+            names = [POSTERIOR, SUMMARY]
+            if evidence is not None:
+                write_rows(evidence, tmp / EVIDENCE)
+                names.append(EVIDENCE)
             files = {}
-            for name in (POSTERIOR, SUMMARY):
+            for name in names:
                 _fsync_file(tmp / name)
                 files[name] = {"sha256": file_sha256(tmp / name),
                                "size": (tmp / name).stat().st_size}
@@ -423,8 +453,8 @@ def update(
     RunStoreError
         Another update held the lock for longer than `lock_timeout`.
     """
-    from forecast.bayes import Case, posterior_forecast
-    from forecast.evidence import case_as_of, load_ledger
+    from forecast.bayes import posterior_forecast
+    from forecast.evidence import case_from_rows, load_ledger, no_rows, rows_as_of
     from forecast.spec import load_spec
 
     model_path = Path(model_path)
@@ -434,9 +464,10 @@ def update(
     if ledger_path is not None:
         ledger = load_ledger(ledger_path, spec)
         ledger_sha = file_sha256(ledger_path)
-        case = case_as_of(ledger, spec, day)
+        rows = rows_as_of(ledger, spec, day)
     else:
-        ledger_sha, case = None, Case()
+        ledger_sha, rows = None, no_rows()
+    case = case_from_rows(rows, spec)
     key = inputs_hash(model_sha, ledger_sha, day, seed)
     scenarios = list(spec.scenarios) if spec.scenarios else list(spec.node_names)
 
@@ -477,7 +508,7 @@ def update(
             "scenarios": scenarios,
             "previous_run_id": None if previous is None else previous.run_id,
         }
-        run = store.publish(result, manifest)
+        run = store.publish(result, manifest, rows)
         return UpdateResult("published", run, summary, previous, previous_summary, changes,
                             scenarios, result.publishable, failed)
     finally:
