@@ -106,7 +106,8 @@ def test_html_representation(spec):
     forecast = importance_forecast(spec, Case({"reconciliation": "failed"}), draws=2000,
                                    target_mcse=0.05)
     html = forecast._repr_html_()
-    assert html.startswith("<table") and "caliphate" in html
+    assert html.startswith('<div class="forecast-summary">') and "</table>" in html
+    assert "caliphate" in html and html.count("<tr") == len(forecast.summary) + 1
     assert np.isfinite(forecast.summary[["mean", "hdi_5%", "hdi_95%", "mcse"]].to_numpy()).all()
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 
 from forecast.cpt import build_cpts, intervention_cpts, parameters, sample_parameters
-from forecast.errors import ForecastError, InferenceError, Problem
+from forecast.errors import EvidenceError, ForecastError, InferenceError, Problem
 from forecast.exact import ExactEngine
 from forecast.lagged import twin_cpts, twins_of, with_twins
 from forecast.network import Network
@@ -97,6 +97,28 @@ class Case:
                 "counts": {k: int(v) for k, v in self.counts.items()}}
 
 
+def _check_interventions(target: Case, interventions: Mapping[str, str]) -> None:
+    """Refuse ``do(node)`` on a node the target case also has a finding on.
+
+    Setting a node replaces whatever was observed of it; keeping both asks the model for a
+    world in which the node is in two states (or is weighed by a report it no longer depends
+    on), so the caller must say which one they mean.
+    """
+    problems = []
+    for node, state in interventions.items():
+        seen = ([f"{node}={target.evidence[node]}"] if node in target.evidence else []) + (
+            [f"{node}~soft"] if node in target.soft else []) + (
+            [f"a report on {node}"] if any(r.node == node for r in target.reports) else [])
+        if seen:
+            problems.append(Problem(
+                f"do({node}={state})", f"{node} is also observed ({', '.join(seen)})",
+                f"a what-if replaces the observation: drop {node}'s findings from the case "
+                "(e.g. Case({k: v for k, v in case.evidence.items() if k != node}, ...)), "
+                "or condition on it instead of intervening"))
+    if problems:
+        raise EvidenceError("cannot set a node the evidence observes", problems)
+
+
 def importance_forecast(
     spec: ModelSpec,
     target: Case | None = None,
@@ -152,6 +174,7 @@ def importance_forecast(
         If the evidence is impossible for every prior draw.
     """
     target = target or Case()
+    _check_interventions(target, interventions or {})
     cases = [target, *history]
     params = parameters(spec)
     twins = twins_of(spec, cases)
@@ -290,6 +313,7 @@ def nuts_forecast(
     from forecast.pymc_model import sample_nuts
 
     target = target or Case()
+    _check_interventions(target, interventions or {})
     cases = [target, *history]
     params = parameters(spec)
     twins = twins_of(spec, cases)
