@@ -12,11 +12,12 @@ from pathlib import Path
 
 import click
 
-from forecast.errors import EvidenceError, ForecastError, Problem
+from forecast.errors import EvidenceError, ForecastError, Problem, RunStoreError
 
 EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_DIAGNOSTICS = 3
+EXIT_LOCKED = 75  # EX_TEMPFAIL (sysexits.h): another update held the lock; retry later
 
 
 class _Group(click.Group):
@@ -154,25 +155,33 @@ def _posterior(path: Path, hard, lik, seed: int, as_json: bool, show_all: bool,
               help="Print a JSON object: status, run_id, summary records and changes.")
 @click.option("--allow-unconverged", is_flag=True,
               help="Publish even if the diagnostics fail (the manifest says so).")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              metavar="SECONDS", help="How long to wait for another update's lock (then exit 75).")
 def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, seed: int,
-           as_json: bool, allow_unconverged: bool) -> None:
+           as_json: bool, allow_unconverged: bool, lock_timeout: float) -> None:
     """Update the forecast of MODEL and publish a new run if its inputs changed.
 
     Safe under cron or a systemd timer: a run is written to RUNS/<model>/<run-id>/ and
     published atomically, a lock keeps concurrent updates apart, and an update whose inputs
     (model file, ledger file, as-of day, seed) equal the latest run's writes nothing.
     Exit codes: 0 published or unchanged, 1 unexpected failure, 2 bad input (nothing
-    written), 3 diagnostics failed (nothing published unless --allow-unconverged).
+    written), 3 diagnostics failed (nothing published unless --allow-unconverged), 75
+    another update held the lock past --lock-timeout (nothing written; retry later).
 
     \b
     Example:
       forecast update models/isis_pakistan_2015.yaml --ledger data/isis_pakistan_ledger.csv
     """
-    from forecast.runs import update as run_update
-
     try:
+        from forecast.runs import update as run_update  # imports arviz: needs a writable cache
+
         result = run_update(model, ledger, as_of=as_of, runs_dir=runs_dir, seed=seed,
-                            allow_unconverged=allow_unconverged)
+                            allow_unconverged=allow_unconverged, lock_timeout=lock_timeout)
+    except RunStoreError as err:
+        if not any(p.where.endswith(".lock") for p in err.problems):
+            raise
+        click.echo(f"error: {err}", err=True)  # transient, not bad input: a scheduler retries
+        raise SystemExit(EXIT_LOCKED) from None
     except ForecastError:
         raise
     except Exception as exc:  # a scheduler needs a one-line reason and exit 1, not a traceback
@@ -226,6 +235,188 @@ def history(model: Path, runs_dir: Path, show_all: bool, as_json: bool) -> None:
             flag = "" if row.publishable else "  (not publishable)"
             click.echo(f"  {row.as_of}  {row.mean:.3f} [{row._8:.3f}, {row._9:.3f}]  "
                        f"{row.method}  {row.run_id}{flag}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--questions", "questions", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="The resolved questions CSV (schema in data/README.md).")
+@click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The evidence ledger CSV: the model is forecast with it cut at each "
+                   "question's as-of date, and the cited rows are checked.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed of every forecast.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes forecasting the as-of dates (default: one per date, up to the "
+                   "number of CPUs; 1 runs in this process).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON object: attrs, scores, questions and calibration records.")
+@click.option("--bins", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Equal-width probability bins of the calibration table.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE.png|.svg|.pdf", help="Also draw the reliability diagram there.")
+def score(model: Path, questions: Path, ledger: Path | None, seed: int, workers: int | None,
+          as_json: bool, bins: int, plot: Path | None) -> None:
+    """Score MODEL's forecasts on resolved questions: Brier, log, skill and calibration.
+
+    Each question is forecast as of its date by the model with the ledger (model), the model
+    with no evidence (no_evidence) and a coin (uniform, 0.5). Exit codes: 0 scored, 2 bad
+    input (every problem listed by line; nothing written), 3 a forecast failed its
+    diagnostics (the scores are still printed).
+
+    \b
+    Example:
+      forecast score models/isis_pakistan_2015.yaml \\
+        --questions data/isis_pakistan_questions.csv --ledger data/isis_pakistan_ledger.csv
+    """
+    from forecast.replay import WorkerError
+    from forecast.scoring import score_questions
+
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise ForecastError(f"{plot}: --plot writes .png, .svg or .pdf files",
+                            [Problem("--plot", f"unknown file type '{plot.suffix}'",
+                                     "e.g. --plot reliability.png")])
+    try:
+        result = score_questions(model, questions, ledger, seed=seed, workers=workers,
+                                 bins=bins, progress=not as_json and sys.stderr.isatty())
+    except WorkerError as exc:  # a worker's bug or a lost process: one line naming the date
+        click.echo(f"error: unexpected failure: {exc}", err=True)
+        raise SystemExit(EXIT_UNEXPECTED) from None
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else result.to_text())
+    if plot is not None:
+        from forecast.plots import plot_reliability
+
+        plot_reliability(result.calibration).savefig(plot)
+        click.echo(f"wrote {plot}", err=True)
+    if not result.publishable:
+        click.echo("error: the model's forecasts failed their diagnostics as of "
+                   + ", ".join(result.attrs["unpublishable"]), err=True)
+        raise SystemExit(EXIT_DIAGNOSTICS)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The evidence ledger CSV (without it: the model with no evidence).")
+@click.option("--start", required=True, metavar="YYYY-MM-DD", help="The first as-of day.")
+@click.option("--end", default=None, metavar="YYYY-MM-DD",
+              help="The last possible as-of day (default today).")
+@click.option("--every", type=click.Choice(["month", "quarter", "year"]), default="quarter",
+              show_default=True, help="Step between as-of days (a month-end start keeps to "
+                                      "month ends).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed of every forecast.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes (default: one per date, up to the number of CPUs; 1 runs in "
+                   "this process); with --dask local, the cluster's workers.")
+@click.option("--dask", "scheduler", metavar="ADDRESS|local", default=None,
+              help="Run on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' "
+                   "for a LocalCluster on this machine.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE.csv|.nc", help="Also write every node's rows there (CSV, or "
+                                           "netCDF for xarray).")
+@click.option("--json", "as_json", is_flag=True, help="Print the shown rows as JSON records.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Every node, not only the model's headline scenarios.")
+@click.option("--progress/--no-progress", default=None,
+              help="A progress bar on stderr (default: when stderr is a terminal).")
+def replay(model: Path, ledger: Path | None, start: str, end: str | None, every: str, seed: int,
+           workers: int | None, scheduler: str | None, out: Path | None, as_json: bool,
+           show_all: bool, progress: bool | None) -> None:
+    """Forecast MODEL as of every month, quarter or year from --start to --end (a backtest).
+
+    Each as-of day cuts the ledger as `forecast update` would, but nothing is published: the
+    run store is not touched. Prints each headline scenario's mean and 90% interval per date
+    (a two-state node shows its second state) and the number of ledger rows that counted.
+    Exit codes: 0 done, 1 unexpected failure (naming the date), 2 bad input, 3 a date failed
+    its diagnostics (kept and marked; the output is still written).
+
+    \b
+    Example:
+      forecast replay models/isis_pakistan_2015.yaml --ledger data/isis_pakistan_ledger.csv \\
+        --start 2015-09-30 --every quarter --out replay.nc
+    """
+    import datetime as dt
+
+    from forecast.replay import (
+        as_of_dates,
+        check_out_path,
+        replay_dates,
+        replay_text,
+        save_replay,
+    )
+    from forecast.spec import load_spec
+
+    spec = load_spec(model)
+    options = {"start": "--start", "end": "--end", "every": "--every", "out": "--out",
+               "scheduler": "--dask"}
+    try:
+        if out is not None:
+            check_out_path(out)
+        frame = replay_dates(model, ledger, as_of_dates(start, end or dt.date.today(), every),
+                             seed=seed, workers=workers, scheduler=scheduler,
+                             progress=sys.stderr.isatty() if progress is None else progress)
+    except ForecastError as err:  # name the options, not the library's parameters
+        raise type(err)(err.summary, [Problem(options.get(p.where, p.where), p.message, p.hint)
+                                      for p in err.problems]) from None
+    except Exception as exc:  # a worker's bug or a lost cluster: one line naming the date
+        click.echo(f"error: unexpected failure: {exc}", err=True)
+        raise SystemExit(EXIT_UNEXPECTED) from None
+    if out is not None:
+        click.echo(f"wrote {save_replay(frame, out)}", err=True)
+    nodes = _shown(spec, show_all)
+    if as_json:
+        shown = frame if nodes is None else frame[frame["node"].isin(nodes)]
+        click.echo(shown.to_json(orient="records", indent=2))
+    else:
+        click.echo(replay_text(frame, nodes))
+    if frame.attrs["diagnostics_failed"]:
+        click.echo("error: the posterior failed its diagnostics as of "
+                   + ", ".join(frame.attrs["diagnostics_failed"]), err=True)
+        raise SystemExit(EXIT_DIAGNOSTICS)
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--run", "run_id", default="latest", show_default=True, metavar="latest|ID",
+              help="Which published run to brief.")
+@click.option("--runs", "runs_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs"), show_default=True, help="The run store folder.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Folder for brief.html / brief.pdf / brief.png.")
+@click.option("--format", "formats", default="html,pdf", show_default=True,
+              metavar="html,pdf,png", help="Comma-separated formats to write.")
+@click.option("--pdf-engine", type=click.Choice(["auto", "chromium", "weasyprint"]),
+              default="auto", show_default=True,
+              help="What prints the PDF: headless Chromium, WeasyPrint, or Chromium when "
+                   "installed and WeasyPrint otherwise.")
+def brief(model: Path, run_id: str, runs_dir: Path, out_dir: Path, formats: str,
+          pdf_engine: str) -> None:
+    """Write the brief of a published run of MODEL: key judgments, changes, indicators.
+
+    The HTML is one self-contained file (figures embedded); the PDF is the same page printed
+    on A4; the PNG (which needs Chromium) is a screenshot of its top. Files are written
+    atomically into --out. Exit codes: 0 written, 1 unexpected failure (e.g. Chromium
+    crashed), 2 bad input (no such run, unknown format, Chromium missing for PNG; nothing
+    written).
+
+    \b
+    Example:
+      forecast update models/isis_pakistan_2015.yaml --ledger data/isis_pakistan_ledger.csv
+      forecast brief models/isis_pakistan_2015.yaml --out out --format html,pdf
+    """
+    from forecast.brief import write_brief
+
+    try:
+        written = write_brief(model, out_dir, runs_dir=runs_dir, run=run_id,
+                              formats=formats.split(","), pdf_engine=pdf_engine)
+    except ForecastError:
+        raise
+    except Exception as exc:  # Chromium or WeasyPrint failed: one line, not a traceback
+        click.echo(f"error: unexpected failure writing the brief: {exc}", err=True)
+        raise SystemExit(EXIT_UNEXPECTED) from None
+    for path in written.values():
+        click.echo(f"wrote {path}")
 
 
 def _update_report(result) -> str:

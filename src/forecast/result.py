@@ -27,7 +27,9 @@ import pandas as pd
 import xarray as xr
 
 from forecast.errors import Problem, RunStoreError
-from forecast.priors import PROBABILITY_BANDS
+
+# The words live in forecast.language (estimative language); re-exported here for callers.
+from forecast.language import CONFIDENCE_WIDTHS, confidence_label, likelihood_word
 
 __all__ = [
     "CONFIDENCE_WIDTHS",
@@ -36,29 +38,8 @@ __all__ = [
     "likelihood_word",
 ]
 
-CONFIDENCE_WIDTHS = {"high": 0.10, "moderate": 0.25}
-"""Upper bounds of the 90% interval width for each confidence label ("low" beyond)."""
-
 _PROVENANCE_KEYS = ("model_hash", "evidence_hash", "method", "seed", "versions", "diagnostics",
                     "publishable")
-
-
-def likelihood_word(p: float) -> str:
-    """The ICD 203 expression of likelihood for a probability (band edges belong upwards)."""
-    ordered = sorted(PROBABILITY_BANDS.items(), key=lambda kv: kv[1][0])
-    word = ordered[0][0]
-    for name, (low, _high) in ordered[1:]:
-        if p >= low:
-            word = name
-    return word
-
-
-def confidence_label(width: float) -> str:
-    """``high``, ``moderate`` or ``low`` from the width of a 90% credible interval."""
-    for label, limit in CONFIDENCE_WIDTHS.items():
-        if width <= limit:
-            return label
-    return "low"
 
 
 @dataclass
@@ -113,7 +94,10 @@ class Forecast:
         return self.idata.posterior["prob"].sel(outcome=f"{node}={state}")
 
     def _repr_html_(self) -> str:
-        return self.summary.to_html(index=False, float_format=lambda x: f"{x:.3f}")
+        """The summary as an HTML table with interval bars (Jupyter's display)."""
+        from forecast.brief import forecast_html  # rendering stays out of the compute path
+
+        return forecast_html(self)
 
     def __repr__(self) -> str:
         a = self.attrs
