@@ -288,7 +288,9 @@ def plot_scenarios(forecast: Forecast, nodes: Sequence[str] | None = None,
 # ------------------------------------------------------------------------------ trajectory
 def _event_rows(events: pd.DataFrame, start: pd.Timestamp, stop: pd.Timestamp) -> pd.DataFrame:
     events = _check_table(events, ("date", "id", "node"), "events")
-    out = events.assign(date=pd.to_datetime(events["date"], errors="coerce"))
+    # ISO, as the error says (a guessed format warns, and may read a date the wrong way)
+    out = events.assign(date=pd.to_datetime(events["date"], format="ISO8601",
+                                            errors="coerce"))
     bad = out.index[out["date"].isna()]
     if len(bad):
         raise ForecastError("events: cannot plot these rows", [Problem(
@@ -366,7 +368,7 @@ def plot_trajectory(history: pd.DataFrame, node: str, state: str,
                             [Problem("history", f"no rows with node={node}, state={state}", hint)])
     rows = _check_table(rows, ("mean", "hdi_5%", "hdi_95%"), "history",
                         numeric=("mean", "hdi_5%", "hdi_95%"))
-    when = pd.to_datetime(rows["as_of"], errors="coerce")
+    when = pd.to_datetime(rows["as_of"], format="ISO8601", errors="coerce")
     if when.isna().any():
         raise ForecastError("history: cannot plot these rows", [Problem(
             "history.as_of", f"not a date: {rows.loc[when.isna(), 'as_of'].iloc[0]!r}",
