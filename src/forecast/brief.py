@@ -93,6 +93,15 @@ _TOP_DRIVERS = 5
 _TOP_INDICATORS = 8
 _TOP_CONFLICTS = 5
 
+ATTRIBUTION_PERMUTATIONS = 40
+"""Sampled orders of the changed rows when there are too many for exact Shapley values.
+
+40 (20 antithetic pairs) instead of :func:`forecast.explain.attribute_change`'s 200: five times
+faster, the largest standard error about 0.008 log-odds (measured on the flagship between
+2015-08-24 and 2017-08-24, 39 changed rows), the same size as the spread from reseeding the
+parameter draws, and the same top rows in the same order.
+"""
+
 CONFLICT_RATIO = 1.5
 """Two findings this many times less probable together than apart are flagged as in conflict."""
 
@@ -436,7 +445,8 @@ def _changes(spec: ModelSpec, found: list[Judgment], run: Run, previous: Run | N
                   "moved" if abs(after - before) >= _MOVED else "unchanged")
         drivers: tuple[Driver, ...] = ()
         if status == "moved":
-            attribution = explain.attribute_runs(spec, previous, run, j.node, j.state)
+            attribution = explain.attribute_runs(spec, previous, run, j.node, j.state,
+                                                 permutations=ATTRIBUTION_PERMUTATIONS)
             inputs.attributions[(j.node, j.state)] = attribution
             drivers = _drivers(attribution.table)
         out.append(Change(j.node, j.state, j.label, before, before_iv, after, after_iv, status,

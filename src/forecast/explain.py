@@ -56,6 +56,7 @@ from forecast.runs import Run
 from forecast.spec import ModelSpec
 
 __all__ = [
+    "CONFLICT_ROUNDING",
     "PROBABILITY_FLOOR",
     "Attribution",
     "attribute_change",
@@ -71,6 +72,11 @@ PROBABILITY_FLOOR = 1e-6
 row that settles a scenario (a hard finding on it) gets a large, finite share."""
 
 _CAP = float(special.logit(1 - PROBABILITY_FLOOR))
+
+CONFLICT_ROUNDING = 1e-9
+"""Nats by which a conflict must exceed the threshold to be flagged: sums and differences of
+log-probabilities carry rounding error (about 1e-16 per term), which must not flag findings
+that the model makes exactly independent."""
 
 
 # ============================================================================ parameter draws
@@ -494,7 +500,9 @@ def evidence_conflict(
     seed : int
         Seed of the prior draws.
     threshold : float
-        Rows with ``conflict > threshold`` are flagged.
+        Rows with ``conflict > threshold`` are flagged; an excess below
+        :data:`CONFLICT_ROUNDING` nats is rounding error and is not flagged (findings the
+        model makes exactly independent compute to ``±2e-16``, not 0).
 
     Returns
     -------
@@ -539,7 +547,7 @@ def evidence_conflict(
         text = " & ".join(names) if first else f"all {len(names)} findings"
         return {"findings": text if names else "no findings", "size": len(members), "first": first,
                 "second": second, "conflict": conflict, "ratio": math.exp(min(conflict, 700)),
-                "flagged": conflict > threshold}
+                "flagged": conflict > threshold + CONFLICT_ROUNDING}
 
     pairs = [row([i, j], findings[i][0], findings[j][0])
              for i, j in itertools.combinations(range(len(findings)), 2)]

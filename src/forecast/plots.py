@@ -560,15 +560,17 @@ def plot_tornado(table: pd.DataFrame, base: float, title: str | None = None, top
     fig, ax = _axes(ax, (7.5, 1.3 + 0.42 * len(rows)))
     y = np.arange(len(rows))[::-1]
     low, high = rows["low"].to_numpy(float), rows["high"].to_numpy(float)
-    ax.barh(y, low - base, left=base, height=0.62, color=_LOW_DECILE, zorder=2,
+    # the two deciles side by side in each row, so neither hides the other when both fall
+    # on the same side of the base
+    ax.barh(y + 0.16, low - base, left=base, height=0.3, color=_LOW_DECILE, zorder=2,
             label="parameter in its lowest decile")
-    ax.barh(y, high - base, left=base, height=0.62, color=_HIGH_DECILE, zorder=2,
+    ax.barh(y - 0.16, high - base, left=base, height=0.3, color=_HIGH_DECILE, zorder=2,
             label="parameter in its highest decile")
     for yi, lo, hi in zip(y, low, high, strict=True):
-        for value in (lo, hi):
+        for value, offset in ((lo, 0.16), (hi, -0.16)):
             right = value >= base
-            ax.annotate(f"{value:.2f}", (value, yi), xytext=(3 if right else -3, 0),
-                        textcoords="offset points", va="center", fontsize=7.5,
+            ax.annotate(f"{value:.2f}", (value, yi + offset), xytext=(3 if right else -3, 0),
+                        textcoords="offset points", va="center", fontsize=7,
                         ha="left" if right else "right")
     ax.axvline(base, color="#17202a", linewidth=1.0, zorder=3)
     labels = [_wrap(lab if isinstance(lab, str) and lab else par, 46)
