@@ -5,9 +5,10 @@ Compute, then render, then write::
     build_brief(model, runs_dir, run)  ->  BriefData     numbers and text only (no matplotlib)
     render_html(BriefData)             ->  str           figures drawn and embedded as PNG,
                                                          Jinja2 template, autoescaped
-    write_brief(model, out_dir, ...)   ->  {format: Path}  brief.html written atomically;
-                                                         brief.pdf / brief.png by headless
-                                                         Chromium from that HTML
+    save_brief(BriefData, out_dir)     ->  {format: Path}  brief.html written atomically;
+                                                         brief.pdf by Chromium or WeasyPrint,
+                                                         brief.png by Chromium, from that HTML
+    write_brief(model, out_dir, ...)   ->  {format: Path}  all three steps
 
 The brief has the key judgments in estimative language (:mod:`forecast.language`), what changed
 since the previous run and why (the inputs that differ, the ledger rows that entered or left,
@@ -73,6 +74,7 @@ __all__ = [
     "find_chromium",
     "forecast_html",
     "render_html",
+    "save_brief",
     "write_brief",
 ]
 
@@ -832,16 +834,39 @@ def _weasyprint_pdf(page: Path, output: Path) -> Path:
     return output
 
 
+def _check_output(formats: Sequence[str], pdf_engine: str) -> tuple[list[str], str | None, bool]:
+    """The formats wanted, the Chromium binary and whether it prints the PDF; or raise."""
+    wanted = list(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+    problems = [Problem(f"format '{f}'", "unknown format",
+                        did_you_mean(f, FORMATS) or f"choose from {', '.join(FORMATS)}")
+                for f in wanted if f not in FORMATS]
+    if not wanted:
+        problems.append(Problem("format", "no format given", "e.g. html,pdf"))
+    if pdf_engine not in PDF_ENGINES:
+        problems.append(Problem("pdf engine", f"unknown engine '{pdf_engine}'",
+                                f"choose from {', '.join(PDF_ENGINES)}"))
+    if problems:
+        raise ForecastError("cannot write the brief", problems)
+    binary = find_chromium()
+    needs_chromium = [f for f in wanted if f == "png" or (f == "pdf" and pdf_engine == "chromium")]
+    if binary is None and needs_chromium:
+        raise ForecastError(f"cannot write the brief as {' and '.join(needs_chromium).upper()}: "
+                            "Chromium is not installed", [
+            Problem("chromium", "none of " + ", ".join(CHROMIUM_NAMES) + " is on the PATH "
+                    "(nor $FORECAST_CHROMIUM)",
+                    "install it (Debian/Ubuntu: apt-get install chromium), or ask for "
+                    "--format html,pdf with --pdf-engine weasyprint")])
+    return wanted, binary, pdf_engine == "chromium" or (pdf_engine == "auto" and bool(binary))
+
+
 def write_brief(model_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
                 runs_dir: str | os.PathLike[str] = "runs", run: str = "latest",
                 formats: Sequence[str] = ("html", "pdf"),
                 pdf_engine: str = "auto") -> dict[str, Path]:
     """Build the brief of a run and write it as ``brief.html``, ``brief.pdf``, ``brief.png``.
 
-    Every file is written to a temporary name in `out_dir` and renamed into place, so a
-    reader never sees half a brief, and nothing is written if the inputs are bad. The PDF is
-    the page printed on A4 from its print style sheet; the PNG is a screenshot of the top of
-    the page (:data:`SCREEN_SIZE`) by headless Chromium.
+    :func:`build_brief`, then :func:`save_brief`; the formats are checked first, so a bad
+    request fails before the work.
 
     Parameters
     ----------
@@ -866,35 +891,53 @@ def write_brief(model_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
     Raises
     ------
     ForecastError
-        An unknown format or engine, or Chromium needed (PNG, or ``pdf_engine="chromium"``)
-        but not installed: raised before anything is written.
+        As :func:`save_brief`, before anything is built or written.
     SpecError, RunStoreError
         As :func:`build_brief`.
     RuntimeError
+        If Chromium fails or times out.
+    """
+    _check_output(formats, pdf_engine)
+    return save_brief(build_brief(model_path, runs_dir, run), out_dir, formats=formats,
+                      pdf_engine=pdf_engine)
+
+
+def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
+               formats: Sequence[str] = ("html", "pdf"),
+               pdf_engine: str = "auto") -> dict[str, Path]:
+    """Render a built brief and write it as ``brief.html``, ``brief.pdf``, ``brief.png``.
+
+    Every file is written to a temporary name in `out_dir` and renamed into place, so a
+    reader never sees half a brief, and nothing is written if the request is bad. The PDF is
+    the page printed on A4 from its print style sheet; the PNG is a screenshot of the top of
+    the page (:data:`SCREEN_SIZE`) by headless Chromium.
+
+    Parameters
+    ----------
+    data : BriefData
+        From :func:`build_brief`.
+    out_dir : path-like
+        Folder for the files (created if missing).
+    formats : sequence of str
+        Any of :data:`FORMATS`.
+    pdf_engine : {"auto", "chromium", "weasyprint"}
+        What prints the PDF (:data:`PDF_ENGINES`).
+
+    Returns
+    -------
+    dict of str to Path
+        The file written for each format.
+
+    Raises
+    ------
+    ForecastError
+        An unknown format or engine, or Chromium needed (PNG, or ``pdf_engine="chromium"``)
+        but not installed: raised before anything is written.
+    RuntimeError
         If Chromium fails or times out (the HTML is already written then).
     """
-    wanted = list(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
-    problems = [Problem(f"format '{f}'", "unknown format",
-                        did_you_mean(f, FORMATS) or f"choose from {', '.join(FORMATS)}")
-                for f in wanted if f not in FORMATS]
-    if not wanted:
-        problems.append(Problem("format", "no format given", "e.g. html,pdf"))
-    if pdf_engine not in PDF_ENGINES:
-        problems.append(Problem("pdf engine", f"unknown engine '{pdf_engine}'",
-                                f"choose from {', '.join(PDF_ENGINES)}"))
-    if problems:
-        raise ForecastError("cannot write the brief", problems)
-    binary = find_chromium()
-    needs_chromium = [f for f in wanted if f == "png" or (f == "pdf" and pdf_engine == "chromium")]
-    if binary is None and needs_chromium:
-        raise ForecastError(f"cannot write the brief as {' and '.join(needs_chromium).upper()}: "
-                            "Chromium is not installed", [
-            Problem("chromium", "none of " + ", ".join(CHROMIUM_NAMES) + " is on the PATH "
-                    "(nor $FORECAST_CHROMIUM)",
-                    "install it (Debian/Ubuntu: apt-get install chromium), or ask for "
-                    "--format html,pdf with --pdf-engine weasyprint")])
-    use_chromium_pdf = pdf_engine == "chromium" or (pdf_engine == "auto" and binary is not None)
-    html = render_html(build_brief(model_path, runs_dir, run))
+    wanted, binary, use_chromium_pdf = _check_output(formats, pdf_engine)
+    html = render_html(data)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}

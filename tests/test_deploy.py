@@ -1,0 +1,115 @@
+"""The deployment recipes in deploy/ run as written: the exact command lines, paths swapped.
+
+The systemd service and the crontab line are read from the files the README tells users to
+install; only the site paths (/srv/forecast, /var/...) and the virtualenv's script are
+replaced by this checkout's. HOME points at a folder that does not exist, so the caches must
+come from the recipe's own settings, as under ProtectHome= or for a system user.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from forecast.runs import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+SCRIPT = shutil.which("forecast") or str(Path(sys.executable).with_name("forecast"))
+
+
+def _environment(tmp_path: Path) -> dict[str, str]:
+    """A scheduler's bare environment: PATH and a HOME that cannot be written."""
+    return {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "no-home"), "LANG": "C.UTF-8",
+            "MPLBACKEND": "Agg"}
+
+
+def _service(tmp_path: Path) -> tuple[dict[str, str], list[str], str]:
+    """ExecStart, Environment= and WorkingDirectory= of the unit, with %S/%C made real."""
+    text = (DEPLOY / "forecast-update.service").read_text(encoding="utf-8")
+    keys: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            keys.setdefault(key, []).append(value)
+    state, cache = tmp_path / "state", tmp_path / "cache"
+    # what StateDirectory=forecast and CacheDirectory=forecast make systemd create
+    (state / keys["StateDirectory"][0]).mkdir(parents=True)
+    (cache / keys["CacheDirectory"][0]).mkdir(parents=True)
+
+    def real(value: str) -> str:
+        value = value.replace("%S", str(state)).replace("%C", str(cache))
+        return value.replace("/srv/forecast/.venv/bin/forecast", SCRIPT)
+
+    env = dict(real(v).split("=", 1) for v in keys["Environment"])
+    workdir = keys["WorkingDirectory"][0].replace("/srv/forecast", str(ROOT))
+    return env, shlex.split(real(keys["ExecStart"][0])), workdir
+
+
+def test_service_unit_runs_as_systemd_would(tmp_path):
+    env, command, workdir = _service(tmp_path)
+    assert command[0] == SCRIPT and command[1] == "update"
+    environment = {**_environment(tmp_path), **env}
+    first = subprocess.run(command, cwd=workdir, env=environment, capture_output=True,
+                           text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("published run"), first.stdout
+    second = subprocess.run(command, cwd=workdir, env=environment, capture_output=True,
+                            text=True, timeout=300)
+    assert second.returncode == 0 and second.stdout.startswith("unchanged:"), second.stdout
+    runs = command[command.index("--runs") + 1]
+    store = RunStore(runs, "isis_pakistan_2015")
+    assert len(store.runs()) == 1 and store.latest() is not None
+    # the caches went where the unit says, and nothing tried the missing HOME
+    assert (tmp_path / "cache" / "forecast").iterdir()
+    assert not (tmp_path / "no-home").exists()
+
+
+def test_crontab_line_runs_as_cron_would(tmp_path):
+    lines = [line for line in (DEPLOY / "crontab.example").read_text(encoding="utf-8")
+             .splitlines() if line.strip() and not line.startswith("#")]
+    assert len(lines) == 1
+    fields = lines[0].split(maxsplit=5)
+    assert len(fields) == 6 and re.fullmatch(r"\d+", fields[0]), "five time fields, a command"
+    command = fields[5]
+    for site, here in {"/srv/forecast": ROOT, "/var/cache/forecast": tmp_path / "cache",
+                       "/var/lib/forecast": tmp_path / "lib",
+                       "/var/log/forecast": tmp_path / "log"}.items():
+        command = command.replace(site, str(here))
+    command = command.replace(".venv/bin/forecast", SCRIPT)
+    for folder in ("cache", "lib", "log"):  # what the README says to create first
+        (tmp_path / folder).mkdir()
+    for _ in range(2):
+        done = subprocess.run(["/bin/sh", "-c", command], env=_environment(tmp_path),
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    log = (tmp_path / "log" / "update.log").read_text(encoding="utf-8")
+    assert "published run" in log and "unchanged:" in log
+    assert log.count("forecast update exited 0") == 2, log
+    assert len(RunStore(tmp_path / "lib" / "runs", "isis_pakistan_2015").runs()) == 1
+
+
+@pytest.mark.parametrize("name", ["forecast-update.service", "forecast-update.timer"])
+def test_units_parse_with_systemd_analyze_when_available(name, tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (the unit's commands are run above)")
+    unit = tmp_path / name
+    text = (DEPLOY / name).read_text(encoding="utf-8")
+    unit.write_text(text.replace("/srv/forecast/.venv/bin/forecast", SCRIPT), encoding="utf-8")
+    if name.endswith(".timer"):
+        (tmp_path / "forecast-update.service").write_text(
+            (DEPLOY / "forecast-update.service").read_text(encoding="utf-8")
+            .replace("/srv/forecast/.venv/bin/forecast", SCRIPT), encoding="utf-8")
+    done = subprocess.run([analyze, "verify", "--man=no", str(unit)], capture_output=True,
+                          text=True, timeout=60)
+    problems = [line for line in done.stderr.splitlines()
+                if "Unknown" in line or "Failed to parse" in line]
+    assert not problems, done.stderr
