@@ -84,6 +84,23 @@ _TEXT = Annotated[str, Field(min_length=1)]
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
+def iso_date(value: object) -> dt.date:
+    """A cell as a calendar date, written ``YYYY-MM-DD``.
+
+    Raises
+    ------
+    ValueError
+        Saying what is wrong (not ISO; not a real date), for a validator to report.
+    """
+    text = str(value).strip()
+    if not _ISO_DATE.match(text):
+        raise ValueError(f"'{text}' is not an ISO date (write YYYY-MM-DD, e.g. 2015-08-24)")
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a real calendar date") from None
+
+
 class LedgerRow(BaseModel):
     """One ledger row, checked on its own (rules that need other rows or the model are not here).
 
@@ -107,17 +124,11 @@ class LedgerRow(BaseModel):
     @field_validator("date", mode="before")
     @classmethod
     def _iso_date(cls, value: object, info: ValidationInfo) -> dt.date:
-        text = str(value).strip()
-        if not _ISO_DATE.match(text):
-            raise ValueError(f"'{text}' is not an ISO date (write YYYY-MM-DD, e.g. 2015-08-24)")
-        try:
-            day = dt.date.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"'{text}' is not a real calendar date") from None
+        day = iso_date(value)
         today = (info.context or {}).get("today")
         if today is not None and day > today:
             raise ValueError(
-                f"{text} is in the future (today is {today}); a ledger records findings "
+                f"{day} is in the future (today is {today}); a ledger records findings "
                 "that were already public"
             )
         return day

@@ -643,7 +643,9 @@ def plot_waterfall(table: pd.DataFrame, before: float, after: float, title: str 
         ax.barh(yi, c, left=level, height=0.62, color=colour, zorder=2)
         ax.plot([level, level], [yi + 0.31, yi + 0.69], color="#566573", linewidth=0.7,
                 linestyle=":", zorder=1)
-        ax.annotate(f"{c:+.2f}", (max(level, level + c), yi), xytext=(3, 0),
+        # never "-0.00": tiny shares in scientific notation, none as 0
+        text = f"{c:+.2f}" if abs(c) >= 0.005 else f"{c:+.0e}" if c else "0"
+        ax.annotate(text, (max(level, level + c), yi), xytext=(3, 0),
                     textcoords="offset points", va="center", fontsize=7.5)
         level += c
     ax.plot([stop, stop], [y[-1] + 0.31, y[-1] + 0.69], color="#566573", linewidth=0.7,

@@ -51,6 +51,7 @@ from pydantic import (
 from scipy import stats
 
 from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean
+from forecast.evidence import iso_date
 from forecast.spec import ModelSpec
 
 __all__ = [
@@ -81,7 +82,6 @@ evidence, and 0.5 on every question."""
 LOG_CLIP = 1e-6
 """Probabilities are clipped to ``[LOG_CLIP, 1 - LOG_CLIP]`` in the log score."""
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TEXT = Annotated[str, Field(min_length=1)]
 
 
@@ -110,16 +110,10 @@ class QuestionRow(BaseModel):
     @field_validator("as_of", "resolved", mode="before")
     @classmethod
     def _iso_date(cls, value: object, info: ValidationInfo) -> dt.date:
-        text = str(value).strip()
-        if not _ISO_DATE.match(text):
-            raise ValueError(f"'{text}' is not an ISO date (write YYYY-MM-DD, e.g. 2015-08-24)")
-        try:
-            day = dt.date.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"'{text}' is not a real calendar date") from None
+        day = iso_date(value)
         today = (info.context or {}).get("today")
         if info.field_name == "resolved" and today is not None and day > today:
-            raise ValueError(f"{text} is in the future (today is {today}): only a question "
+            raise ValueError(f"{day} is in the future (today is {today}): only a question "
                              "that has been resolved can be scored")
         return day
 
