@@ -659,14 +659,12 @@ def _png_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def make_figures(data: BriefData) -> tuple[list[FigureImage], list[str]]:
+def make_figures(data: BriefData) -> list[FigureImage]:
     """Draw the brief's figures (:mod:`forecast.plots`) and encode them as PNG data URIs.
 
     Returns
     -------
-    figures : list of FigureImage
-    notes : list of str
-        Figures that could not be drawn, and why.
+    list of FigureImage
     """
     from forecast import plots  # matplotlib is imported when figures are drawn, not before
 
@@ -702,7 +700,7 @@ def make_figures(data: BriefData) -> tuple[list[FigureImage], list[str]]:
     for section, title, caption, draw in plans:
         figure = draw()
         figures.append(FigureImage(section, title, caption, _png_uri(figure)))
-    return figures, []
+    return figures
 
 
 def render_html(data: BriefData, figures: Sequence[FigureImage] | None = None) -> str:
@@ -723,8 +721,7 @@ def render_html(data: BriefData, figures: Sequence[FigureImage] | None = None) -
     """
     notes = list(data.notes)
     if figures is None:
-        figures, more = make_figures(data)
-        notes += more
+        figures = make_figures(data)
     by_section: dict[str, list[FigureImage]] = {}
     for figure in figures:
         by_section.setdefault(figure.section, []).append(figure)

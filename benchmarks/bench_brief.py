@@ -1,0 +1,121 @@
+"""What the flagship's brief costs, step by step, and each PDF engine against the other.
+
+Two runs of the flagship are published into a scratch store (as of 2015-08-24 and 2017-08-24),
+then the brief of the second is built (explanations timed one by one), rendered to HTML and
+printed to PDF by Chromium and by WeasyPrint. A first run's brief (nothing to compare with,
+so no attribution) is timed as the README's main job runs it: a fresh ``forecast brief``.
+
+    python benchmarks/bench_brief.py [--markdown FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tables import Table, finish  # sibling module: the script's folder is on sys.path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "isis_pakistan_2015.yaml"
+LEDGER = ROOT / "data" / "isis_pakistan_ledger.csv"
+DATES = ("2015-08-24", "2017-08-24")
+
+
+def _timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the tables here")
+    args = p.parse_args(argv)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+    from forecast import explain
+    from forecast.brief import (
+        ATTRIBUTION_PERMUTATIONS,
+        build_brief,
+        find_chromium,
+        make_figures,
+        render_html,
+        save_brief,
+    )
+    from forecast.evidence import case_from_rows
+    from forecast.runs import RunStore, update
+    from forecast.spec import load_spec
+
+    env = [f"python {platform.python_version()}, CPUs {os.cpu_count()}",
+           f"model {MODEL.relative_to(ROOT)}, runs as of {DATES[0]} and {DATES[1]}",
+           f"Chromium: {find_chromium() or 'not installed'}"]
+    print("\n".join(env), "\n")
+    steps = Table("The brief of the second run, step by step (in-process, after imports)",
+                  ["step", "s", "share of build"])
+    engines = Table("Printing the built brief", ["what", "s", "vs WeasyPrint"])
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = Path(tmp) / "runs"
+        for day in DATES:
+            update(MODEL, LEDGER, as_of=day, runs_dir=runs)
+        spec = load_spec(MODEL)
+        store = RunStore(runs, spec.name)
+        before, after = store.runs()
+        rows = after.evidence
+        head = spec.scenarios[0]
+        forecast = after.forecast()
+        case = case_from_rows(rows, spec)
+        parts = {
+            f"attribute_runs ({head}, {ATTRIBUTION_PERMUTATIONS} orders)": lambda: (
+                explain.attribute_runs(spec, before, after, head, "yes",
+                                       permutations=ATTRIBUTION_PERMUTATIONS)),
+            "value_of_information": lambda: explain.value_of_information(
+                spec, case, head, "yes", forecast=forecast),
+            "evidence_conflict": lambda: explain.evidence_conflict(spec, case,
+                                                                   forecast=forecast),
+            "parameter_sensitivity": lambda: explain.parameter_sensitivity(
+                forecast, head, "yes", spec=spec),
+        }
+        timed = {name: _timed(fn)[1] for name, fn in parts.items()}
+        data, build = _timed(build_brief, MODEL, runs)
+        moved = sum(c.status == "moved" for c in data.changes)
+        for name, seconds in timed.items():
+            steps.rows.append([name, f"{seconds:.2f}", f"{seconds / build:.2f}"])
+        steps.rows.append([f"build_brief ({moved} moved judgments attributed)", f"{build:.2f}",
+                           "1.00"])
+        figures, draw = _timed(make_figures, data)
+        _html, render = _timed(render_html, data, figures)
+        steps.rows.append([f"draw {len(figures)} figures", f"{draw:.2f}", "—"])
+        steps.rows.append(["render the HTML (figures drawn)", f"{render:.2f}", "—"])
+        weasy = _timed(save_brief, data, Path(tmp) / "w", formats=("pdf",),
+                       pdf_engine="weasyprint")[1]
+        engines.rows.append(["WeasyPrint: render + print PDF", f"{weasy:.2f}", "1.00"])
+        if find_chromium():
+            chrome = _timed(save_brief, data, Path(tmp) / "c", formats=("pdf",),
+                            pdf_engine="chromium")[1]
+            engines.rows.append(["Chromium: render + print PDF", f"{chrome:.2f}",
+                                 f"{chrome / weasy:.2f}"])
+            shot = _timed(save_brief, data, Path(tmp) / "s", formats=("png",))[1]
+            engines.rows.append(["Chromium: render + screenshot PNG", f"{shot:.2f}",
+                                 f"{shot / weasy:.2f}"])
+        first = Path(tmp) / "first"
+        update(MODEL, LEDGER, as_of=DATES[1], runs_dir=first)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "forecast.cli", "brief", str(MODEL), "--runs",
+                        str(first), "--out", str(Path(tmp) / "out")], check=True,
+                       stdout=subprocess.DEVNULL)
+        cold = time.perf_counter() - start
+    engines.notes.append(f"a first run's brief, HTML and PDF, fresh process: {cold:.1f} s")
+    print(steps.text(), "\n")
+    print(engines.text(), "\n")
+    return finish("Brief benchmark", "bench_brief.py", env, [steps, engines], [],
+                  args.markdown)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
