@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     from forecast.replay import as_of_dates
 
     first = dt.date.fromisoformat(START)
-    days = [d.isoformat() for d in as_of_dates(first, dt.date(2100, 1, 1), "quarter")]
+    days = [d.isoformat() for d in as_of_dates(first, dt.date.today(), "quarter")]
     days = days[:args.dates]
     env = [f"python {platform.python_version()}, CPUs {os.cpu_count()}",
            f"model {MODEL.relative_to(ROOT)}, ledger {LEDGER.relative_to(ROOT)}",

@@ -270,6 +270,9 @@ def test_no_run_store_says_to_run_update_first(tmp_path):
 def test_bad_formats_and_a_missing_browser_write_nothing(store, tmp_path, monkeypatch):
     with pytest.raises(ForecastError, match="did you mean 'html'"):
         write_brief(MODEL, tmp_path / "a", runs_dir=store, formats=("htm",))
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ForecastError, match="is a file, not a folder"):
+        write_brief(MODEL, tmp_path / "file" / "out", runs_dir=store, formats=("html",))
     monkeypatch.setenv("FORECAST_CHROMIUM", "no-such-browser")
     with pytest.raises(ForecastError, match="Chromium is not installed"):
         write_brief(MODEL, tmp_path / "b", runs_dir=store, formats=("html", "png"))

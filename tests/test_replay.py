@@ -97,6 +97,8 @@ def test_dates_accept_dates_timestamps_and_one_day_ranges():
     ("2015-09-30", "2016-01-01", "quartr", "every", "did you mean 'quarter'"),
     ("2015-09-30", "2016-01-01", "week", "every", "month, quarter or year"),
     (20150930, "2016-01-01", "year", "start", "not a date"),
+    ("2015-09-30", (dt.date.today() + dt.timedelta(days=1)).isoformat(), "year", "end",
+     "after today"),
 ])
 def test_bad_dates_are_one_error_naming_the_argument(start, end, every, where, words):
     with pytest.raises(EvidenceError) as caught:

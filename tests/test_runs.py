@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import multiprocessing
 import os
@@ -188,6 +189,9 @@ def test_bad_inputs_write_nothing(tmp_path):
         update(MODEL, BROKEN_LEDGER, as_of=AS_OF, runs_dir=runs)
     with pytest.raises(EvidenceError, match="not an ISO date"):
         update(MODEL, LEDGER, as_of="20/11/2025", runs_dir=runs)
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    with pytest.raises(EvidenceError, match="in the future"):
+        update(MODEL, LEDGER, as_of=tomorrow, runs_dir=runs)
     assert not runs.exists()
 
 

@@ -831,12 +831,24 @@ def _weasyprint_pdf(page: Path, output: Path) -> Path:
     return output
 
 
-def _check_output(formats: Sequence[str], pdf_engine: str) -> tuple[list[str], str | None, bool]:
-    """The formats wanted, the Chromium binary and whether it prints the PDF; or raise."""
+def _check_output(formats: Sequence[str], pdf_engine: str,
+                  out_dir: str | os.PathLike[str]) -> tuple[list[str], str | None, bool]:
+    """The formats wanted, the Chromium binary and whether it prints the PDF; or raise.
+
+    Also checks that `out_dir` is, or can be made, a writable folder (without making it).
+    """
     wanted = list(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
     problems = [Problem(f"format '{f}'", "unknown format",
                         did_you_mean(f, FORMATS) or f"choose from {', '.join(FORMATS)}")
                 for f in wanted if f not in FORMATS]
+    out = Path(out_dir).absolute()
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        problems.append(Problem(f"--out {out_dir}", f"{existing} is a file, not a folder",
+                                "give a folder for brief.html and brief.pdf"))
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problems.append(Problem(f"--out {out_dir}", f"{existing} is not writable",
+                                "give a folder you can write to"))
     if not wanted:
         problems.append(Problem("format", "no format given", "e.g. html,pdf"))
     if pdf_engine not in PDF_ENGINES:
@@ -894,7 +906,7 @@ def write_brief(model_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
     RuntimeError
         If Chromium fails or times out.
     """
-    _check_output(formats, pdf_engine)
+    _check_output(formats, pdf_engine, out_dir)
     return save_brief(build_brief(model_path, runs_dir, run), out_dir, formats=formats,
                       pdf_engine=pdf_engine)
 
@@ -928,15 +940,21 @@ def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
     Raises
     ------
     ForecastError
-        An unknown format or engine, or Chromium needed (PNG, or ``pdf_engine="chromium"``)
-        but not installed: raised before anything is written.
+        An unknown format or engine, an output folder that cannot be written, or Chromium
+        needed (PNG, or ``pdf_engine="chromium"``) but not installed: raised before anything
+        is written.
     RuntimeError
         If Chromium fails or times out (the HTML is already written then).
     """
-    wanted, binary, use_chromium_pdf = _check_output(formats, pdf_engine)
+    wanted, binary, use_chromium_pdf = _check_output(formats, pdf_engine, out_dir)
     html = render_html(data)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ForecastError("cannot write the brief", [
+            Problem(f"--out {out_dir}", f"cannot make the folder ({err.strerror})",
+                    "give a folder you can write to")]) from None
     written: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix=".brief-", dir=out) as work:
         page = Path(work) / "brief.html"

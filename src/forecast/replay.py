@@ -125,8 +125,8 @@ def as_of_dates(start: object, end: object, every: str) -> list[dt.date]:
     Raises
     ------
     EvidenceError
-        Listing every problem: a start or end that is not a real date, an end before the
-        start, an unknown step.
+        Listing every problem: a start or end that is not a real date or is after today, an
+        end before the start, an unknown step.
     """
     problems: list[Problem] = []
     first = _day(start, "start", problems)
@@ -138,6 +138,12 @@ def as_of_dates(start: object, end: object, every: str) -> list[dt.date]:
     if first is not None and last is not None and last < first:
         problems.append(Problem("end", f"{last} is before the start {first}",
                                 "give an end on or after the start"))
+    today = dt.date.today()
+    for where, day in (("start", first), ("end", last)):
+        if day is not None and day > today:
+            problems.append(Problem(where, f"{day} is after today ({today})",
+                                    "forecast as of days whose evidence is public: today or "
+                                    "earlier"))
     if problems:
         raise EvidenceError("bad replay dates", problems)
     assert first is not None and last is not None and step is not None

@@ -387,15 +387,18 @@ class UpdateResult:
 def _as_of_text(as_of: object) -> str:
     if as_of is None:
         return dt.date.today().isoformat()
-    if isinstance(as_of, dt.datetime):
-        return as_of.date().isoformat()
-    if isinstance(as_of, dt.date):
-        return as_of.isoformat()
+    if isinstance(as_of, dt.date):  # a datetime (or pandas.Timestamp) too: the day counts
+        as_of = as_of.date().isoformat() if isinstance(as_of, dt.datetime) else as_of.isoformat()
     try:
-        return dt.date.fromisoformat(str(as_of).strip()).isoformat()
+        day = dt.date.fromisoformat(str(as_of).strip())
     except ValueError:
         raise EvidenceError(f"as-of date '{as_of}' is not an ISO date", [
             Problem("as_of", "not a real YYYY-MM-DD date", "e.g. 2015-08-24")]) from None
+    if day > dt.date.today():
+        raise EvidenceError(f"as-of date {day} is in the future", [
+            Problem("as_of", f"after today ({dt.date.today()}): no ledger can hold its evidence "
+                    "yet", "leave the as-of date out for today, or give a past date")])
+    return day.isoformat()
 
 
 def _changes(before: pd.DataFrame | None, after: pd.DataFrame,
