@@ -209,6 +209,16 @@ def test_update_publishes_then_says_unchanged_then_reports_the_shift(tmp_path):
     assert {"node", "state", "mean", "hdi_5%", "hdi_95%"} <= set(data["summary"][0])
     moved = {(c["node"], c["state"]): c for c in data["changes"]}
     assert moved[("isis_influence_pakistan", "high")]["delta"] > 0.1
+    assert data["evidence_changes"]["added"] == ["E900"]  # and the row it superseded left
+    assert len(data["evidence_changes"]["dropped"]) == 1
+    with ledger.open("a", encoding="utf-8") as handle:
+        handle.write("E901,2025-11-19,isis_influence_pakistan,,0.9;0.1,B2,Dawn,"
+                     "https://www.dawn.com/news/901,test row\n")
+    explained = run(*args)
+    assert explained.exit_code == 0, explained.output
+    assert "ledger rows that count now and did not: E901; that no longer count: E900" in (
+        explained.output)
+    assert "isis_influence_pakistan = high:" in explained.output.split("changes since run")[1]
     fourth = run(*args[:-2], "--runs", tmp_path / "runs", "--seed", "1")
     assert fourth.exit_code == 0 and "changes since run" in fourth.output
 

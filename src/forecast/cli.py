@@ -446,6 +446,10 @@ def _update_report(result) -> str:
             lines.append(f"changes since run {result.previous.run_id}:"
                          if len(moved) else
                          f"no scenario moved since run {result.previous.run_id}")
+            diff = result.evidence_changes()
+            if diff is not None and (diff[0] or diff[1]):
+                lines.append(f"  ledger rows that count now and did not: {_ids(diff[0])}; "
+                             f"that no longer count: {_ids(diff[1])}")
             for row in moved.itertuples(index=False):
                 if row.after != row.after:  # NaN: the node is observed now, not forecast
                     lines.append(f"  {row.node} = {row.state}: {row.before:.3f} -> observed")
@@ -455,6 +459,14 @@ def _update_report(result) -> str:
                     lines.append(f"  {row.node} = {row.state}: {row.before:.3f} -> "
                                  f"{row.after:.3f} ({row.delta:+.3f})")
     return "\n".join(lines)
+
+
+def _ids(ids: list[str], most: int = 8) -> str:
+    """``E001, E002 and 3 more``, or ``none``."""
+    if not ids:
+        return "none"
+    shown = ", ".join(ids[:most])
+    return shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
 
 
 def _load_network(path: Path):

@@ -369,6 +369,20 @@ class UpdateResult:
         """The run's folder (None if nothing was published)."""
         return None if self.run is None else self.run.path
 
+    def evidence_changes(self) -> tuple[list[str], list[str]] | None:
+        """Ids of the ledger rows that count now but did not at the previous run, and back.
+
+        New rows, and rows superseded or out of their window since; None when there is no
+        previous run to compare with or either run lacks its stored evidence.
+        """
+        if self.run is None or self.previous is None:
+            return None
+        try:
+            now, then = set(self.run.evidence["id"]), set(self.previous.evidence["id"])
+        except RunStoreError:
+            return None
+        return sorted(now - then), sorted(then - now)
+
     def to_json(self) -> dict:
         """A JSON-ready dict: status, run id and path, summary records and changes."""
         return {
@@ -381,6 +395,8 @@ class UpdateResult:
             "scenarios": self.scenarios,
             "summary": json.loads(self.summary.to_json(orient="records")),
             "changes": json.loads(self.changes.to_json(orient="records")),
+            "evidence_changes": (None if (diff := self.evidence_changes()) is None else
+                                 {"added": diff[0], "dropped": diff[1]}),
         }
 
 
