@@ -251,7 +251,7 @@ def load_ledger(
     header, header_end, records = _scan(text, name, problems)
     if header is None:
         raise EvidenceError(f"{name}: the ledger is empty", problems)
-    problems += _check_header(header, name)
+    problems += check_header(header, name)
     frame = _read_frame(text, header, header_end)
     context = {"today": today or dt.date.today()}
     rows: list[tuple[int, LedgerRow]] = []
@@ -334,7 +334,24 @@ def _read_frame(text: str, header: list[str], header_end: int) -> pd.DataFrame:
 # --- checks ---------------------------------------------------------------------------------------
 
 
-def _check_header(header: Sequence[str], name: str) -> list[Problem]:
+def check_header(header: Sequence[str], name: str,
+                 columns: Sequence[str] = COLUMNS) -> list[Problem]:
+    """Problems with a CSV file's header line: repeated, unknown and missing columns.
+
+    Parameters
+    ----------
+    header : sequence of str
+        The column names as read.
+    name : str
+        The file's name, for the problems' location (line 1).
+    columns : sequence of str
+        The columns the file must have, in any order (default: the ledger's).
+
+    Returns
+    -------
+    list of Problem
+        Empty if the header is right; unknown columns get a "did you mean" hint.
+    """
     problems = []
     seen: set[str] = set()
     for column in header:
@@ -342,14 +359,14 @@ def _check_header(header: Sequence[str], name: str) -> list[Problem]:
             problems.append(Problem(f"{name}:1", f"column '{column}' appears twice",
                                     "keep one column of each name"))
         seen.add(column)
-    missing = [c for c in COLUMNS if c not in seen]
-    for column in sorted(seen - set(COLUMNS)):
-        hint = did_you_mean(column, missing or COLUMNS)
+    missing = [c for c in columns if c not in seen]
+    for column in sorted(seen - set(columns)):
+        hint = did_you_mean(column, missing or columns)
         problems.append(Problem(f"{name}:1", f"unknown column '{column}'",
-                                hint or f"the columns are {', '.join(COLUMNS)}"))
+                                hint or f"the columns are {', '.join(columns)}"))
     for column in missing:
         problems.append(Problem(f"{name}:1", f"missing column '{column}'",
-                                f"the columns are {', '.join(COLUMNS)}"))
+                                f"the columns are {', '.join(columns)}"))
     return problems
 
 

@@ -51,7 +51,7 @@ from pydantic import (
 from scipy import stats
 
 from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean
-from forecast.evidence import iso_date
+from forecast.evidence import check_header, iso_date
 from forecast.spec import ModelSpec
 
 __all__ = [
@@ -225,7 +225,7 @@ def load_questions(
     header, records = _read_csv(text, name, problems)
     if header is None:
         raise EvidenceError(f"{name}: the questions file is empty")
-    problems += _check_header(header, name)
+    problems += check_header(header, name, QUESTION_COLUMNS)
     context = {"today": today or dt.date.today()}
     rows: list[tuple[int, QuestionRow]] = []
     first_line: dict[str, int] = {}
@@ -290,25 +290,6 @@ def _read_csv(text: str, name: str, problems: list[Problem]
     except csv.Error as exc:
         raise EvidenceError(f"{name}:{start}: not valid CSV: {exc}") from None
     return header, records
-
-
-def _check_header(header: Sequence[str], name: str) -> list[Problem]:
-    problems = []
-    seen: set[str] = set()
-    for column in header:
-        if column in seen:
-            problems.append(Problem(f"{name}:1", f"column '{column}' appears twice",
-                                    "keep one column of each name"))
-        seen.add(column)
-    missing = [c for c in QUESTION_COLUMNS if c not in seen]
-    for column in sorted(seen - set(QUESTION_COLUMNS)):
-        problems.append(Problem(f"{name}:1", f"unknown column '{column}'",
-                                did_you_mean(column, missing or QUESTION_COLUMNS)
-                                or f"the columns are {', '.join(QUESTION_COLUMNS)}"))
-    for column in missing:
-        problems.append(Problem(f"{name}:1", f"missing column '{column}'",
-                                f"the columns are {', '.join(QUESTION_COLUMNS)}"))
-    return problems
 
 
 def _validate_row(raw: Mapping[str, str], line: int, name: str, context: dict[str, Any],
