@@ -339,8 +339,9 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
     events = pd.concat(known).drop_duplicates("id") if known else None
     inputs = FigureInputs(spec, forecast, frame, events)
     changes = _changes(spec, found, chosen, previous, inputs, notes)
-    conflicts = _conflicts(spec, forecast, rows, notes)
-    indicators = _indicators(spec, forecast, rows, found, notes)
+    case = _case(spec, rows)  # the findings behind the forecast, for both explanations
+    conflicts = _conflicts(spec, forecast, case)
+    indicators = _indicators(spec, forecast, case, found)
     if found:
         inputs.sensitivity = _sensitivity(spec, forecast, found[0])
     diagnostics = manifest.get("diagnostics", {})
@@ -464,18 +465,21 @@ def _drivers(table: pd.DataFrame) -> tuple[Driver, ...]:
 
 
 def _case(spec: ModelSpec, rows: pd.DataFrame | None):
+    """The run's findings as a Case; None when its evidence cannot be shown."""
     from forecast.bayes import Case
     from forecast.evidence import case_from_rows
 
-    return Case() if rows is None or rows.empty else case_from_rows(rows, spec)
+    if rows is None:
+        return None
+    return Case() if rows.empty else case_from_rows(rows, spec)
 
 
-def _indicators(spec: ModelSpec, forecast: Forecast, rows: pd.DataFrame | None,
-                found: list[Judgment], notes: list[str]) -> list[Indicator]:
-    if not found or rows is None:
+def _indicators(spec: ModelSpec, forecast: Forecast, case,
+                found: list[Judgment]) -> list[Indicator]:
+    if not found or case is None:
         return []
     head = found[0]
-    table = explain.value_of_information(spec, _case(spec, rows), head.node, head.state,
+    table = explain.value_of_information(spec, case, head.node, head.state,
                                          forecast=forecast)
     table = table.sort_values("mutual_info", ascending=False).head(_TOP_INDICATORS)
     return [Indicator(str(r.node), spec.nodes[str(r.node)].label,
@@ -484,16 +488,15 @@ def _indicators(spec: ModelSpec, forecast: Forecast, rows: pd.DataFrame | None,
             for r in table.itertuples(index=False) if str(r.node) in spec.nodes]
 
 
-def _conflicts(spec: ModelSpec, forecast: Forecast, rows: pd.DataFrame | None,
-               notes: list[str]) -> list[str]:
+def _conflicts(spec: ModelSpec, forecast: Forecast, case) -> list[str]:
     """The pairs of findings most at odds (at most :data:`_TOP_CONFLICTS`).
 
     A pair counts when it is at least :data:`CONFLICT_RATIO` times less probable together
     than apart under the model.
     """
-    if rows is None or rows.empty:
+    if case is None or case.empty:
         return []
-    table = explain.evidence_conflict(spec, _case(spec, rows), forecast=forecast,
+    table = explain.evidence_conflict(spec, case, forecast=forecast,
                                       threshold=math.log(CONFLICT_RATIO))
     pairs = table[(table["size"] == 2) & table["flagged"].astype(bool)]
     return [f"{r.findings} ({float(r.ratio):.1f} times less probable together)"

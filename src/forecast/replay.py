@@ -49,7 +49,7 @@ from tqdm import tqdm
 from forecast import errors
 from forecast.bayes import Case, posterior_forecast
 from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean
-from forecast.evidence import case_as_of, load_ledger, rows_as_of
+from forecast.evidence import case_from_rows, load_ledger, rows_as_of
 from forecast.provenance import file_sha256
 from forecast.spec import ModelSpec, load_spec
 
@@ -397,8 +397,8 @@ def _forecast_one(job: _Job, day: str) -> tuple[pd.DataFrame, list[str]]:
     if job.ledger is None:
         case, n_rows = Case(), 0
     else:
-        n_rows = len(rows_as_of(job.ledger, job.spec, day, half_life_days=job.half_life_days))
-        case = case_as_of(job.ledger, job.spec, day, half_life_days=job.half_life_days)
+        rows = rows_as_of(job.ledger, job.spec, day, half_life_days=job.half_life_days)
+        case, n_rows = case_from_rows(rows, job.spec), len(rows)  # case_as_of, cut once
     result = posterior_forecast(job.spec, case, seed=job.seed, as_of=day)
     attrs = result.attrs
     frame = result.summary[["node", "state", "mean", "hdi_5%", "hdi_95%", "mcse"]].copy()
