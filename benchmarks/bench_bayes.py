@@ -26,14 +26,14 @@ Evidence and scenarios
     nodes of the network's later half.
 
 Measured
-    1. Importance path (``forecast.bayes.importance_forecast``, default draws and MCSE target).
+    1. Importance path (``forecast.inference.importance.importance_forecast``, default draws and MCSE target).
        Cold: a fresh ``python -c`` process that imports forecast, parses the spec and runs one
        forecast; wall time of the whole process, with the child's own breakdown (interpreter
        start, imports, parsing, the forecast). Warm: a second forecast in the same process with
        different evidence values. Kish ESS of the Pareto-smoothed weights; ESS/s over the
        forecast call (warm) or the whole process (cold); the largest MCSE over every reported
        probability (every state of every non-evidence node).
-    2. NUTS path (``forecast.pymc_model.sample_nuts``, if the module exists): the ten cases,
+    2. NUTS path (``forecast.inference.pymc_model.sample_nuts``, if the module exists): the ten cases,
        cold in a fresh process including PyTensor compilation. Per posterior draw of the
        parameters the scenario probabilities ``P(S = yes | e_0, θ)`` come from the batched exact
        engine (``ExactEngine.query(e_0, cpts=build_cpts(spec, draws))``); their ESS and MCSE
@@ -41,7 +41,7 @@ Measured
        NUTS is needed there).
     3. The PyMC default model: every node a ``pm.Bernoulli`` with
        ``p = sigmoid(logit(Beta) + Σ sign · LogNormal · parent)`` using the parameters of our
-       priors (``forecast.cpt.parameters(spec)``, ``.prior.params()``), the findings as
+       priors (``forecast.model.cpts.parameters(spec)``, ``.prior.params()``), the findings as
        ``observed=``, ``pm.sample`` with defaults (PyMC assigns BinaryGibbsMetropolis to the
        free Bernoullis, NUTS to the continuous parameters), ``chains=2, cores=2``, a seed.
        ``P(S = yes | e)`` is the posterior mean of the sampled indicator; ESS and MCSE of the
@@ -85,9 +85,9 @@ import yaml
 warnings.filterwarnings(  # arviz 0.23 announces its rewrite once a day at import
     "ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
 
-from forecast.cpt import build_cpts, prior_mean_network, sample_parameters  # noqa: E402
-from forecast.network import Network  # noqa: E402
-from forecast.spec import ModelSpec, parse_spec  # noqa: E402
+from forecast.model.cpts import build_cpts, prior_mean_network, sample_parameters  # noqa: E402
+from forecast.model.load import ModelSpec, parse_spec  # noqa: E402
+from forecast.network.network import Network  # noqa: E402
 from tables import Table, finish  # noqa: E402  (sibling module: the script's folder is on sys.path)
 
 TARGET_COLD_IS = 10.0
@@ -95,7 +95,7 @@ TARGET_WARM_IS = 1.0
 TARGET_MCSE = 0.005
 TARGET_COLD_NUTS = 20.0
 TARGET_RATIO = 100.0
-NUTS_MODULE = "forecast.pymc_model"
+NUTS_MODULE = "forecast.inference.pymc_model"
 MARK = "BENCH_RESULT "
 WORDS = ("almost no chance", "very unlikely", "unlikely", "roughly even chance", "likely",
          "very likely", "almost certain")
@@ -207,8 +207,9 @@ times["import xarray, arviz"] = time.perf_counter() - t
 
 IMPORTANCE_CHILD = _PRELUDE + r'''
 t = time.perf_counter()
-from forecast.bayes import Case, importance_forecast
-from forecast.spec import parse_spec
+from forecast.evidence.case import Case
+from forecast.inference.importance import importance_forecast
+from forecast.model.load import parse_spec
 times["import forecast"] = time.perf_counter() - t
 t = time.perf_counter()
 spec = parse_spec(payload["spec"])
@@ -251,11 +252,11 @@ try:
 except ImportError as exc:
     print("BENCH_RESULT " + json.dumps({"status": f"not available yet ({exc})"}), flush=True)
     raise SystemExit(0)
-from forecast.bayes import Case
-from forecast.cpt import build_cpts, parameters
-from forecast.exact import ExactEngine
-from forecast.network import Network
-from forecast.spec import parse_spec
+from forecast.evidence.case import Case
+from forecast.model.cpts import build_cpts, parameters
+from forecast.network.exact import ExactEngine
+from forecast.network.network import Network
+from forecast.model.load import parse_spec
 times["import forecast + sampler module"] = time.perf_counter() - t
 t = time.perf_counter()
 spec = parse_spec(payload["spec"])
@@ -317,8 +318,8 @@ import logging
 t = time.perf_counter()
 import pymc as pm
 import pytensor
-from forecast.cpt import parameters
-from forecast.spec import parse_spec
+from forecast.model.cpts import parameters
+from forecast.model.load import parse_spec
 times["import pymc, forecast"] = time.perf_counter() - t
 
 

@@ -39,8 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("MPLBACKEND", "Agg")
 
-    from forecast import explain
-    from forecast.brief import (
+    from forecast.analysis import explain
+    from forecast.evidence.ledger import case_from_rows
+    from forecast.model.load import load_spec
+    from forecast.ops.store import RunStore
+    from forecast.ops.update import update
+    from forecast.report.brief import (
         ATTRIBUTION_PERMUTATIONS,
         build_brief,
         find_chromium,
@@ -48,9 +52,6 @@ def main(argv: list[str] | None = None) -> int:
         render_html,
         save_brief,
     )
-    from forecast.evidence import case_from_rows
-    from forecast.runs import RunStore, update
-    from forecast.spec import load_spec
 
     env = [f"python {platform.python_version()}, CPUs {os.cpu_count()}",
            f"model {MODEL.relative_to(ROOT)}, runs as of {DATES[0]} and {DATES[1]}",

@@ -8,9 +8,9 @@ Run from the repository root::
 
 Part 1 — all posterior marginals on bnlearn networks
     The networks bundled with pgmpy (``pgmpy/utils/example_models/*.bif.gz``) are loaded into a
-    :class:`forecast.Network` by ``forecast.bif.example_network``, CPT rows renormalized (see
+    :class:`forecast.Network` by ``forecast.network.bif.example_network``, CPT rows renormalized (see
     ``peers.load_network``). The pyAgrum and pgmpy models are built from that same Network
-    (``forecast.interop.to_pyagrum`` / ``to_pgmpy``), so all three engines get identical numbers.
+    (``forecast.network.interop.to_pyagrum`` / ``to_pgmpy``), so all three engines get identical numbers.
 
     Evidence: one forward sample of the whole network (``np.random.default_rng(seed)``);
     ``max(1, round(0.1 * nodes))`` nodes picked at random are observed at their sampled values,
@@ -75,7 +75,7 @@ import numpy as np
 
 import peers  # the sibling modules: the script's directory is first on sys.path
 from forecast import Network
-from forecast.exact import ExactEngine
+from forecast.network.exact import ExactEngine
 from tables import Table, finish
 
 TARGET_PYAGRUM_RATIO = 3.0
@@ -212,7 +212,7 @@ def environment() -> list[str]:
         f"(threads: {gum.getNumberOfThreads()})",
         "load average (1, 5, 15 min) at start: "
         + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "networks: forecast.bif.example_network; peers: forecast.interop.to_pgmpy / to_pyagrum",
+        "networks: forecast.network.bif.example_network; peers: forecast.network.interop.to_pgmpy / to_pyagrum",
     ]
 
 

@@ -1,7 +1,7 @@
 """The flagship model with its ledger: the update a scheduled job runs, cold and warm.
 
-For each as-of date, the ledger is cut (``forecast.evidence.case_as_of``) and the posterior
-computed by ``forecast.bayes.posterior_forecast`` (importance sampling; NUTS if the weights
+For each as-of date, the ledger is cut (``forecast.evidence.ledger.case_as_of``) and the posterior
+computed by ``forecast.inference.importance.posterior_forecast`` (importance sampling; NUTS if the weights
 degenerate). Cold = a fresh Python process from start to forecast in hand (imports included);
 warm = the next as-of date in the same process. Targets (issue 4): cold ≤ 10 s, warm ≤ 1 s,
 MCSE ≤ 0.005 on every reported probability.
@@ -28,9 +28,9 @@ CHILD = r"""
 import json, sys, time, warnings
 t0 = time.perf_counter()
 warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=FutureWarning)
-from forecast.bayes import posterior_forecast
-from forecast.evidence import case_as_of, load_ledger
-from forecast.spec import load_spec
+from forecast.inference.importance import posterior_forecast
+from forecast.evidence.ledger import case_as_of, load_ledger
+from forecast.model.load import load_spec
 t_import = time.perf_counter() - t0
 spec = load_spec(sys.argv[1])
 ledger = load_ledger(sys.argv[2], spec)

@@ -57,10 +57,10 @@ def peers(days: list[str]) -> dict[str, float]:
     import pyagrum as gum
     from pgmpy.inference import VariableElimination
 
-    from forecast.cpt import prior_mean_network
-    from forecast.evidence import case_as_of, load_ledger
-    from forecast.interop import to_pgmpy, to_pyagrum
-    from forecast.spec import load_spec
+    from forecast.evidence.ledger import case_as_of, load_ledger
+    from forecast.model.cpts import prior_mean_network
+    from forecast.model.load import load_spec
+    from forecast.network.interop import to_pgmpy, to_pyagrum
 
     spec = load_spec(MODEL)
     ledger = load_ledger(LEDGER, spec)
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import datetime as dt
 
-    from forecast.replay import as_of_dates
+    from forecast.ops.replay import as_of_dates
 
     first = dt.date.fromisoformat(START)
     days = [d.isoformat() for d in as_of_dates(first, dt.date.today(), "quarter")]
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     table.notes.append(f"means identical in-process and on the pool: {'yes' if same else 'NO'}")
 
     point = peers(days)
-    from forecast.replay import replay_dates
+    from forecast.ops.replay import replay_dates
 
     replay_dates(MODEL, LEDGER, days[:1], workers=1)  # warm: imports, plans, caches
     start = time.perf_counter()

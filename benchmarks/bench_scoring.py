@@ -1,7 +1,7 @@
 """Scoring the flagship on its example questions: the scores, and what the command costs.
 
 ``forecast score`` forecasts each distinct as-of date of the questions with the ledger (through
-``forecast.replay.replay_dates``) and once without evidence, then scores. Timed here: a cold
+``forecast.ops.replay.replay_dates``) and once without evidence, then scores. Timed here: a cold
 command (a fresh process, imports included) in-process (``--workers 1``) and on a process pool
 of two, and the scoring arithmetic alone on the computed probabilities.
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
-    from forecast.scoring import evaluate
+    from forecast.analysis.scoring import evaluate
 
     table = pd.DataFrame(outputs[1]["questions"])
     start = time.perf_counter()

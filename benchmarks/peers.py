@@ -1,7 +1,7 @@
 """Peer engines for the benchmarks: all-marginals helpers for pyAgrum and pgmpy.
 
 Every peer model is built from the *same* :class:`forecast.Network` (same floating-point CPT
-entries, through :func:`forecast.interop.to_pyagrum` and :func:`forecast.interop.to_pgmpy`), so
+entries, through :func:`forecast.network.interop.to_pyagrum` and :func:`forecast.network.interop.to_pgmpy`), so
 the three engines answer exactly the same question and their marginals agree to ~1e-15.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from forecast import Network
-from forecast.bif import example_network
-from forecast.interop import to_pgmpy, to_pyagrum
+from forecast.network.bif import example_network
+from forecast.network.interop import to_pgmpy, to_pyagrum
 
 __all__ = ["BNLEARN", "load_network", "pgmpy_marginals", "pgmpy_worker", "pyagrum_evidence",
            "pyagrum_marginals", "to_pgmpy", "to_pyagrum"]

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from forecast import InferenceError, RunStoreError
-from forecast.bayes import KHAT_MAX, Case, importance_forecast
-from forecast.cpt import prior_mean_network
-from forecast.exact import ExactEngine
-from forecast.result import Forecast, confidence_label, likelihood_word
-from forecast.spec import load_spec
+from forecast.evidence.case import Case
+from forecast.inference.importance import KHAT_MAX, importance_forecast
+from forecast.inference.result import Forecast
+from forecast.model.cpts import prior_mean_network
+from forecast.model.load import load_spec
+from forecast.model.words import confidence_label, likelihood_word
+from forecast.network.exact import ExactEngine
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "models" / "afghan_caliphate.yaml"
 
@@ -132,7 +134,7 @@ def test_intervention_on_a_root_equals_conditioning_and_on_a_child_cuts_the_back
 
 
 def test_reliability_is_learned_and_a_planted_unreliable_source_is_found(spec):
-    from forecast.observations import Report
+    from forecast.evidence.observations import Report
 
     rng = np.random.default_rng(0)
     history = []
@@ -164,7 +166,7 @@ def test_reliability_is_learned_and_a_planted_unreliable_source_is_found(spec):
 
 def test_count_series_moves_its_node_and_bad_counts_are_rejected(spec):
     from forecast import EvidenceError
-    from forecast.observations import CountModel
+    from forecast.evidence.observations import CountModel
 
     model = CountModel("pakistan_spillover", {"no": (0.2, 2.0), "yes": (3.0, 12.0)})
     quiet = importance_forecast(spec, Case(counts={"pakistan_spillover": 0}),
@@ -225,9 +227,9 @@ def test_simulation_based_calibration_of_the_importance_sampler():
     """
     from scipy import stats
 
-    from forecast.cpt import build_cpts, parameters, sample_parameters
-    from forecast.network import Network
-    from forecast.spec import parse_spec
+    from forecast.model.cpts import build_cpts, parameters, sample_parameters
+    from forecast.model.load import parse_spec
+    from forecast.network.network import Network
 
     small = parse_spec(SMALL)
     names = [p.name for p in parameters(small) if p.prior.shape == () and not p.fixed]
@@ -265,7 +267,7 @@ def five_cases():
 
 @pytest.mark.slow
 def test_importance_and_nuts_agree_within_4_mcse(spec, five_cases):
-    from forecast.bayes import posterior_forecast
+    from forecast.inference.importance import posterior_forecast
 
     target = Case({"pakistan_spillover": "yes"})
     weighted = posterior_forecast(spec, target, five_cases, method="importance", seed=1)
@@ -281,7 +283,7 @@ def test_importance_and_nuts_agree_within_4_mcse(spec, five_cases):
 
 @pytest.mark.slow
 def test_auto_switches_to_nuts_when_weights_degenerate(spec, five_cases):
-    from forecast.bayes import posterior_forecast
+    from forecast.inference.importance import posterior_forecast
 
     result = posterior_forecast(spec, Case({"reconciliation": "failed"}), five_cases * 8,
                                 draws=4000, seed=2, nuts_draws=300)
@@ -295,8 +297,8 @@ def test_auto_switches_to_nuts_when_weights_degenerate(spec, five_cases):
 
 
 def test_nuts_takes_reports_and_counts_and_agrees_with_importance_sampling(spec):
-    from forecast.bayes import posterior_forecast
-    from forecast.observations import CountModel, Report
+    from forecast.evidence.observations import CountModel, Report
+    from forecast.inference.importance import posterior_forecast
 
     history = [Case({"reconciliation": truth}, reports=[
         Report("reconciliation", truth, "wire", "B2"),
@@ -325,7 +327,7 @@ def test_nuts_takes_reports_and_counts_and_agrees_with_importance_sampling(spec)
 @pytest.mark.slow
 def test_interventions_under_nuts_agree_with_importance(spec, five_cases):
     """do() in the target case with shared-parameter history: both samplers, same answer."""
-    from forecast.bayes import posterior_forecast
+    from forecast.inference.importance import posterior_forecast
 
     target = Case({"pakistan_spillover": "yes"})
     do = {"caliphate": "yes"}

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forecast import ForecastError, Network, SpecError
-from forecast.bif import example_network, read_bif, write_bif
+from forecast.network.bif import example_network, read_bif, write_bif
 from tests.networks import random_network
 
 BUNDLED = [

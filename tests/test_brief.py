@@ -21,7 +21,11 @@ from click.testing import CliRunner
 from markupsafe import escape
 from PIL import Image
 
-from forecast.brief import (
+from forecast.cli import main
+from forecast.errors import ForecastError, RunStoreError
+from forecast.model.words import CONFIDENCE_WIDTHS, LIKELIHOOD_WORDS
+from forecast.ops.update import update
+from forecast.report.brief import (
     build_brief,
     chromium_command,
     find_chromium,
@@ -30,10 +34,6 @@ from forecast.brief import (
     save_brief,
     write_brief,
 )
-from forecast.cli import main
-from forecast.errors import ForecastError, RunStoreError
-from forecast.language import CONFIDENCE_WIDTHS, LIKELIHOOD_WORDS
-from forecast.runs import update
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "isis_pakistan_2015.yaml"

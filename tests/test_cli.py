@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from forecast.cli import main
-from forecast.cpt import prior_mean_network
-from forecast.exact import ExactEngine
-from forecast.spec import load_spec
+from forecast.model.cpts import prior_mean_network
+from forecast.model.load import load_spec
+from forecast.network.exact import ExactEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "models" / "afghan_caliphate.yaml"
@@ -234,10 +234,10 @@ def test_update_bad_ledger_exits_2_and_writes_nothing(tmp_path):
 
 
 def test_update_failed_diagnostics_exit_3_and_unexpected_failure_exit_1(tmp_path, monkeypatch):
-    import forecast.bayes
-    import forecast.runs
+    import forecast.inference.importance
+    import forecast.ops.store
 
-    real = forecast.bayes.posterior_forecast
+    real = forecast.inference.importance.posterior_forecast
 
     def unconverged(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -245,7 +245,7 @@ def test_update_failed_diagnostics_exit_3_and_unexpected_failure_exit_1(tmp_path
         result.idata.posterior.attrs["diagnostics"] = json.dumps({"failed": ["ess too low"]})
         return result
 
-    monkeypatch.setattr(forecast.bayes, "posterior_forecast", unconverged)
+    monkeypatch.setattr(forecast.inference.importance, "posterior_forecast", unconverged)
     runs = tmp_path / "runs"
     result = run("update", FLAGSHIP, "--as-of", "2025-11-20", "--runs", runs)
     assert result.exit_code == 3 and "ess too low" in result.output
@@ -259,7 +259,7 @@ def test_update_failed_diagnostics_exit_3_and_unexpected_failure_exit_1(tmp_path
         raise OSError("disk full")
 
     monkeypatch.undo()
-    monkeypatch.setattr(forecast.runs.RunStore, "publish", broken)
+    monkeypatch.setattr(forecast.ops.store.RunStore, "publish", broken)
     failed = run("update", FLAGSHIP, "--as-of", "2025-11-19", "--runs", runs)
     assert failed.exit_code == 1
     assert "unexpected failure: OSError: disk full" in failed.output

@@ -1,4 +1,4 @@
-"""Tests of forecast.cpt: parameters of a spec, batched CPTs, prior-mean networks."""
+"""Tests of forecast.model.cpts: parameters of a spec, batched CPTs, prior-mean networks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from forecast.cpt import (
+from forecast.model.cpts import (
     Parameter,
     build_cpts,
     parameter_table,
@@ -21,9 +21,10 @@ from forecast.cpt import (
     prior_mean_network,
     sample_parameters,
 )
-from forecast.network import Network
-from forecast.priors import FixedValue, ProbabilityPrior
-from forecast.spec import ModelSpec, load_spec, parse_spec
+from forecast.model.distributions import FixedValue, ProbabilityPrior
+from forecast.model.load import load_spec, parse_spec
+from forecast.model.schema import ModelSpec
+from forecast.network.network import Network
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "models" / "afghan_caliphate.yaml"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from forecast.runs import RunStore
+from forecast.ops.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

@@ -12,9 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.bayes import importance_forecast
 from forecast.errors import EvidenceError
-from forecast.evidence import (
+from forecast.evidence.ledger import (
     COLUMNS,
     LedgerRow,
     case_as_of,
@@ -26,9 +25,11 @@ from forecast.evidence import (
     rows_as_of,
     write_rows,
 )
-from forecast.observations import Report
+from forecast.evidence.observations import Report
+from forecast.inference.importance import importance_forecast
+from forecast.model.load import load_spec, parse_spec
+from forecast.model.schema import ModelSpec
 from forecast.provenance import stable_hash
-from forecast.spec import ModelSpec, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 LEDGER = ROOT / "data" / "isis_pakistan_ledger.csv"
@@ -375,7 +376,7 @@ def test_a_later_condition_row_supersedes_and_ties_go_to_the_later_line(
 
 def test_an_event_counts_only_inside_its_window(tmp_path: Path, tiny: ModelSpec) -> None:
     # the forecast at as-of t is for (t, t + window]; rows in (t - window, t] are the previous
-    # window's, entered on the event's twin e@previous (see forecast.lagged)
+    # window's, entered on the event's twin e@previous (see forecast.evidence.lagged)
     ledger = _ledger(tmp_path, "A,2015-03-15,e,yes,")
     assert case_as_of(ledger, tiny, "2015-03-14").empty, "not yet"
     assert case_as_of(ledger, tiny, "2015-03-15").evidence == {"e@previous": "yes"}

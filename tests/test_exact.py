@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forecast import EvidenceError, InferenceError, Network
-from forecast.exact import ExactEngine, query
+from forecast.network.exact import ExactEngine, query
 from tests.networks import brute_force, random_network
 
 

@@ -1,4 +1,4 @@
-"""Tests of forecast.explain, each against an independent computation.
+"""Tests of forecast.analysis.explain, each against an independent computation.
 
 Most tests use a six-node model written here, in two versions: ``FIXED`` (every CPT entry a
 fixed number, so every explanation must equal exact inference on one network) and
@@ -24,23 +24,26 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from forecast.bayes import Case, importance_forecast
-from forecast.cpt import build_cpts, parameters, prior_mean_network, sample_parameters
-from forecast.errors import EvidenceError, ForecastError, InferenceError, RunStoreError
-from forecast.evidence import case_as_of, case_from_rows, load_ledger, rows_as_of
-from forecast.exact import ExactEngine
-from forecast.explain import (
+from forecast.analysis.explain import (
     PROBABILITY_FLOOR,
     attribute_change,
-    attribute_runs,
     evidence_conflict,
     parameter_sensitivity,
     value_of_information,
     value_of_information_network,
 )
-from forecast.observations import Report
-from forecast.runs import Run, update
-from forecast.spec import ModelSpec, load_spec, parse_spec
+from forecast.errors import EvidenceError, ForecastError, InferenceError, RunStoreError
+from forecast.evidence.case import Case
+from forecast.evidence.ledger import case_as_of, case_from_rows, load_ledger, rows_as_of
+from forecast.evidence.observations import Report
+from forecast.inference.importance import importance_forecast
+from forecast.model.cpts import build_cpts, parameters, prior_mean_network, sample_parameters
+from forecast.model.load import load_spec, parse_spec
+from forecast.model.schema import ModelSpec
+from forecast.network.exact import ExactEngine
+from forecast.ops.attribution import attribute_runs
+from forecast.ops.store import Run
+from forecast.ops.update import update
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGSHIP = ROOT / "models" / "isis_pakistan_2015.yaml"

@@ -17,13 +17,19 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from forecast import priors
 from forecast.cli import main
-from forecast.cpt import Parameter, build_cpts, parameters, prior_mean_network, sample_parameters
-from forecast.exact import ExactEngine
-from forecast.spec import ModelSpec, load_spec, parse_spec
-from forecast.spec_checks import check_claim_quotes
-from forecast.spec_schema import Logit, NoisyOr, Table
+from forecast.model import priors
+from forecast.model.checks import check_claim_quotes
+from forecast.model.cpts import (
+    Parameter,
+    build_cpts,
+    parameters,
+    prior_mean_network,
+    sample_parameters,
+)
+from forecast.model.load import load_spec, parse_spec
+from forecast.model.schema import Logit, ModelSpec, NoisyOr, Table
+from forecast.network.exact import ExactEngine
 from tests.conftest import seed_article
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -401,7 +407,7 @@ def test_cli_validates_and_answers_the_headline() -> None:
 def test_drawing_has_every_node_and_edge_signs_follow_the_cpts(spec: ModelSpec) -> None:
     from matplotlib.figure import Figure
 
-    from forecast.graph_plot import draw_model, edge_signs, layered_layout
+    from forecast.report.graph_plot import draw_model, edge_signs, layered_layout
 
     graph = spec.network_structure()
     signs = edge_signs(spec)

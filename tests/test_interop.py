@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from forecast import ForecastError, Network, SpecError
-from forecast.bif import example_network, read_bif
-from forecast.interop import from_pgmpy, to_pgmpy
+from forecast.network.bif import example_network, read_bif
+from forecast.network.interop import from_pgmpy, to_pgmpy
 from tests.networks import random_network
 from tests.test_bif import assert_matches_pgmpy, assert_same_network, four_parents
 
@@ -133,6 +133,6 @@ def test_missing_pgmpy_is_a_clear_error(monkeypatch):
 
 
 def test_pgmpy_is_not_imported_with_our_modules():
-    code = "import sys, forecast.bif, forecast.interop; print('pgmpy' in sys.modules)"
+    code = "import sys, forecast.network.bif, forecast.network.interop; print('pgmpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -13,24 +13,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forecast.bayes import Case, importance_forecast
-from forecast.evidence import case_as_of, load_ledger, rows_as_of
-from forecast.language import (
+from forecast.analysis.language import evidence_volume, headline_state, judgment, judgments
+from forecast.evidence.case import Case
+from forecast.evidence.ledger import case_as_of, load_ledger, rows_as_of
+from forecast.inference.importance import importance_forecast
+from forecast.model.load import load_spec
+from forecast.model.priors import PROBABILITY_BANDS
+from forecast.model.words import (
     CONFIDENCE_LEVELS,
     CONFIDENCE_ROWS,
     CONFIDENCE_WIDTHS,
     LIKELIHOOD_WORDS,
     bands_between,
     confidence_label,
-    evidence_volume,
-    headline_state,
-    judgment,
-    judgments,
     likelihood_word,
     rows_confidence,
 )
-from forecast.priors import PROBABILITY_BANDS
-from forecast.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGSHIP = ROOT / "models" / "isis_pakistan_2015.yaml"

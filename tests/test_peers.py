@@ -19,10 +19,10 @@ import pytest
 from click.testing import CliRunner
 
 from forecast import Network
-from forecast.bif import example_network, read_bif
 from forecast.cli import main
-from forecast.exact import ExactEngine
-from forecast.interop import to_pgmpy, to_pyagrum
+from forecast.network.bif import example_network, read_bif
+from forecast.network.exact import ExactEngine
+from forecast.network.interop import to_pgmpy, to_pyagrum
 
 PGMPY_NETWORKS = ["asia", "sachs", "child", "alarm", "insurance"]
 UP_TO_BARLEY = ["asia", "sachs", "child", "insurance", "alarm", "water", "hailfinder",

@@ -27,11 +27,17 @@ from matplotlib.patches import Rectangle
 from scipy import special
 
 from forecast import graph_plot, plot_style, plots
-from forecast.bayes import KHAT_MAX, Case, importance_forecast
+from forecast.analysis.explain import attribute_change, parameter_sensitivity
+from forecast.analysis.scoring import calibration_table
 from forecast.errors import ForecastError
-from forecast.evidence import case_as_of, load_ledger, rows_as_of
-from forecast.explain import attribute_change, parameter_sensitivity
-from forecast.graph_plot import (
+from forecast.evidence.case import Case
+from forecast.evidence.ledger import case_as_of, load_ledger, rows_as_of
+from forecast.inference.importance import KHAT_MAX, importance_forecast
+from forecast.inference.result import Forecast
+from forecast.model.load import load_spec
+from forecast.model.priors import PROBABILITY_BANDS, STRENGTH_ODDS_RATIOS
+from forecast.model.words import ICD_BAND_COLOURS
+from forecast.report.graph_plot import (
     EDGE_COLOURS,
     EDGE_WIDTHS,
     draw_model,
@@ -41,8 +47,7 @@ from forecast.graph_plot import (
     positive_state,
     strength_of,
 )
-from forecast.plot_style import EFFECT_COLOURS, ICD_BAND_COLOURS, INK, PROBABILITY_CMAP
-from forecast.plots import (
+from forecast.report.plots import (
     plot_diagnostics,
     plot_network,
     plot_reliability,
@@ -52,10 +57,7 @@ from forecast.plots import (
     plot_waterfall,
     save_figure,
 )
-from forecast.priors import PROBABILITY_BANDS, STRENGTH_ODDS_RATIOS
-from forecast.result import Forecast
-from forecast.scoring import calibration_table
-from forecast.spec import load_spec
+from forecast.report.style import EFFECT_COLOURS, INK, PROBABILITY_CMAP
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGSHIP = ROOT / "models" / "isis_pakistan_2015.yaml"
@@ -150,7 +152,7 @@ def calibration():
 
 def nuts_like(forecast: Forecast, chains: int = 2, draws: int = 600,
               divergent: tuple[int, ...] = (10, 200, 300)) -> Forecast:
-    """A Forecast shaped as ``forecast.bayes.nuts_forecast`` returns it, without running NUTS.
+    """A Forecast shaped as ``forecast.inference.importance.nuts_forecast`` returns it, without running NUTS.
 
     The chains are the importance draws cut in two, with chain 1 shifted on one parameter
     (:data:`NUTS_SHIFTED`) so that it has by far the largest R-hat; a few draws of chain 0 are

@@ -1,4 +1,4 @@
-"""Tests of forecast.priors: estimative and strength words → prior distributions."""
+"""Tests of forecast.model.priors: estimative and strength words → prior distributions."""
 
 from __future__ import annotations
 
@@ -10,15 +10,12 @@ import pytest
 from scipy import stats
 
 from forecast.errors import SpecError
-from forecast.priors import (
+from forecast.model.distributions import DirichletPrior, EffectPrior, FixedValue, ProbabilityPrior
+from forecast.model.priors import (
     PROBABILITY_BANDS,
     PROBABILITY_SYNONYMS,
     STRENGTH_ODDS_RATIOS,
-    DirichletPrior,
-    EffectPrior,
-    FixedValue,
     PriorError,
-    ProbabilityPrior,
     beta_for_band,
     dirichlet_prior,
     effect_prior,

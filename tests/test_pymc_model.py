@@ -13,12 +13,9 @@ from pymc.model.transform.conditioning import remove_value_transforms
 from scipy import stats
 
 from forecast import load_spec
-from forecast.cpt import build_cpts, parameters, prior_mean_network, sample_parameters
 from forecast.errors import EvidenceError, InferenceError
-from forecast.exact import ExactEngine
-from forecast.lagged import twin_cpts, twins_of, with_twins
-from forecast.network import Network
-from forecast.pymc_model import (
+from forecast.evidence.lagged import twin_cpts, twins_of, with_twins
+from forecast.inference.pymc_model import (
     NUMPY,
     PYTENSOR,
     LogEvidenceOp,
@@ -26,6 +23,9 @@ from forecast.pymc_model import (
     node_cpt,
     sample_nuts,
 )
+from forecast.model.cpts import build_cpts, parameters, prior_mean_network, sample_parameters
+from forecast.network.exact import ExactEngine
+from forecast.network.network import Network
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "afghan_caliphate.yaml"
 # Python-only linking: these graphs are small, and a C compile is what the NUTS test measures.
@@ -247,8 +247,8 @@ def test_nuts_diagnostics_and_result(nuts, spec, tmp_path) -> None:
 # Reports from two sources and counts on one node, with fixed soft evidence on the same node
 # and a report about a node that is also a hard finding in another case.
 def _observed_cases():
-    from forecast.bayes import Case
-    from forecast.observations import Report
+    from forecast.evidence.case import Case
+    from forecast.evidence.observations import Report
 
     return [
         Case({"reconciliation": "failed"}, {"pakistan_spillover": [0.5, 0.9]},
@@ -267,7 +267,7 @@ def _observed_cases():
 def test_model_logp_with_reports_and_counts_is_prior_plus_exact_log_evidence(
     spec, engine, family
 ) -> None:
-    from forecast.observations import CountModel, ObservationModel
+    from forecast.evidence.observations import CountModel, ObservationModel
 
     cases = _observed_cases()
     counts = [CountModel("pakistan_spillover", {"no": (0.2, 2.0), "yes": (3.0, 12.0)}, family)]

@@ -29,11 +29,12 @@ import pytest
 from click.testing import CliRunner
 
 import forecast
-import forecast.bayes
-import forecast.spec
+import forecast.inference.importance
+import forecast.model.load
 from forecast.cli import main
-from forecast.result import Forecast
-from forecast.runs import RunStore, history, update
+from forecast.inference.result import Forecast
+from forecast.ops.store import RunStore
+from forecast.ops.update import history, update
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "isis_pakistan_2015.yaml"
@@ -46,9 +47,9 @@ FORK = multiprocessing.get_context("fork")
 @pytest.fixture
 def fast_updates(monkeypatch):
     """Updates draw 2,000 prior samples and parse the model once (forked children inherit it)."""
-    monkeypatch.setattr(forecast.bayes, "posterior_forecast",
-                        functools.partial(forecast.bayes.posterior_forecast, draws=2000))
-    monkeypatch.setattr(forecast.spec, "load_spec", functools.cache(forecast.spec.load_spec))
+    monkeypatch.setattr(forecast.inference.importance, "posterior_forecast",
+                        functools.partial(forecast.inference.importance.posterior_forecast, draws=2000))
+    monkeypatch.setattr(forecast.model.load, "load_spec", functools.cache(forecast.model.load.load_spec))
 
 
 def _start(target, *args) -> multiprocessing.Process:

@@ -11,22 +11,22 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
-import forecast.replay as replay_module
-from forecast.bayes import posterior_forecast
+import forecast.ops.replay as replay_module
 from forecast.cli import main
 from forecast.errors import EvidenceError, ForecastError, InferenceError
-from forecast.evidence import case_as_of, load_ledger, rows_as_of
-from forecast.replay import (
+from forecast.evidence.ledger import case_as_of, load_ledger, rows_as_of
+from forecast.inference.importance import posterior_forecast
+from forecast.model.load import load_spec
+from forecast.ops.replay import (
     COLUMNS,
     WorkerError,
     as_of_dates,
     replay,
     replay_dates,
-    replay_text,
     save_replay,
     to_dataset,
 )
-from forecast.spec import load_spec
+from forecast.report.text import replay_text
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ROOT / "models" / "afghan_caliphate.yaml"

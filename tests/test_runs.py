@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 
 from forecast.errors import EvidenceError, RunStoreError
-from forecast.evidence import load_ledger, rows_as_of
-from forecast.runs import RunStore, update
-from forecast.spec import load_spec
+from forecast.evidence.ledger import load_ledger, rows_as_of
+from forecast.model.load import load_spec
+from forecast.ops.store import RunStore
+from forecast.ops.update import update
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "isis_pakistan_2015.yaml"
@@ -196,9 +197,9 @@ def test_bad_inputs_write_nothing(tmp_path):
 
 
 def test_unconverged_publishes_nothing_unless_allowed(tmp_path, monkeypatch):
-    import forecast.bayes
+    import forecast.inference.importance
 
-    real = forecast.bayes.posterior_forecast
+    real = forecast.inference.importance.posterior_forecast
 
     def failing(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -207,7 +208,7 @@ def test_unconverged_publishes_nothing_unless_allowed(tmp_path, monkeypatch):
             {"failed": ["k-hat too large (test)"]})
         return result
 
-    monkeypatch.setattr(forecast.bayes, "posterior_forecast", failing)
+    monkeypatch.setattr(forecast.inference.importance, "posterior_forecast", failing)
     runs = tmp_path / "runs"
     result = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs)
     assert result.status == "unconverged" and result.run is None
@@ -218,7 +219,7 @@ def test_unconverged_publishes_nothing_unless_allowed(tmp_path, monkeypatch):
 
 
 def test_history_over_runs_skips_damaged_ones(tmp_path):
-    from forecast.runs import history
+    from forecast.ops.update import history
 
     runs = tmp_path / "runs"
     made = [update(MODEL, LEDGER, as_of=d, runs_dir=runs).run

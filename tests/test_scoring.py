@@ -10,10 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from forecast.cli import main
-from forecast.errors import EvidenceError, ForecastError
-from forecast.evidence import load_ledger
-from forecast.scoring import (
+from forecast.analysis.scoring import (
     QUESTION_COLUMNS,
     brier_score,
     brier_skill,
@@ -24,7 +21,10 @@ from forecast.scoring import (
     question_probabilities,
     window_end,
 )
-from forecast.spec import load_spec
+from forecast.cli import main
+from forecast.errors import EvidenceError, ForecastError
+from forecast.evidence.ledger import load_ledger
+from forecast.model.load import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "isis_pakistan_2015.yaml"
@@ -307,7 +307,7 @@ def run(*args: object):
 
 
 def test_cli_scores_a_three_question_subset(tmp_path):
-    from forecast.replay import replay_dates
+    from forecast.ops.replay import replay_dates
 
     lines = QUESTIONS.read_text(encoding="utf-8").splitlines()
     subset = [line for line in lines[1:] if ",2015-08-24," in line][:3]
@@ -351,7 +351,7 @@ def test_cli_refuses_an_unknown_plot_type_before_any_work(tmp_path):
 
 
 def test_cli_exit_3_when_a_forecast_failed_its_diagnostics(monkeypatch, tmp_path):
-    import forecast.scoring
+    import forecast.analysis.scoring
 
     frame = pd.DataFrame({"id": ["a"], "node": "n", "state": "yes", "as_of": "2015-08-24",
                           "outcome": [1], "model": [0.8], "model_hdi_5%": [0.7],
@@ -359,7 +359,7 @@ def test_cli_exit_3_when_a_forecast_failed_its_diagnostics(monkeypatch, tmp_path
                           "no_evidence": [0.5], "uniform": 0.5})
     attrs = {"model": "m", "ledger": "l.csv", "seed": 0, "as_of": ["2015-08-24"],
              "unpublishable": ["2015-08-24"]}
-    monkeypatch.setattr(forecast.scoring, "score_questions",
+    monkeypatch.setattr(forecast.analysis.scoring, "score_questions",
                         lambda *args, **kwargs: evaluate(frame, attrs=attrs))
     result = run("score", MODEL, "--questions", tmp_path / "q.csv")
     assert result.exit_code == 3
@@ -369,13 +369,13 @@ def test_cli_exit_3_when_a_forecast_failed_its_diagnostics(monkeypatch, tmp_path
 
 
 def test_cli_exit_1_on_a_worker_failure(monkeypatch, tmp_path):
-    import forecast.scoring
-    from forecast.replay import WorkerError
+    import forecast.analysis.scoring
+    from forecast.ops.replay import WorkerError
 
     def fail(*args, **kwargs):
         raise WorkerError("2015-08-24", "a worker process died")
 
-    monkeypatch.setattr(forecast.scoring, "score_questions", fail)
+    monkeypatch.setattr(forecast.analysis.scoring, "score_questions", fail)
     result = run("score", MODEL, "--questions", tmp_path / "q.csv")
     assert result.exit_code == 1
     assert "error: unexpected failure: replay as of 2015-08-24 failed" in result.stderr

@@ -12,8 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from forecast.errors import Problem, SpecError
-from forecast.spec import ModelSpec, check_quotes, load_spec, parse_spec
-from forecast.spec_checks import check_claim_quotes
+from forecast.model.checks import check_claim_quotes
+from forecast.model.load import check_quotes, load_spec, parse_spec
+from forecast.model.schema import ModelSpec
 from tests.conftest import seed_article
 
 ROOT = Path(__file__).resolve().parents[1]

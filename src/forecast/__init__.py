@@ -8,8 +8,6 @@ The data flow, one way only::
 See ``ARCHITECTURE.md`` of the project and the README for the whole picture.
 """
 
-from forecast.bif import read_bif, write_bif
-from forecast.cpt import build_cpts, prior_mean_network, sample_parameters
 from forecast.errors import (
     EvidenceError,
     ForecastError,
@@ -18,9 +16,12 @@ from forecast.errors import (
     RunStoreError,
     SpecError,
 )
-from forecast.exact import ExactEngine, Posterior
-from forecast.network import Network
-from forecast.spec import ModelSpec, load_spec, parse_spec
+from forecast.model.cpts import build_cpts, prior_mean_network, sample_parameters
+from forecast.model.load import load_spec, parse_spec
+from forecast.model.schema import ModelSpec
+from forecast.network.bif import read_bif, write_bif
+from forecast.network.exact import ExactEngine, Posterior
+from forecast.network.network import Network
 
 __version__ = "0.1.0"
 

@@ -48,8 +48,8 @@ def validate(model: Path) -> None:
     Example:
       forecast validate models/afghan_caliphate.yaml
     """
-    from forecast.render import spec_summary
-    from forecast.spec import load_spec
+    from forecast.model.load import load_spec
+    from forecast.report.text import spec_summary
 
     spec = load_spec(model)
     click.echo(spec_summary(spec))
@@ -101,8 +101,8 @@ def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_js
     if posterior:
         _posterior(network, hard, lik, seed, as_json, show_all, interventions)
         return
-    from forecast.exact import ExactEngine
-    from forecast.render import marginals_table
+    from forecast.network.exact import ExactEngine
+    from forecast.report.text import marginals_table
 
     net, spec = _load_network(network)
     post = ExactEngine(net).query(hard, lik)
@@ -124,9 +124,10 @@ def _posterior(path: Path, hard, lik, seed: int, as_json: bool, show_all: bool,
                             "has fixed CPTs, so its probabilities have no interval")
     if not path.exists():
         raise ForecastError(f"{path}: no such file")
-    from forecast.bayes import Case, posterior_forecast
-    from forecast.render import forecast_table
-    from forecast.spec import load_spec
+    from forecast.evidence.case import Case
+    from forecast.inference.importance import posterior_forecast
+    from forecast.model.load import load_spec
+    from forecast.report.text import forecast_table
 
     spec = load_spec(path)
     result = posterior_forecast(spec, Case(hard, lik), seed=seed,
@@ -173,7 +174,7 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
       forecast update models/isis_pakistan_2015.yaml --ledger data/isis_pakistan_ledger.csv
     """
     try:
-        from forecast.runs import update as run_update  # imports arviz: needs a writable cache
+        from forecast.ops.store import update as run_update  # imports arviz: needs a writable cache
 
         result = run_update(model, ledger, as_of=as_of, runs_dir=runs_dir, seed=seed,
                             allow_unconverged=allow_unconverged, lock_timeout=lock_timeout)
@@ -216,8 +217,8 @@ def history(model: Path, runs_dir: Path, show_all: bool, as_json: bool) -> None:
     Example:
       forecast history models/isis_pakistan_2015.yaml --runs runs
     """
-    from forecast.runs import history as run_history
-    from forecast.spec import load_spec
+    from forecast.model.load import load_spec
+    from forecast.ops.update import history as run_history
 
     spec = load_spec(model)
     frame, problems = run_history(spec.name, runs_dir, _shown(spec, show_all))
@@ -269,8 +270,8 @@ def score(model: Path, questions: Path, ledger: Path | None, seed: int, workers:
       forecast score models/isis_pakistan_2015.yaml \\
         --questions data/isis_pakistan_questions.csv --ledger data/isis_pakistan_ledger.csv
     """
-    from forecast.replay import WorkerError
-    from forecast.scoring import score_questions
+    from forecast.ops.replay import WorkerError
+    from forecast.ops.score import score_questions
 
     if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ForecastError(f"{plot}: --plot writes .png, .svg or .pdf files",
@@ -284,7 +285,7 @@ def score(model: Path, questions: Path, ledger: Path | None, seed: int, workers:
         raise SystemExit(EXIT_UNEXPECTED) from None
     click.echo(json.dumps(result.to_json(), indent=2) if as_json else result.to_text())
     if plot is not None:
-        from forecast.plots import plot_reliability
+        from forecast.report.plots import plot_reliability
 
         plot_reliability(result.calibration).savefig(plot)
         click.echo(f"wrote {plot}", err=True)
@@ -338,14 +339,9 @@ def replay(model: Path, ledger: Path | None, start: str, end: str | None, every:
     """
     import datetime as dt
 
-    from forecast.replay import (
-        as_of_dates,
-        check_out_path,
-        replay_dates,
-        replay_text,
-        save_replay,
-    )
-    from forecast.spec import load_spec
+    from forecast.model.load import load_spec
+    from forecast.ops.replay import as_of_dates, check_out_path, replay_dates, save_replay
+    from forecast.report.text import replay_text
 
     spec = load_spec(model)
     options = {"start": "--start", "end": "--end", "every": "--every", "out": "--out",
@@ -405,7 +401,7 @@ def brief(model: Path, run_id: str, runs_dir: Path, out_dir: Path, formats: str,
       forecast update models/isis_pakistan_2015.yaml --ledger data/isis_pakistan_ledger.csv
       forecast brief models/isis_pakistan_2015.yaml --out out --format html,pdf
     """
-    from forecast.brief import write_brief
+    from forecast.report.brief import write_brief
 
     try:
         written = write_brief(model, out_dir, runs_dir=runs_dir, run=run_id,
@@ -474,13 +470,13 @@ def _load_network(path: Path):
         raise ForecastError(f"{path}: no such file")
     name = path.name.lower()
     if name.endswith((".bif", ".bif.gz")):
-        from forecast.bif import read_bif
+        from forecast.network.bif import read_bif
 
-        # rows rounded in the file are made exact distributions (see forecast.bif)
+        # rows rounded in the file are made exact distributions (see forecast.network.bif)
         return read_bif(path, normalize=True), None
     if name.endswith((".yaml", ".yml")):
-        from forecast.cpt import prior_mean_network
-        from forecast.spec import load_spec
+        from forecast.model.cpts import prior_mean_network
+        from forecast.model.load import load_spec
 
         spec = load_spec(path)
         return prior_mean_network(spec), spec

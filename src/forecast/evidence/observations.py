@@ -1,0 +1,239 @@
+"""Observation models: evidence that reaches a node through an uncertain channel.
+
+A hard finding says *the node is in this state*. Much of an analyst's evidence is weaker:
+
+* a **report** from a source says the node is in some state, and the source is right with
+  probability ``r`` (its reliability). ``r`` has a prior by the source's Admiralty grade and is a
+  parameter of the model, shared by all of that source's reports — so a source that keeps
+  contradicting what is later confirmed loses weight. Given ``r``, a report of state ``s`` is the
+  likelihood vector ``λ(x) = r`` if ``x = s`` else ``(1 − r) / (k − 1)``;
+* a **count** (e.g. ISIS-claimed attacks in a quarter) is Poisson or negative-binomial with a
+  rate that depends on the node's state; the rates are parameters shared by every case.
+
+Both turn, for each parameter draw, into a likelihood vector over the node's states — the soft
+evidence the exact engine already sums out. So the discrete nodes are still never sampled, and
+the observation parameters join the CPT parameters θ in the importance sampler.
+
+Admiralty source grades and the reliability priors used here (probability a report is right):
+
+=====  ======================  ==================  =====================
+grade  meaning                 prior               mean (90% interval)
+=====  ======================  ==================  =====================
+A      completely reliable     Beta(38, 2)         0.95 (0.88–0.99)
+B      usually reliable        Beta(17, 3)         0.85 (0.70–0.96)
+C      fairly reliable         Beta(14, 6)         0.70 (0.52–0.85)
+D      not usually reliable    Beta(9, 6)          0.60 (0.39–0.79)
+E      unreliable              Beta(5, 5)          0.50 (0.25–0.75)
+F      reliability unknown     Beta(1.5, 1.5)      0.50 (0.10–0.90)
+=====  ======================  ==================  =====================
+
+The digit of a grade (information credibility, 1–6) is kept in the ledger but does not change
+the prior: it describes one report, not the source, and the source's record is learned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import special, stats
+
+from forecast.errors import EvidenceError, Problem, did_you_mean
+from forecast.model.distributions import EffectPrior, ProbabilityPrior
+
+__all__ = ["GRADE_RELIABILITY", "CountModel", "ObservationModel", "Report"]
+
+GRADE_RELIABILITY: dict[str, ProbabilityPrior] = {
+    "A": ProbabilityPrior(38.0, 2.0, "A: completely reliable"),
+    "B": ProbabilityPrior(17.0, 3.0, "B: usually reliable"),
+    "C": ProbabilityPrior(14.0, 6.0, "C: fairly reliable"),
+    "D": ProbabilityPrior(9.0, 6.0, "D: not usually reliable"),
+    "E": ProbabilityPrior(5.0, 5.0, "E: unreliable"),
+    "F": ProbabilityPrior(1.5, 1.5, "F: reliability cannot be judged"),
+}
+"""Prior on the probability that a source of each Admiralty grade reports correctly."""
+
+_Z90 = special.ndtri(0.95)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A source's report that `node` is in `state`.
+
+    Parameters
+    ----------
+    node, state : str
+        What the source says.
+    source : str
+        Who says it; reports of one source share its reliability.
+    grade : str
+        The source's Admiralty grade: a letter A–F, optionally followed by the credibility
+        digit (``"B2"``).
+    """
+
+    node: str
+    state: str
+    source: str
+    grade: str = "F"
+
+
+@dataclass(frozen=True)
+class CountModel:
+    """How a count series depends on a node: a rate per state, shared by all cases.
+
+    Parameters
+    ----------
+    node : str
+        The node whose state sets the rate.
+    rates : mapping of state to (low, high)
+        For each state, the 90% range of the expected count per case (low > 0): a log-normal
+        prior on the rate with those 5% and 95% quantiles.
+    family : {"poisson", "negbin"}
+        Negative binomial adds over-dispersion: variance ``μ + μ²/φ``.
+    dispersion : (low, high)
+        90% range of φ for ``negbin`` (log-normal prior).
+    """
+
+    node: str
+    rates: Mapping[str, tuple[float, float]]
+    family: Literal["poisson", "negbin"] = "poisson"
+    dispersion: tuple[float, float] = (1.0, 50.0)
+
+
+def _lognormal(low: float, high: float, label: str) -> EffectPrior:
+    return EffectPrior((math.log(low) + math.log(high)) / 2,
+                       (math.log(high) - math.log(low)) / (2 * _Z90), 1, label)
+
+
+class ObservationModel:
+    """The parameters of all reports and counts of a set of cases, and their likelihoods.
+
+    Parameters
+    ----------
+    states : mapping of str to sequence of str
+        The model's nodes and states.
+    cases : sequence
+        Objects with ``reports`` (sequence of :class:`Report`) and ``counts``
+        (mapping node → count).
+    count_models : sequence of CountModel
+        One per node that has counts.
+
+    Raises
+    ------
+    EvidenceError
+        Listing every problem: unknown nodes or states, a source given two grades, an unknown
+        grade, counts without a count model, bad rate ranges.
+    """
+
+    def __init__(self, states: Mapping[str, Sequence[str]], cases: Sequence,
+                 count_models: Sequence[CountModel] = ()) -> None:
+        self.states = {n: tuple(s) for n, s in states.items()}
+        problems: list[Problem] = []
+        self.grades: dict[str, str] = {}
+        for i, case in enumerate(cases):
+            for j, rep in enumerate(case.reports):
+                where = f"case {i} report {j} ({rep.source})"
+                problems += self._check_state(where, rep.node, rep.state)
+                letter = rep.grade[:1].upper()
+                if letter not in GRADE_RELIABILITY:
+                    problems.append(Problem(where, f"unknown grade '{rep.grade}'",
+                                            "use an Admiralty grade A–F, e.g. B2"))
+                elif self.grades.setdefault(rep.source, letter) != letter:
+                    problems.append(Problem(where, f"source '{rep.source}' is graded both "
+                                            f"{self.grades[rep.source]} and {letter}",
+                                            "grade a source once"))
+        self.counts = {m.node: m for m in count_models}
+        for m in count_models:
+            problems += self._check_count_model(m)
+        for i, case in enumerate(cases):
+            for node, y in case.counts.items():
+                where = f"case {i} counts['{node}']"
+                if node not in self.counts:
+                    problems.append(Problem(where, "has no count model",
+                                            f"pass CountModel(node='{node}', rates=...)"))
+                if not (isinstance(y, int | np.integer) and y >= 0):
+                    problems.append(Problem(where, f"count {y!r} is not a whole number ≥ 0"))
+        if problems:
+            raise EvidenceError("the observations do not fit the model", problems)
+
+    def _check_state(self, where: str, node: str, state: str | None) -> list[Problem]:
+        if node not in self.states:
+            return [Problem(where, f"unknown node '{node}'", did_you_mean(node, self.states))]
+        if state is not None and state not in self.states[node]:
+            return [Problem(where, f"node '{node}' has no state '{state}'",
+                            did_you_mean(state, self.states[node]))]
+        return []
+
+    def _check_count_model(self, m: CountModel) -> list[Problem]:
+        where = f"count model of '{m.node}'"
+        problems = self._check_state(where, m.node, None)
+        if problems:
+            return problems
+        missing = set(self.states[m.node]) - set(m.rates)
+        if missing:
+            problems.append(Problem(where, f"no rate for state(s) {sorted(missing)}"))
+        for state, (low, high) in m.rates.items():
+            problems += self._check_state(where, m.node, state)
+            if not 0 < low < high:
+                problems.append(Problem(f"{where}, state '{state}'",
+                                        f"rate range ({low}, {high}) needs 0 < low < high"))
+        if m.family not in ("poisson", "negbin"):
+            problems.append(Problem(where, f"unknown family '{m.family}'",
+                                    "use 'poisson' or 'negbin'"))
+        return problems
+
+    @property
+    def priors(self) -> dict[str, EffectPrior | ProbabilityPrior]:
+        """Parameter name → prior: source reliabilities, count rates, dispersions."""
+        out: dict[str, EffectPrior | ProbabilityPrior] = {}
+        for source, letter in sorted(self.grades.items()):
+            out[f"source.{source}.reliability"] = GRADE_RELIABILITY[letter]
+        for node, m in self.counts.items():
+            for state in self.states[node]:
+                low, high = m.rates[state]
+                out[f"rate.{node}={state}"] = _lognormal(low, high, f"rate {low}–{high}")
+            if m.family == "negbin":
+                out[f"dispersion.{node}"] = _lognormal(*m.dispersion, "dispersion")
+        return out
+
+    def sample(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        """Draw `n` values of every observation parameter from its prior."""
+        return {name: prior.sample(rng, n) for name, prior in self.priors.items()}
+
+    def likelihoods(self, case, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-draw likelihood vectors of a case's reports and counts.
+
+        Parameters
+        ----------
+        case
+            An object with ``reports``, ``counts`` and ``soft`` (fixed likelihoods, multiplied in).
+        values : mapping of str to ndarray
+            Parameter draws, shape ``(n,)`` each.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Node → likelihood, shape ``(n, card)`` (or ``(card,)`` for fixed soft evidence
+            alone).
+        """
+        out: dict[str, np.ndarray] = {n: np.asarray(v, dtype=float)
+                                      for n, v in case.soft.items()}
+        for rep in case.reports:
+            r = values[f"source.{rep.source}.reliability"][:, None]
+            k = len(self.states[rep.node])
+            hit = np.array([s == rep.state for s in self.states[rep.node]])
+            lam = np.where(hit, r, (1 - r) / (k - 1))
+            out[rep.node] = out[rep.node] * lam if rep.node in out else lam
+        for node, y in case.counts.items():
+            m = self.counts[node]
+            mu = np.stack([values[f"rate.{node}={s}"] for s in self.states[node]], axis=1)
+            if m.family == "poisson":
+                lam = stats.poisson.pmf(y, mu)
+            else:
+                phi = values[f"dispersion.{node}"][:, None]
+                lam = stats.nbinom.pmf(y, phi, phi / (phi + mu))
+            out[node] = out[node] * lam if node in out else lam
+        return out

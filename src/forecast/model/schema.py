@@ -1,0 +1,591 @@
+"""The schema of the model language: pydantic models of a ``models/*.yaml`` file.
+
+Use :func:`forecast.model.load.load_spec` to read a file; these classes check the *shape* of each
+element (unknown keys, types, vocabulary), and :mod:`forecast.model.checks` the rules that need
+the whole model (parents, states, rows, claims). Every model forbids unknown keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, Literal
+
+import networkx as nx
+import pandas as pd
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
+
+from forecast.errors import did_you_mean
+from forecast.model import priors
+
+__all__ = [
+    "Broken",
+    "Claim",
+    "Cpt",
+    "Definition",
+    "Effect",
+    "Link",
+    "Logit",
+    "ModelInfo",
+    "ModelSpec",
+    "Node",
+    "NoisyOr",
+    "ProbabilityField",
+    "Row",
+    "Source",
+    "Table",
+    "Window",
+    "format_path",
+]
+
+
+def format_path(path: tuple[Any, ...]) -> str:
+    """Write a key path as ``nodes.x.cpt.logit.effects[0].strength``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+class Invalid(ValueError):
+    """A value that fails a check of the schema, with a hint on how to fix it."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_MODEL_NAME = re.compile(r"^[a-z0-9_]+$")
+_CLAIM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_BOOL_HINT = 'YAML reads unquoted yes/no/on/off/true/false as booleans; quote it, e.g. "yes"'
+
+
+def _text_check(kind: str, pattern: re.Pattern[str], rule: str):
+    def check(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise Invalid(f"{kind} {value} was read as a boolean, not text", _BOOL_HINT)
+        if not isinstance(value, str):
+            raise Invalid(f"{kind} must be text, got {value!r}", rule)
+        if not pattern.match(value):
+            raise Invalid(f"{kind} '{value}' is not valid", rule)
+        return value
+
+    return check
+
+
+_IDENT_RULE = "use letters, digits and underscores, starting with a letter"
+StateName = Annotated[str, BeforeValidator(_text_check("state name", _IDENT, _IDENT_RULE))]
+NodeName = Annotated[str, BeforeValidator(_text_check("node name", _IDENT, _IDENT_RULE))]
+ClaimId = Annotated[
+    str,
+    BeforeValidator(
+        _text_check("claim id", _CLAIM_ID, "use letters, digits, '_', '.', '-', e.g. C12 or P13a")
+    ),
+]
+
+
+def _as_list(value: Any) -> Any:
+    """Accept a single item where a list is expected."""
+    return [value] if isinstance(value, str | int | float) else value
+
+
+class Broken:
+    """Stands in for an element that failed the schema, so later checks can skip it.
+
+    Only found in the partial nodes built to keep checking a file that has schema problems
+    (those problems are already listed); never in a valid :class:`ModelSpec`.
+    """
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    @property
+    def parent(self) -> str | None:
+        """The raw ``parent`` of a broken effect or link, if it is text."""
+        parent = self.raw.get("parent") if isinstance(self.raw, Mapping) else None
+        return parent if isinstance(parent, str) else None
+
+
+def _paragraphs(value: Any) -> Any:
+    items = _as_list(value)
+    if isinstance(items, list) and any(isinstance(v, bool) for v in items):
+        raise Invalid("a paragraph number must be a whole number >= 1, not true/false")
+    return items
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hint_for_key: ClassVar[Mapping[str, str]] = {}
+    """Hints for particular unknown keys (beyond "did you mean")."""
+
+
+class _Justified(_Model):
+    """An element that may cite claims and state an assumption."""
+
+    claims: Annotated[list[ClaimId], BeforeValidator(_as_list)] = []
+    assumption: str | None = None
+
+    @property
+    def justified(self) -> bool:
+        """Whether it cites a claim or states an assumption."""
+        return bool(self.claims) or bool(self.assumption and self.assumption.strip())
+
+
+# --------------------------------------------------------------------------------------------
+# model, source, claims, definitions
+# --------------------------------------------------------------------------------------------
+
+
+class Source(_Model):
+    """The document the claims come from."""
+
+    title: str
+    publisher: str | None = None
+    date: dt.date | None = None
+    author: str | None = None
+    url: str | None = None
+    file: str | None = None
+
+
+class ModelInfo(_Model):
+    """The ``model:`` header.
+
+    ``scenarios`` names the headline scenario nodes, in the order reports should feature them;
+    each must be a node of the model (checked by :class:`ModelSpec`).
+    """
+
+    name: Annotated[
+        str,
+        BeforeValidator(
+            _text_check("model name", _MODEL_NAME, "use lower-case letters, digits and underscores")
+        ),
+    ]
+    title: str
+    description: str | None = None
+    source: Source | None = None
+    scenarios: Annotated[list[NodeName], BeforeValidator(_as_list)] = []
+
+
+_QUOTE_RULE = 'e.g. quote: "one passage", or quote: ["first passage", "second passage"]'
+
+
+def _quote(value: Any) -> Any:
+    """A quote is non-empty text, or a non-empty list of non-empty texts (kept as given)."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise Invalid("the list of quotes is empty", _QUOTE_RULE)
+    for item in items:
+        if not isinstance(item, str):
+            raise Invalid(f"a quote must be text, got {item!r}", _QUOTE_RULE)
+        if not item.strip():
+            raise Invalid("a quote must not be empty", _QUOTE_RULE)
+    return value
+
+
+class Claim(_Model):
+    """A claim quoted verbatim from the source, with its paragraph number(s).
+
+    ``quote`` is one passage, or a list of passages when the claim draws on several sentences
+    or paragraphs; each passage must appear verbatim in one of the claim's paragraphs.
+    """
+
+    quote: Annotated[str | list[str], BeforeValidator(_quote)]
+    paragraph: Annotated[list[PositiveInt], BeforeValidator(_paragraphs)] = Field(min_length=1)
+    note: str | None = None
+
+    @property
+    def quotes(self) -> tuple[str, ...]:
+        """The quoted passages, as a tuple (one item for a single quote)."""
+        return (self.quote,) if isinstance(self.quote, str) else tuple(self.quote)
+
+
+class Window(_Model):
+    """How long an event has to happen, from the as-of date."""
+
+    months: PositiveInt | None = None
+    days: PositiveInt | None = None
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> Window:
+        if (self.months is None) == (self.days is None):
+            raise Invalid("give exactly one of months or days", "e.g. window: {months: 24}")
+        return self
+
+
+class Definition(_Model):
+    """What each state means and which public record resolves it."""
+
+    kind: Literal["condition", "event"]
+    window: Window | None = None
+    record: str | None = None
+    states: dict[StateName, str]
+
+
+# --------------------------------------------------------------------------------------------
+# CPT forms
+# --------------------------------------------------------------------------------------------
+
+
+def _check_probability(value: Any) -> Any:
+    priors.probability_prior(value)  # raises PriorError (a ValueError) with a hint
+    return value
+
+
+ProbabilityValue = Annotated[Any, BeforeValidator(_check_probability)]
+"""A probability prior in its short form: word, number, {beta: ...} or {between: ...}."""
+
+
+class ProbabilityField(_Justified):
+    """A probability prior, optionally with claims and an assumption (long form)."""
+
+    prior: ProbabilityValue
+    hint_for_key: ClassVar[Mapping[str, str]] = {
+        "beta": "put the form under prior: {prior: {beta: [a, b]}, claims: [...]}",
+        "between": "put the form under prior: {prior: {between: [lo, hi]}, claims: [...]}",
+    }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return {"prior": value}
+        if value and set(value) <= {"beta", "between"}:
+            return {"prior": dict(value)}
+        return value
+
+    def distribution(self) -> priors.ProbabilityPrior | priors.FixedValue:
+        """The prior distribution."""
+        return priors.probability_prior(self.prior)
+
+
+class Row(_Justified):
+    """One row of a table: the distribution of the node for one parent configuration."""
+
+    when: dict[NodeName, StateName] = {}
+    prior: dict[StateName, ProbabilityValue] | None = None
+    probabilities: dict[StateName, float] | None = None
+    counts: dict[StateName, PositiveFloat] | None = None
+
+    @model_validator(mode="after")
+    def _one_value(self) -> Row:
+        given = [k for k in ("prior", "probabilities", "counts") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise Invalid(
+                "a row needs exactly one of prior, probabilities, counts"
+                + (f" (found {', '.join(given)})" if given else ""),
+                "e.g. prior: {yes: unlikely}, or counts: {low: 3, high: 1}",
+            )
+        return self
+
+    @property
+    def value_kind(self) -> Literal["prior", "probabilities", "counts"]:
+        """Which of the three row forms is used."""
+        return (
+            "prior"
+            if self.prior is not None
+            else ("probabilities" if self.probabilities is not None else "counts")
+        )
+
+
+class Table(_Justified):
+    """A CPT written row by row (any node; the only form for non-binary nodes)."""
+
+    rows: list[Row] = Field(min_length=1)
+
+
+class Effect(_Justified):
+    """A shift of the outcome's log-odds when a parent is in a given state."""
+
+    parent: NodeName
+    state: StateName | None = None
+    direction: Literal["raises", "lowers"]
+    strength: str | None = None
+    odds_ratio: tuple[float, float] | None = None
+    log_odds: float | None = None
+
+    @field_validator("strength")
+    @classmethod
+    def _known_strength(cls, value: str | None) -> str | None:
+        if value is not None:
+            priors.strength_word(value)
+        return value
+
+    def distribution(self) -> priors.EffectPrior | priors.FixedValue:
+        """The prior on the log-odds shift (raises PriorError if inconsistent)."""
+        return priors.effect_prior(self.direction, self.strength, self.odds_ratio, self.log_odds)
+
+
+class Logit(_Model):
+    """A binary node whose log-odds is a baseline plus one shift per parent state."""
+
+    outcome: StateName | None = None
+    baseline: ProbabilityField
+    effects: list[Effect] = []
+
+
+class Link(_Justified):
+    """A noisy-OR cause: P(outcome | only this parent active)."""
+
+    parent: NodeName
+    state: Annotated[list[StateName], BeforeValidator(_as_list)] | None = None
+    prior: ProbabilityValue
+
+    def distribution(self) -> priors.ProbabilityPrior | priors.FixedValue:
+        """The prior on the link probability."""
+        return priors.probability_prior(self.prior)
+
+
+class NoisyOr(_Model):
+    """A binary node that fires if the leak or any active parent's link fires."""
+
+    outcome: StateName | None = None
+    leak: ProbabilityField
+    links: list[Link] = []
+
+
+Form = Literal["table", "logit", "noisy_or"]
+
+
+class Cpt(_Model):
+    """The conditional probability table, in exactly one of three forms."""
+
+    table: Table | None = None
+    logit: Logit | None = None
+    noisy_or: NoisyOr | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Cpt:
+        given = [k for k in ("table", "logit", "noisy_or") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise Invalid(
+                "a cpt needs exactly one form: table, logit or noisy_or"
+                + (f" (found {', '.join(given)})" if given else ""),
+                "table works for any node; logit and noisy_or for binary nodes",
+            )
+        return self
+
+    @property
+    def form(self) -> Form:
+        """The form used."""
+        return (
+            "table"
+            if self.table is not None
+            else ("logit" if self.logit is not None else "noisy_or")
+        )
+
+    @property
+    def body(self) -> Table | Logit | NoisyOr:
+        """The form's contents."""
+        return getattr(self, self.form)
+
+
+class Node(_Model):
+    """A variable of the network: its states, meaning, parents and CPT."""
+
+    label: str
+    description: str | None = None
+    states: list[StateName]
+    parents: Annotated[list[NodeName], BeforeValidator(_as_list)] = []
+    definition: Definition
+    cpt: Cpt
+
+    def elements(self) -> list[tuple[tuple[str | int, ...], _Justified]]:
+        """Every part of the CPT that can cite claims, with its key path below ``cpt``."""
+        body = self.cpt.body if self.cpt is not None else None
+        out: list[tuple[tuple[str | int, ...], Any]] = []
+        if isinstance(body, Table):
+            out.append((("table",), body))
+            out += [(("table", "rows", i), r) for i, r in enumerate(body.rows)]
+        elif isinstance(body, Logit):
+            out.append((("logit", "baseline"), body.baseline))
+            out += [(("logit", "effects", i), e) for i, e in enumerate(body.effects)]
+        elif isinstance(body, NoisyOr):
+            out.append((("noisy_or", "leak"), body.leak))
+            out += [(("noisy_or", "links", i), x) for i, x in enumerate(body.links)]
+        return [(path, el) for path, el in out if isinstance(el, _Justified)]
+
+    def n_params(self) -> int:
+        """Number of parameters (uncertain or fixed) the CPT has."""
+        body = self.cpt.body
+        if isinstance(body, Table):
+            return len(body.rows)
+        return 1 + len(body.effects if isinstance(body, Logit) else body.links)
+
+
+# --------------------------------------------------------------------------------------------
+# the whole file
+# --------------------------------------------------------------------------------------------
+
+
+def _scenario_problems(data: Any) -> list[InitErrorDetails]:
+    """Located errors for ``model.scenarios`` entries that name no node or repeat one."""
+    if not isinstance(data, Mapping):
+        return []
+    model, nodes = data.get("model"), data.get("nodes")
+    if not isinstance(model, Mapping) or not isinstance(nodes, Mapping):
+        return []
+    scenarios = model.get("scenarios")
+    scenarios = [scenarios] if isinstance(scenarios, str) else scenarios
+    if not isinstance(scenarios, list):
+        return []
+    names = [n for n in nodes if isinstance(n, str)]
+    out: list[InitErrorDetails] = []
+    seen: set[str] = set()
+    for i, name in enumerate(scenarios):
+        if not isinstance(name, str) or not _IDENT.match(name):
+            continue  # the field's own check reports it
+        if name not in names:
+            error = Invalid(
+                f"scenario '{name}' is not a node of the model",
+                did_you_mean(name, names) or "list node names under model.scenarios",
+            )
+        elif name in seen:
+            error = Invalid(f"scenario '{name}' is listed twice", "list each node once")
+        else:
+            seen.add(name)
+            continue
+        out.append(
+            InitErrorDetails(
+                type="value_error", loc=("model", "scenarios", i), input=name, ctx={"error": error}
+            )
+        )
+    return out
+
+
+class ModelSpec(_Model):
+    """A validated model file: header, claims and nodes (in file order).
+
+    Build it with :func:`forecast.model.load.load_spec` or :func:`forecast.model.load.parse_spec`, which
+    also run the checks that need the whole model and fill in defaults (``outcome``, effect and
+    link ``state``), so every such field of a loaded spec is explicit.
+    """
+
+    model: ModelInfo
+    claims: dict[ClaimId, Claim] = {}
+    nodes: dict[NodeName, Node] = Field(min_length=1)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _scenarios_exist(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> ModelSpec:
+        """Every ``model.scenarios`` entry names a node, once.
+
+        Checked on the raw data and reported together with any other schema problem, so a
+        file with several mistakes still gets every one listed.
+        """
+        found = _scenario_problems(data)
+        try:
+            spec = handler(data)
+        except ValidationError as exc:
+            if not found:
+                raise
+            try:
+                merged = ValidationError.from_exception_data(
+                    exc.title,
+                    [*exc.errors(), *found],  # type: ignore[list-item]
+                )
+            except (KeyError, TypeError, ValueError):  # an error type that cannot be rebuilt
+                raise exc from None
+            raise merged from None
+        if found:
+            raise ValidationError.from_exception_data(cls.__name__, found)
+        return spec
+
+    @property
+    def name(self) -> str:
+        """The model's name."""
+        return self.model.name
+
+    @property
+    def scenarios(self) -> tuple[str, ...]:
+        """The headline scenario nodes named in ``model.scenarios`` (may be empty)."""
+        return tuple(self.model.scenarios)
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        """Nodes in file order."""
+        return tuple(self.nodes)
+
+    @property
+    def states(self) -> dict[str, tuple[str, ...]]:
+        """Each node's states, in order."""
+        return {n: tuple(node.states) for n, node in self.nodes.items()}
+
+    @property
+    def parents(self) -> dict[str, tuple[str, ...]]:
+        """Each node's parents, in the order of its CPT's axes."""
+        return {n: tuple(node.parents) for n, node in self.nodes.items()}
+
+    def card(self, node: str) -> int:
+        """Number of states of `node`."""
+        return len(self.nodes[node].states)
+
+    def network_structure(self) -> nx.DiGraph:
+        """The DAG (edges parent → child), nodes in file order.
+
+        Node attributes: ``label``, ``states`` (tuple), ``kind``, ``form``.
+        """
+        g = nx.DiGraph()
+        for name, node in self.nodes.items():
+            g.add_node(
+                name,
+                label=node.label,
+                states=tuple(node.states),
+                kind=node.definition.kind,
+                form=node.cpt.form,
+            )
+        g.add_edges_from((p, n) for n, node in self.nodes.items() for p in node.parents)
+        return g
+
+    def claim_usage(self) -> dict[str, list[str]]:
+        """Map each claim id to the elements citing it (paths like ``nodes.x.cpt.table``).
+
+        Every claim of the file is a key, in file order; an uncited claim maps to ``[]``.
+        """
+        usage: dict[str, list[str]] = {cid: [] for cid in self.claims}
+        for name, node in self.nodes.items():
+            for path, element in node.elements():
+                for cid in element.claims:
+                    usage.setdefault(cid, []).append(format_path(("nodes", name, "cpt", *path)))
+        return usage
+
+    def summary(self) -> pd.DataFrame:
+        """One row per node: node, label, states, kind, form, parents, n_params, claims.
+
+        ``states``, ``parents`` and ``claims`` are comma-separated text.
+        """
+        rows = []
+        for name, node in self.nodes.items():
+            cited = dict.fromkeys(c for _, el in node.elements() for c in el.claims)
+            rows.append(
+                {
+                    "node": name,
+                    "label": node.label,
+                    "states": ", ".join(node.states),
+                    "kind": node.definition.kind,
+                    "form": node.cpt.form,
+                    "parents": ", ".join(node.parents),
+                    "n_params": node.n_params(),
+                    "claims": ", ".join(cited),
+                }
+            )
+        columns = ["node", "label", "states", "kind", "form", "parents", "n_params", "claims"]
+        return pd.DataFrame(rows, columns=columns)

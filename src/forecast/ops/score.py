@@ -1,0 +1,85 @@
+"""Score a model on resolved questions: load, replay at each question's as-of date, score."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+
+from forecast.analysis.scoring import (
+    FORECASTERS,
+    ScoreResult,
+    evaluate,
+    load_questions,
+    question_probabilities,
+)
+from forecast.errors import EvidenceError
+from forecast.evidence.ledger import load_ledger
+from forecast.model.load import load_spec
+from forecast.ops.replay import replay_dates
+
+__all__ = ["score_questions"]
+
+
+def score_questions(
+    model_path: str | os.PathLike[str],
+    questions_path: str | os.PathLike[str],
+    ledger_path: str | os.PathLike[str] | None = None,
+    *,
+    seed: int = 0,
+    workers: int = 1,
+    progress: bool = False,
+    bins: int = 10,
+) -> ScoreResult:
+    """Load, validate, forecast at every as-of date and score: the whole pipeline.
+
+    Parameters
+    ----------
+    model_path : str or path-like
+        The model YAML.
+    questions_path : str or path-like
+        The questions CSV.
+    ledger_path : str or path-like, optional
+        The evidence ledger: the model is forecast with it cut at each question's as-of date
+        (through :func:`forecast.ops.replay.replay_dates`) and the cited rows are checked. Without
+        it the model uses no evidence and equals the ``no_evidence`` baseline.
+    seed : int
+        Random seed of every forecast.
+    workers : int
+        Processes forecasting as-of dates in parallel.
+    progress : bool
+        Show a progress bar on stderr.
+    bins : int
+        Bins of the calibration tables.
+
+    Returns
+    -------
+    ScoreResult
+        See :func:`evaluate`.
+
+    Raises
+    ------
+    ForecastError
+        If the model, ledger or questions file is invalid (every problem listed; nothing is
+        written), or a question has no forecast.
+    """
+    spec = load_spec(model_path)
+    ledger = load_ledger(ledger_path, spec) if ledger_path is not None else None
+    questions = load_questions(questions_path, spec, ledger)
+    if questions.empty:
+        raise EvidenceError(f"{os.fspath(questions_path)}: no questions to score")
+    dates = sorted(questions["as_of"].unique())
+    # without evidence the forecast is the same at every date: compute it once, use it for all
+    once = replay_dates(model_path, None, dates[:1], seed=seed, workers=1, progress=False)
+    baseline = pd.concat([once.assign(as_of=day) for day in dates], ignore_index=True)
+    model = (baseline if ledger_path is None else
+             replay_dates(model_path, ledger_path, dates, seed=seed, workers=workers,
+                          progress=progress))
+    table = question_probabilities(questions, model, baseline,
+                                   where=os.fspath(questions_path))
+    unpublishable = sorted(table.loc[~table["model_publishable"], "as_of"].unique())
+    attrs = {"model": spec.name, "model_path": os.fspath(model_path),
+             "questions": os.fspath(questions_path),
+             "ledger": None if ledger_path is None else os.fspath(ledger_path),
+             "seed": seed, "as_of": list(dates), "unpublishable": list(unpublishable)}
+    return evaluate(table, FORECASTERS, bins=bins, attrs=attrs)

@@ -1,0 +1,272 @@
+"""The scheduled job: forecast a model with its ledger as of a date and publish a run.
+
+:func:`update` validates every input before anything is written, then, under the model's lock
+in the :class:`~forecast.ops.store.RunStore`, either finds the same inputs already published
+("unchanged"), or computes the posterior and publishes it atomically ("published"), or refuses
+a forecast whose diagnostics failed ("unconverged"). :func:`history` reads every valid run back
+as one table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from forecast.errors import EvidenceError, Problem, RunStoreError
+from forecast.evidence.ledger import case_from_rows, load_ledger, no_rows, rows_as_of
+from forecast.inference.importance import posterior_forecast
+from forecast.model.load import load_spec
+from forecast.ops.store import Run, RunStore, inputs_hash
+from forecast.provenance import file_sha256
+
+__all__ = ["UpdateResult", "history", "update"]
+
+
+@dataclass
+class UpdateResult:
+    """What :func:`update` did.
+
+    Attributes
+    ----------
+    status : {"published", "unchanged", "unconverged"}
+        A new run was published; the inputs equal the latest run's (nothing written); or the
+        diagnostics failed and nothing was published.
+    run : Run or None
+        The new run, or for "unchanged" the latest one; None for "unconverged".
+    summary : pandas.DataFrame
+        The forecast's summary (for "unconverged", of the unpublished forecast).
+    previous : Run or None
+        The run published before this update.
+    previous_summary : pandas.DataFrame or None
+        Its summary.
+    changes : pandas.DataFrame
+        Per scenario node and state: ``before``, ``after``, ``delta`` of the mean (empty when
+        there is no previous run or nothing changed).
+    scenarios : list of str
+        The headline nodes (``spec.scenarios``, else every node).
+    publishable : bool
+        Whether the forecast passed its diagnostics.
+    failed : list of str
+        The failed diagnostics.
+    """
+
+    status: str
+    run: Run | None
+    summary: pd.DataFrame
+    previous: Run | None
+    previous_summary: pd.DataFrame | None
+    changes: pd.DataFrame
+    scenarios: list[str]
+    publishable: bool = True
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def run_path(self) -> Path | None:
+        """The run's folder (None if nothing was published)."""
+        return None if self.run is None else self.run.path
+
+    def evidence_changes(self) -> tuple[list[str], list[str]] | None:
+        """Ids of the ledger rows that count now but did not at the previous run, and back.
+
+        New rows, and rows superseded or out of their window since; None when there is no
+        previous run to compare with or either run lacks its stored evidence.
+        """
+        if self.run is None or self.previous is None:
+            return None
+        try:
+            now, then = set(self.run.evidence["id"]), set(self.previous.evidence["id"])
+        except RunStoreError:
+            return None
+        return sorted(now - then), sorted(then - now)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict: status, run id and path, summary records and changes."""
+        return {
+            "status": self.status,
+            "run_id": None if self.run is None else self.run.run_id,
+            "run_path": None if self.run is None else str(self.run.path),
+            "previous_run_id": None if self.previous is None else self.previous.run_id,
+            "publishable": self.publishable,
+            "failed": self.failed,
+            "scenarios": self.scenarios,
+            "summary": json.loads(self.summary.to_json(orient="records")),
+            "changes": json.loads(self.changes.to_json(orient="records")),
+            "evidence_changes": (None if (diff := self.evidence_changes()) is None else
+                                 {"added": diff[0], "dropped": diff[1]}),
+        }
+
+
+def _as_of_text(as_of: object) -> str:
+    if as_of is None:
+        return dt.date.today().isoformat()
+    if isinstance(as_of, dt.date):  # a datetime (or pandas.Timestamp) too: the day counts
+        as_of = as_of.date().isoformat() if isinstance(as_of, dt.datetime) else as_of.isoformat()
+    try:
+        day = dt.date.fromisoformat(str(as_of).strip())
+    except ValueError:
+        raise EvidenceError(f"as-of date '{as_of}' is not an ISO date", [
+            Problem("as_of", "not a real YYYY-MM-DD date", "e.g. 2015-08-24")]) from None
+    if day > dt.date.today():
+        raise EvidenceError(f"as-of date {day} is in the future", [
+            Problem("as_of", f"after today ({dt.date.today()}): no ledger can hold its evidence "
+                    "yet", "leave the as-of date out for today, or give a past date")])
+    return day.isoformat()
+
+
+def _changes(before: pd.DataFrame | None, after: pd.DataFrame,
+             scenarios: list[str]) -> pd.DataFrame:
+    columns = ["node", "state", "before", "after", "delta"]
+    if before is None:
+        return pd.DataFrame(columns=columns)
+    keys = ["node", "state"]
+    a = after[after["node"].isin(scenarios)][[*keys, "mean"]].rename(columns={"mean": "after"})
+    b = before[before["node"].isin(scenarios)][[*keys, "mean"]].rename(columns={"mean": "before"})
+    merged = a.merge(b, on=keys, how="outer")
+    merged["delta"] = merged["after"] - merged["before"]
+    return merged[columns].reset_index(drop=True)
+
+
+def update(
+    model_path: str | os.PathLike[str],
+    ledger_path: str | os.PathLike[str] | None = None,
+    *,
+    as_of: object = None,
+    runs_dir: str | os.PathLike[str] = Path("runs"),
+    seed: int = 0,
+    allow_unconverged: bool = False,
+    lock_timeout: float = 60.0,
+) -> UpdateResult:
+    """Forecast `model_path` with the ledger as of a date and publish a run if anything changed.
+
+    Inputs are validated before anything is written. Under the model's lock: if the fingerprint
+    of (model file sha256, ledger sha256, as-of, seed) equals the latest run's, nothing is
+    written ("unchanged"); otherwise the posterior is computed and, if its diagnostics pass
+    (or `allow_unconverged`), published atomically ("published"); else nothing is published
+    ("unconverged").
+
+    Parameters
+    ----------
+    model_path : path-like
+        The model YAML.
+    ledger_path : path-like, optional
+        The evidence ledger CSV; without it the forecast uses no evidence.
+    as_of : datetime.date or str, optional
+        The as-of day (default today); ledger rows after it are ignored.
+    runs_dir : path-like
+        The store root; runs go to ``runs_dir/<model name>/``.
+    seed : int
+        Sampler seed.
+    allow_unconverged : bool
+        Publish even when the diagnostics fail (the manifest says ``publishable: false``).
+    lock_timeout : float
+        Seconds to wait for a concurrent update.
+
+    Raises
+    ------
+    SpecError, EvidenceError
+        Bad model, ledger or as-of date (nothing written).
+    RunStoreError
+        Another update held the lock for longer than `lock_timeout`.
+    """
+    model_path = Path(model_path)
+    day = _as_of_text(as_of)
+    spec = load_spec(model_path)
+    model_sha = file_sha256(model_path)
+    if ledger_path is not None:
+        ledger = load_ledger(ledger_path, spec)
+        ledger_sha = file_sha256(ledger_path)
+        rows = rows_as_of(ledger, spec, day)
+    else:
+        ledger_sha, rows = None, no_rows()
+    case = case_from_rows(rows, spec)
+    key = inputs_hash(model_sha, ledger_sha, day, seed)
+    scenarios = list(spec.scenarios) if spec.scenarios else list(spec.node_names)
+
+    store = RunStore(runs_dir, spec.name, lock_timeout=lock_timeout)
+    lock = store.acquire()
+    try:
+        store.clean_temporaries()
+        previous = store.latest()
+        previous_summary = previous.summary if previous is not None else None
+        if previous is not None and previous.manifest["inputs_hash"] == key:
+            return UpdateResult("unchanged", previous, previous_summary, previous,
+                                previous_summary, _changes(None, previous_summary, scenarios),
+                                scenarios, bool(previous.manifest["publishable"]))
+        result = posterior_forecast(spec, case, seed=seed, as_of=day)
+        attrs = result.attrs
+        failed = list(attrs["diagnostics"].get("failed", []))
+        summary = result.summary
+        changes = _changes(previous_summary, summary, scenarios)
+        if not result.publishable and not allow_unconverged:
+            return UpdateResult("unconverged", None, summary, previous, previous_summary,
+                                changes, scenarios, False, failed)
+        manifest = {
+            "model_name": spec.name,
+            "model_path": str(model_path),
+            "model_sha256": model_sha,
+            "ledger_path": None if ledger_path is None else str(ledger_path),
+            "ledger_sha256": ledger_sha,
+            "as_of": day,
+            "seed": int(seed),
+            "inputs_hash": key,
+            "model_hash": attrs["model_hash"],
+            "evidence_hash": attrs["evidence_hash"],
+            "method": attrs["method"],
+            "method_reason": attrs.get("method_reason"),
+            "diagnostics": attrs["diagnostics"],
+            "publishable": result.publishable,
+            "versions": attrs["versions"],
+            "scenarios": scenarios,
+            "previous_run_id": None if previous is None else previous.run_id,
+        }
+        run = store.publish(result, manifest, rows)
+        return UpdateResult("published", run, summary, previous, previous_summary, changes,
+                            scenarios, result.publishable, failed)
+    finally:
+        lock.release()
+
+
+def history(model_name: str, runs_dir: str | os.PathLike[str] = "runs",
+            nodes: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Each scenario's probability and 90% interval over every valid run, oldest first.
+
+    Parameters
+    ----------
+    model_name : str
+        The model's name (``spec.name``): runs are read from ``runs_dir/<model_name>/``.
+    runs_dir : path-like
+        The run store folder.
+    nodes : sequence of str, optional
+        Only these nodes (e.g. the model's scenarios); by default every node in the runs.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        Columns run_id, as_of, created, method, publishable, node, state, mean, hdi_5%,
+        hdi_95%, mcse; one row per (run, node, state). ``to_xarray`` of
+        ``frame.set_index(["run_id", "node", "state"])`` gives a cube for plotting.
+    problems : list of Problem
+        One per damaged run folder, which was skipped.
+    """
+    store = RunStore(runs_dir, model_name)
+    runs, problems = store.scan()
+    frames = []
+    for run in runs:
+        table = run.summary
+        if nodes is not None:
+            table = table[table["node"].isin(list(nodes))]
+        m = run.manifest
+        frames.append(table.assign(run_id=run.run_id, as_of=m.get("as_of"),
+                                   created=m.get("created"), method=m.get("method"),
+                                   publishable=bool(m.get("publishable"))))
+    columns = ["run_id", "as_of", "created", "method", "publishable", "node", "state", "mean",
+               "hdi_5%", "hdi_95%", "mcse"]
+    if not frames:
+        return pd.DataFrame(columns=columns), problems
+    return pd.concat(frames, ignore_index=True)[columns], problems

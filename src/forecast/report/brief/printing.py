@@ -1,0 +1,278 @@
+"""Write a brief: ``brief.html`` atomically, ``brief.pdf`` by Chromium or WeasyPrint, ``brief.png``.
+
+The PDF is printed by headless Chromium when it is installed (``chromium``,
+``chromium-browser`` or ``google-chrome`` on the ``PATH``, or the binary named by
+``$FORECAST_CHROMIUM``) and by WeasyPrint otherwise, so a machine with only Python and pip
+gets one too. The PNG screenshot needs Chromium; asking for it without Chromium is a
+:class:`~forecast.errors.ForecastError` raised *before anything is written*.
+"""
+
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from forecast.errors import ForecastError, Problem, did_you_mean
+from forecast.ops.brief import BriefData, build_brief
+from forecast.report.brief.html import render_html
+
+if TYPE_CHECKING:
+    pass
+
+
+FORMATS = ("html", "pdf", "png")
+"""What :func:`write_brief` can write: ``brief.html``, ``brief.pdf``, ``brief.png``."""
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+"""Executables searched on the ``PATH`` (after ``$FORECAST_CHROMIUM``)."""
+
+CHROMIUM_TIMEOUT = 120.0
+"""Seconds Chromium may take to print or screenshot the brief."""
+
+SCREEN_SIZE = (1240, 1754)
+"""Window of the PNG screenshot, in CSS pixels (A4 proportions)."""
+
+
+# ---------------------------------------------------------------------------------- writing
+
+
+def find_chromium() -> str | None:
+    """The Chromium executable, or None if there is none.
+
+    ``$FORECAST_CHROMIUM`` if set, else the first of :data:`CHROMIUM_NAMES` on the ``PATH``.
+    """
+    named = os.environ.get("FORECAST_CHROMIUM")
+    if named:
+        return shutil.which(named)
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def chromium_command(binary: str, profile: str | os.PathLike[str]) -> list[str]:
+    """Chromium's headless command line, before the output flag and URL.
+
+    The flags keep it off the network (no background downloads, updates or sync: on a closed
+    network their refused connections would stall it) and inside a throw-away profile.
+    """
+    return [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
+            f"--user-data-dir={profile}"]
+
+
+def run_chromium(binary: str, flags: Sequence[str], url: str, output: Path,
+                 timeout: float = CHROMIUM_TIMEOUT) -> Path:
+    """Run headless Chromium once (its own process group, killed on timeout).
+
+    Raises
+    ------
+    RuntimeError
+        If it fails, times out or writes nothing to `output`.
+    """
+    with tempfile.TemporaryDirectory(prefix="forecast-chromium-") as profile:
+        command = [*chromium_command(binary, profile), *flags, url]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   start_new_session=True)
+        try:
+            _out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise RuntimeError(f"Chromium took more than {timeout:g} s on {url}") from None
+    if process.returncode != 0 or not output.is_file() or output.stat().st_size == 0:
+        tail = "\n".join(err.decode(errors="replace").strip().splitlines()[-5:])
+        raise RuntimeError(f"Chromium failed (exit {process.returncode}) writing {output}: "
+                           f"{tail}")
+    return output
+
+
+def _atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600: give the file the usual mode
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+PDF_ENGINES = ("auto", "chromium", "weasyprint")
+"""What prints the PDF: ``auto`` is Chromium when installed, WeasyPrint otherwise."""
+
+
+def _weasyprint_pdf(page: Path, output: Path) -> Path:
+    """Print `page` to `output` with WeasyPrint (pure Python over Pango: no browser needed)."""
+    import logging
+
+    import weasyprint
+
+    # WeasyPrint logs every CSS property it does not support at WARNING; the brief's screen
+    # styles (shadows, transitions) have print fallbacks, so those messages are noise.
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    weasyprint.HTML(filename=str(page), base_url=str(page.parent)).write_pdf(str(output))
+    return output
+
+
+def _check_output(formats: Sequence[str], pdf_engine: str,
+                  out_dir: str | os.PathLike[str]) -> tuple[list[str], str | None, bool]:
+    """The formats wanted, the Chromium binary and whether it prints the PDF; or raise.
+
+    Also checks that `out_dir` is, or can be made, a writable folder (without making it).
+    """
+    wanted = list(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+    problems = [Problem(f"format '{f}'", "unknown format",
+                        did_you_mean(f, FORMATS) or f"choose from {', '.join(FORMATS)}")
+                for f in wanted if f not in FORMATS]
+    out = Path(out_dir).absolute()
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        problems.append(Problem(f"--out {out_dir}", f"{existing} is a file, not a folder",
+                                "give a folder for brief.html and brief.pdf"))
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problems.append(Problem(f"--out {out_dir}", f"{existing} is not writable",
+                                "give a folder you can write to"))
+    if not wanted:
+        problems.append(Problem("format", "no format given", "e.g. html,pdf"))
+    if pdf_engine not in PDF_ENGINES:
+        problems.append(Problem("pdf engine", f"unknown engine '{pdf_engine}'",
+                                f"choose from {', '.join(PDF_ENGINES)}"))
+    if problems:
+        raise ForecastError("cannot write the brief", problems)
+    binary = find_chromium()
+    needs_chromium = [f for f in wanted if f == "png" or (f == "pdf" and pdf_engine == "chromium")]
+    if binary is None and needs_chromium:
+        raise ForecastError(f"cannot write the brief as {' and '.join(needs_chromium).upper()}: "
+                            "Chromium is not installed", [
+            Problem("chromium", "none of " + ", ".join(CHROMIUM_NAMES) + " is on the PATH "
+                    "(nor $FORECAST_CHROMIUM)",
+                    "install it (Debian/Ubuntu: apt-get install chromium), or ask for "
+                    "--format html,pdf with --pdf-engine weasyprint")])
+    return wanted, binary, pdf_engine == "chromium" or (pdf_engine == "auto" and bool(binary))
+
+
+def write_brief(model_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
+                runs_dir: str | os.PathLike[str] = "runs", run: str = "latest",
+                formats: Sequence[str] = ("html", "pdf"),
+                pdf_engine: str = "auto") -> dict[str, Path]:
+    """Build the brief of a run and write it as ``brief.html``, ``brief.pdf``, ``brief.png``.
+
+    :func:`build_brief`, then :func:`save_brief`; the formats are checked first, so a bad
+    request fails before the work.
+
+    Parameters
+    ----------
+    model_path : path-like
+        The model YAML.
+    out_dir : path-like
+        Folder for the files (created if missing).
+    runs_dir : path-like
+        The run store folder.
+    run : str
+        ``"latest"`` or a run id.
+    formats : sequence of str
+        Any of :data:`FORMATS`.
+    pdf_engine : {"auto", "chromium", "weasyprint"}
+        What prints the PDF (:data:`PDF_ENGINES`).
+
+    Returns
+    -------
+    dict of str to Path
+        The file written for each format.
+
+    Raises
+    ------
+    ForecastError
+        As :func:`save_brief`, before anything is built or written.
+    SpecError, RunStoreError
+        As :func:`build_brief`.
+    RuntimeError
+        If Chromium fails or times out.
+    """
+    _check_output(formats, pdf_engine, out_dir)
+    return save_brief(build_brief(model_path, runs_dir, run), out_dir, formats=formats,
+                      pdf_engine=pdf_engine)
+
+
+def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
+               formats: Sequence[str] = ("html", "pdf"),
+               pdf_engine: str = "auto") -> dict[str, Path]:
+    """Render a built brief and write it as ``brief.html``, ``brief.pdf``, ``brief.png``.
+
+    Every file is written to a temporary name in `out_dir` and renamed into place, so a
+    reader never sees half a brief, and nothing is written if the request is bad. The PDF is
+    the page printed on A4 from its print style sheet; the PNG is a screenshot of the top of
+    the page (:data:`SCREEN_SIZE`) by headless Chromium.
+
+    Parameters
+    ----------
+    data : BriefData
+        From :func:`build_brief`.
+    out_dir : path-like
+        Folder for the files (created if missing).
+    formats : sequence of str
+        Any of :data:`FORMATS`.
+    pdf_engine : {"auto", "chromium", "weasyprint"}
+        What prints the PDF (:data:`PDF_ENGINES`).
+
+    Returns
+    -------
+    dict of str to Path
+        The file written for each format.
+
+    Raises
+    ------
+    ForecastError
+        An unknown format or engine, an output folder that cannot be written, or Chromium
+        needed (PNG, or ``pdf_engine="chromium"``) but not installed: raised before anything
+        is written.
+    RuntimeError
+        If Chromium fails or times out (the HTML is already written then).
+    """
+    wanted, binary, use_chromium_pdf = _check_output(formats, pdf_engine, out_dir)
+    html = render_html(data)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ForecastError("cannot write the brief", [
+            Problem(f"--out {out_dir}", f"cannot make the folder ({err.strerror})",
+                    "give a folder you can write to")]) from None
+    written: dict[str, Path] = {}
+    with tempfile.TemporaryDirectory(prefix=".brief-", dir=out) as work:
+        page = Path(work) / "brief.html"
+        page.write_text(html, encoding="utf-8")
+        if "html" in wanted:
+            written["html"] = _atomic_write(out / "brief.html",
+                                            lambda p: shutil.copyfile(page, p))
+        url = page.resolve().as_uri()
+        if "pdf" in wanted:
+            target = Path(work) / "brief.pdf"
+            if use_chromium_pdf:
+                run_chromium(binary, ["--no-pdf-header-footer", f"--print-to-pdf={target}"],
+                             url, target)
+            else:
+                _weasyprint_pdf(page, target)
+            written["pdf"] = _atomic_write(out / "brief.pdf",
+                                           lambda p: shutil.copyfile(target, p))
+        if "png" in wanted:
+            width, height = SCREEN_SIZE
+            png = run_chromium(binary, [f"--window-size={width},{height}",
+                                        f"--screenshot={Path(work) / 'brief.png'}"],
+                               url, Path(work) / "brief.png")
+            written["png"] = _atomic_write(out / "brief.png", lambda p: shutil.copyfile(png, p))
+    return {f: written[f] for f in wanted}

@@ -1,0 +1,442 @@
+"""Draw a model's causal graph: layered by topological generation, edges by sign and strength.
+
+Plotting only: the drawing is computed from the spec and the prior means of its parameters
+(no inference); node colours, when given, come from a forecast computed elsewhere (see
+:func:`forecast.report.plots.plot_network`). matplotlib is imported here and nowhere in the compute
+path. The figure is drawn in the package style (:mod:`forecast.report.style`).
+
+Examples
+--------
+>>> from forecast.model.load import load_spec
+>>> from forecast.report.graph_plot import draw_model
+>>> fig = draw_model(load_spec("models/isis_pakistan_2015.yaml"))   # doctest: +SKIP
+>>> fig.savefig("models/isis_pakistan_2015.png", dpi=110)           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import itertools
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import matplotlib as mpl
+import networkx as nx
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from forecast.errors import ForecastError, Problem, did_you_mean
+from forecast.model.cpts import build_cpts, parameters
+from forecast.model.priors import STRENGTH_ODDS_RATIOS
+from forecast.model.schema import ModelSpec
+from forecast.report.style import EFFECT_COLOURS, PROBABILITY_CMAP, with_style
+
+__all__ = [
+    "EDGE_COLOURS",
+    "EDGE_WIDTHS",
+    "Sign",
+    "draw_model",
+    "edge_signs",
+    "edge_strengths",
+    "layered_layout",
+    "positive_state",
+    "strength_of",
+]
+
+Sign = Literal["raises", "lowers", "mixed"]
+
+EDGE_COLOURS: dict[str, str] = EFFECT_COLOURS
+"""Edge colour by sign of effect (the package's effect colours)."""
+
+EDGE_WIDTHS: dict[str, float] = {"weak": 0.7, "moderate": 1.4, "strong": 2.3, "very strong": 3.4}
+"""Edge line width by strength word."""
+
+_NODE_COLOURS = {"condition": "#e8f1f8", "event": "#fcefe3"}
+_OBSERVED_EDGE, _OBSERVED_FILL = "#b9770e", "#f4f6f7"
+_KNOWN = ("observed", "set")  # notes of nodes whose state is known: not filled by probability
+_TOL = 1e-12
+_CLIP = 1e-6  # probabilities clipped to [_CLIP, 1 - _CLIP] before taking log-odds
+
+
+def positive_state(states: Sequence[str]) -> str:
+    """The state a node's probability is shown for: ``yes`` if it is binary with one, else the last.
+
+    Models list states from the baseline to the notable one (``[none, achieved]``,
+    ``["no", "yes"]``, ``[easing, stalemate, worsening]``).
+
+    Parameters
+    ----------
+    states : sequence of str
+        The node's states, in model order.
+
+    Returns
+    -------
+    str
+    """
+    return "yes" if len(states) == 2 and "yes" in states else states[-1]
+
+
+def _mean_cpts(spec: ModelSpec) -> dict[str, np.ndarray]:
+    """Every CPT at its parameters' prior means, shape ``(*parent cards, card)``."""
+    params = parameters(spec)
+    cpts = build_cpts(spec, {p.name: p.prior.mean for p in params}, params=params)
+    return {n: table[0] for n, table in cpts.items()}
+
+
+def edge_signs(spec: ModelSpec) -> dict[tuple[str, str], Sign]:
+    """The sign of every edge's effect, read from the CPTs at the parameters' prior means.
+
+    An edge ``parent -> child`` *raises* if moving the parent from its first state to any later
+    state never lowers, and somewhere raises, the child's expected state index (for a binary
+    child: the probability of its second state, e.g. "yes"), in every configuration of the
+    child's other parents; *lowers* in the mirror case; otherwise *mixed*. States are read in
+    the order the model lists them.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        A validated model.
+
+    Returns
+    -------
+    dict of (str, str) to {"raises", "lowers", "mixed"}
+    """
+    signs: dict[tuple[str, str], Sign] = {}
+    for child, table in _mean_cpts(spec).items():
+        parents = spec.parents[child]
+        score = table @ np.arange(table.shape[-1], dtype=float)  # expected state index
+        for axis, parent in enumerate(parents):
+            base = np.take(score, [0], axis=axis)
+            rest = np.take(score, range(1, score.shape[axis]), axis=axis)
+            diff = rest - base
+            if np.all(diff >= -_TOL) and np.any(diff > _TOL):
+                signs[(parent, child)] = "raises"
+            elif np.all(diff <= _TOL) and np.any(diff < -_TOL):
+                signs[(parent, child)] = "lowers"
+            else:
+                signs[(parent, child)] = "mixed"
+    return signs
+
+
+def edge_strengths(spec: ModelSpec) -> dict[tuple[str, str], float]:
+    """How strongly each parent moves its child: the largest log-odds shift it causes.
+
+    For an edge ``parent -> child``, read from the CPTs at the parameters' prior means: the
+    largest absolute change, over the configurations of the child's other parents and over the
+    parent's later states, of the log-odds that the child is in its state ``k`` or later
+    (every ``k`` ≥ 1; for a binary child simply the log-odds of its second state) when the
+    parent moves from its first state. For a logit effect with a strength word this is the
+    effect's prior mean shift, which lies in that word's range.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        A validated model.
+
+    Returns
+    -------
+    dict of (str, str) to float
+        Non-negative log-odds shifts.
+    """
+    out: dict[tuple[str, str], float] = {}
+    for child, table in _mean_cpts(spec).items():
+        upper = np.cumsum(table[..., ::-1], axis=-1)[..., ::-1][..., 1:]  # P(X >= k), k >= 1
+        upper = np.clip(upper, _CLIP, 1 - _CLIP)
+        log_odds = np.log(upper) - np.log1p(-upper)
+        for axis, parent in enumerate(spec.parents[child]):
+            base = np.take(log_odds, [0], axis=axis)
+            rest = np.take(log_odds, range(1, log_odds.shape[axis]), axis=axis)
+            out[(parent, child)] = float(np.abs(rest - base).max())
+    return out
+
+
+def strength_of(shift: float) -> str:
+    """The strength word (:data:`forecast.model.priors.STRENGTH_ODDS_RATIOS`) of a log-odds shift.
+
+    The first word whose odds-ratio range reaches above ``exp(|shift|)``: shifts below the
+    ``weak`` range count as weak, above ``very strong`` as very strong.
+
+    Parameters
+    ----------
+    shift : float
+        A log-odds shift (either sign).
+
+    Returns
+    -------
+    str
+    """
+    for word, (_low, high) in STRENGTH_ODDS_RATIOS.items():
+        if abs(shift) < np.log(high):
+            return word
+    return list(STRENGTH_ODDS_RATIOS)[-1]
+
+
+def layered_layout(
+    graph: nx.DiGraph, sweeps: int = 24, rounds: int = 60
+) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], list[np.ndarray]]]:
+    """Positions in columns by topological generation, left to right, and edge routes.
+
+    A simple Sugiyama scheme. Columns: a node's topological generation (longest path from a
+    source; a source moves right to sit just before its nearest child). An edge spanning
+    several columns gets one bend point per column crossed, so long edges run between nodes,
+    not through them. Order within a column: barycentre of the neighbours in the adjacent
+    column, in alternating forward and backward sweeps (few crossings). Heights: each node
+    and bend point moves towards the mean height of its neighbours, keeping its column's
+    order and a minimum gap (1 between nodes, 0.65 between a node and a bend point, 0.3
+    between bend points), which straightens
+    long edges.
+
+    Parameters
+    ----------
+    graph : networkx.DiGraph
+        A directed acyclic graph with string node names.
+    sweeps : int, optional
+        Number of ordering sweeps.
+    rounds : int, optional
+        Number of straightening rounds.
+
+    Returns
+    -------
+    positions : dict of str to ndarray
+        Node → (column, height).
+    bends : dict of (str, str) to list of ndarray
+        Edge → its bend points from parent to child (empty for adjacent columns).
+    """
+    depth = {n: i for i, layer in enumerate(nx.topological_generations(graph)) for n in layer}
+    for n in graph:
+        children = list(graph.successors(n))
+        if graph.in_degree(n) == 0 and children:
+            depth[n] = min(depth[c] for c in children) - 1
+    expanded = nx.DiGraph()
+    expanded.add_nodes_from(graph)
+    chains: dict[tuple[str, str], list[tuple[str, str, int]]] = {}
+    for u, v in graph.edges:
+        chain = [(u, v, k) for k in range(depth[u] + 1, depth[v])]
+        depth.update({d: d[2] for d in chain})
+        nx.add_path(expanded, [u, *chain, v])
+        chains[(u, v)] = chain
+    layers: list[list] = [[] for _ in range(max(depth.values()) + 1)]
+    for n in expanded:
+        layers[depth[n]].append(n)
+    order = {n: i - (len(layer) - 1) / 2 for layer in layers for i, n in enumerate(layer)}
+    for sweep in range(sweeps):
+        forward = sweep % 2 == 0
+        for layer in layers[1:] if forward else layers[-2::-1]:
+            for n in layer:
+                near = list(expanded.predecessors(n) if forward else expanded.successors(n))
+                if near:
+                    order[n] = float(np.mean([order[m] for m in near]))
+            layer.sort(key=lambda n: order[n])
+            for i, n in enumerate(layer):
+                order[n] = i - (len(layer) - 1) / 2
+
+    def gap(a: object, b: object) -> float:
+        return 0.3 + 0.35 * ((a in graph) + (b in graph))
+
+    height = {n: order[n] for n in expanded}
+    for _ in range(rounds):
+        for layer in layers:
+            want = np.array([
+                np.mean([height[m] for m in nx.all_neighbors(expanded, n)])
+                if expanded.degree(n) else height[n]
+                for n in layer
+            ])
+            gaps = np.array([gap(a, b) for a, b in itertools.pairwise(layer)])
+            up, down = want.copy(), want.copy()
+            for i in range(1, len(layer)):  # push later items up past earlier ones
+                up[i] = max(up[i], up[i - 1] + gaps[i - 1])
+            for i in range(len(layer) - 2, -1, -1):  # and earlier items down
+                down[i] = min(down[i], down[i + 1] - gaps[i])
+            placed = (up + down) / 2
+            for i in range(1, len(layer)):  # averaging can break a gap: restore it
+                placed[i] = max(placed[i], placed[i - 1] + gaps[i - 1])
+            height.update(zip(layer, placed, strict=True))
+    point = {n: np.array([float(depth[n]), -height[n]]) for n in expanded}
+    positions = {n: point[n] for n in graph}
+    bends = {edge: [point[d] for d in chain] for edge, chain in chains.items()}
+    return positions, bends
+
+
+def _label(name: str, width: int = 16) -> str:
+    return "\n".join(textwrap.wrap(name.replace("_", " "), width)).replace(" ", "_")
+
+
+def _check_probabilities(spec: ModelSpec, probabilities: Mapping[str, float],
+                         observed: Mapping[str, str]) -> dict[str, float]:
+    """`probabilities` as floats, checked: every one a node's and in [0, 1], none missing.
+
+    A node whose state is known (an `observed` note starting "observed" or "set") needs none.
+    Raises a ForecastError listing every problem.
+    """
+    problems, out = [], {}
+    for name, value in probabilities.items():
+        where = f"probabilities[{name!r}]"
+        if name not in spec.nodes:
+            problems.append(Problem(where, "not a node of the model",
+                                    did_you_mean(str(name), spec.node_names)))
+            continue
+        try:
+            p = float(value)
+        except (TypeError, ValueError):
+            p = float("nan")
+        if not 0.0 <= p <= 1.0:
+            problems.append(Problem(where, f"{value!r} is not a probability in [0, 1]"))
+        out[name] = p
+    missing = [n for n in spec.node_names
+               if n not in probabilities and not str(observed.get(n, "")).startswith(_KNOWN)]
+    if missing:
+        problems.append(Problem("probabilities", f"no probability for {', '.join(missing)}",
+                                "give one for every node whose state is not observed or set"))
+    if problems:
+        raise ForecastError("draw_model: cannot fill the nodes by probability", problems)
+    return out
+
+
+def _ink_on(colour: tuple[float, ...]) -> str:
+    """Black or white text, whichever reads on a fill `colour` (RGBA in [0, 1])."""
+    r, g, b = colour[:3]
+    return "#17202a" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
+
+
+@with_style
+def draw_model(
+    spec: ModelSpec,
+    ax: Axes | None = None,
+    *,
+    probabilities: Mapping[str, float] | None = None,
+    observed: Mapping[str, str] | None = None,
+) -> Figure:
+    """Draw the model's DAG: nodes by kind, scenarios in bold, edges by sign and strength.
+
+    Columns are topological generations. Conditions are rounded boxes, events square ones;
+    headline scenarios (``model.scenarios``) have bold outlines. An edge's colour is its sign
+    (:func:`edge_signs`), its width its strength word (:func:`edge_strengths`,
+    :data:`EDGE_WIDTHS`).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        A validated model.
+    ax : matplotlib Axes, optional
+        Where to draw; by default a new Figure sized to the graph.
+    probabilities : mapping of str to float, optional
+        Probability of each node's :func:`positive_state`: nodes are filled by it (with a colour
+        bar) and show it under their name. Without it, nodes are filled by kind.
+    observed : mapping of str to str, optional
+        Nodes with evidence and a short note shown under the name; they get a dashed ochre
+        outline. A note starting with "observed" or "set" (``"observed: none"``,
+        ``"set: achieved"``) marks a node whose state is known: it is filled grey, not by
+        probability.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on (never shown: save it or display it yourself).
+
+    Raises
+    ------
+    ForecastError
+        If `probabilities` names a node not in the model, holds a value outside [0, 1], or
+        lacks a node whose state is not known.
+    """
+    observed = observed or {}
+    if probabilities is not None:
+        probabilities = _check_probabilities(spec, probabilities, observed)
+    graph = spec.network_structure()
+    pos, bends = layered_layout(graph)
+    n_columns = len({float(p[0]) for p in pos.values()})
+    if ax is None:
+        extra = 1.2 if probabilities is not None else 0.0
+        fig = Figure(figsize=(2.2 * n_columns + 1.0 + extra, 9.0), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.get_figure(root=True)  # type: ignore[assignment]
+    cmap, norm = mpl.colormaps[PROBABILITY_CMAP], Normalize(0.0, 1.0)
+    scenarios = set(spec.scenarios)
+    texts = {}
+    for name, (x, y) in pos.items():
+        kind = spec.nodes[name].definition.kind
+        bold, seen = name in scenarios, name in observed
+        label = _label(name)
+        face: str | tuple[float, ...] = _NODE_COLOURS[kind]
+        known = seen and observed[name].startswith(_KNOWN)
+        if probabilities is not None and known:
+            face = _OBSERVED_FILL
+        elif probabilities is not None:
+            p = float(probabilities[name])
+            face = cmap(norm(p))
+            label += f"\n{positive_state(spec.states[name])}: {p:.2f}"
+        if seen:
+            label += f"\n{observed[name]}"
+        texts[name] = ax.text(
+            x, y, label, ha="center", va="center", fontsize=8.5, zorder=3,
+            fontweight="bold" if bold else "normal",
+            color=_ink_on(mpl.colors.to_rgba(face)), linespacing=1.15,
+            bbox={
+                "boxstyle": ("round" if kind == "condition" else "square") + ",pad=0.35",
+                "facecolor": face,
+                "edgecolor": _OBSERVED_EDGE if seen else ("#17202a" if bold else "#85929e"),
+                "linewidth": 1.8 if bold or seen else 0.8,
+                "linestyle": "--" if seen else "-",
+            },
+        )
+    signs, strengths = edge_signs(spec), edge_strengths(spec)
+    for (parent, child), sign in signs.items():
+        width = EDGE_WIDTHS[strength_of(strengths[(parent, child)])]
+        style = {"color": EDGE_COLOURS[sign], "linewidth": width, "alpha": 0.8}
+        points = [pos[parent], *bends[(parent, child)], pos[child]]
+        for k, (start, stop) in enumerate(itertools.pairwise(points)):
+            first, last = k == 0, k == len(points) - 2
+            ax.annotate(
+                "", xy=stop, xytext=start, zorder=2,
+                arrowprops={
+                    "arrowstyle": "-|>" if last else "-", "shrinkA": 0, "shrinkB": 0,
+                    "mutation_scale": 8 + 2.5 * width, "joinstyle": "round",
+                    "patchA": texts[parent].get_bbox_patch() if first else None,
+                    "patchB": texts[child].get_bbox_patch() if last else None,
+                    **style,
+                },
+            )
+    ax.legend(handles=_legend_handles(signs, probabilities is not None, bool(observed)),
+              loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=4, frameon=False)
+    if probabilities is not None:
+        fig.colorbar(ScalarMappable(norm, cmap), ax=ax, shrink=0.45, pad=0.01, aspect=25,
+                     label="probability of the node's notable state (yes, or its last state)")
+    ax.set_title(spec.model.title)
+    every = np.array([*pos.values(), *(b for route in bends.values() for b in route)])
+    ax.set_xlim(every[:, 0].min() - 0.45, every[:, 0].max() + 0.45)
+    ax.set_ylim(every[:, 1].min() - 0.45, every[:, 1].max() + 0.45)
+    ax.set_axis_off()
+    return fig
+
+
+def _legend_handles(signs: Mapping[tuple[str, str], Sign], coloured: bool,
+                    observed: bool) -> list[Line2D | Patch]:
+    """Legend entries: edge signs, strength widths, node kinds and outlines."""
+    handles: list[Line2D | Patch] = [
+        Line2D([], [], color=EDGE_COLOURS["raises"], label="raises (later parent state → "
+               "child's later state more likely)"),
+        Line2D([], [], color=EDGE_COLOURS["lowers"], label="lowers"),
+    ]
+    if "mixed" in signs.values():
+        handles.append(Line2D([], [], color=EDGE_COLOURS["mixed"], label="mixed"))
+    handles += [Line2D([], [], color="#566573", linewidth=w, label=f"{word} effect")
+                for word, w in EDGE_WIDTHS.items()]
+    fills = ({"condition": "white", "event": "white"} if coloured else _NODE_COLOURS)
+    handles += [
+        Patch(facecolor=fills["condition"], edgecolor="#85929e",
+              label="condition (rounded; holds at the as-of date)"),
+        Patch(facecolor=fills["event"], edgecolor="#85929e",
+              label="event (square; within its window)"),
+        Patch(facecolor="white", edgecolor="#17202a", linewidth=1.8,
+              label="headline scenario (bold)"),
+    ]
+    if observed:
+        handles.append(Patch(facecolor=_OBSERVED_FILL, edgecolor=_OBSERVED_EDGE, linewidth=1.8,
+                             linestyle="--", label="evidence on the node (dashed)"))
+    return handles
