@@ -42,16 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     from forecast.analysis import explain
     from forecast.evidence.ledger import case_from_rows
     from forecast.model.load import load_spec
+    from forecast.ops.brief import ATTRIBUTION_PERMUTATIONS, build_brief
     from forecast.ops.store import RunStore
     from forecast.ops.update import update
-    from forecast.report.brief import (
-        ATTRIBUTION_PERMUTATIONS,
-        build_brief,
-        find_chromium,
-        make_figures,
-        render_html,
-        save_brief,
-    )
+    from forecast.report.brief import find_chromium, make_figures, render_html, save_brief
 
     env = [f"python {platform.python_version()}, CPUs {os.cpu_count()}",
            f"model {MODEL.relative_to(ROOT)}, runs as of {DATES[0]} and {DATES[1]}",

@@ -8,9 +8,10 @@ Run from the repository root::
 
 Part 1 — all posterior marginals on bnlearn networks
     The networks bundled with pgmpy (``pgmpy/utils/example_models/*.bif.gz``) are loaded into a
-    :class:`forecast.Network` by ``forecast.network.bif.example_network``, CPT rows renormalized (see
-    ``peers.load_network``). The pyAgrum and pgmpy models are built from that same Network
-    (``forecast.network.interop.to_pyagrum`` / ``to_pgmpy``), so all three engines get identical numbers.
+    :class:`forecast.Network` by ``forecast.network.bif.example_network``, CPT rows renormalized
+    (see ``peers.load_network``). The pyAgrum and pgmpy models are built from that same Network
+    (``forecast.network.interop.to_pyagrum`` / ``to_pgmpy``), so all three engines get identical
+    numbers.
 
     Evidence: one forward sample of the whole network (``np.random.default_rng(seed)``);
     ``max(1, round(0.1 * nodes))`` nodes picked at random are observed at their sampled values,
@@ -212,7 +213,8 @@ def environment() -> list[str]:
         f"(threads: {gum.getNumberOfThreads()})",
         "load average (1, 5, 15 min) at start: "
         + ", ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "networks: forecast.network.bif.example_network; peers: forecast.network.interop.to_pgmpy / to_pyagrum",
+        "networks: forecast.network.bif.example_network; "
+        "peers: forecast.network.interop.to_pgmpy / to_pyagrum",
     ]
 
 

@@ -1,10 +1,10 @@
 """The flagship model with its ledger: the update a scheduled job runs, cold and warm.
 
 For each as-of date, the ledger is cut (``forecast.evidence.ledger.case_as_of``) and the posterior
-computed by ``forecast.inference.importance.posterior_forecast`` (importance sampling; NUTS if the weights
-degenerate). Cold = a fresh Python process from start to forecast in hand (imports included);
-warm = the next as-of date in the same process. Targets (issue 4): cold ≤ 10 s, warm ≤ 1 s,
-MCSE ≤ 0.005 on every reported probability.
+computed by ``forecast.inference.importance.posterior_forecast`` (importance sampling; NUTS if the
+weights degenerate). Cold = a fresh Python process from start to forecast in hand (imports
+included); warm = the next as-of date in the same process. Targets (issue 4): cold ≤ 10 s, warm ≤ 1
+s, MCSE ≤ 0.005 on every reported probability.
 
     python benchmarks/bench_flagship.py [--markdown FILE]
 """

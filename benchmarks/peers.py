@@ -1,8 +1,9 @@
 """Peer engines for the benchmarks: all-marginals helpers for pyAgrum and pgmpy.
 
 Every peer model is built from the *same* :class:`forecast.Network` (same floating-point CPT
-entries, through :func:`forecast.network.interop.to_pyagrum` and :func:`forecast.network.interop.to_pgmpy`), so
-the three engines answer exactly the same question and their marginals agree to ~1e-15.
+entries, through :func:`forecast.network.interop.to_pyagrum` and
+:func:`forecast.network.interop.to_pgmpy`), so the three engines answer exactly the same question
+and their marginals agree to ~1e-15.
 """
 
 from __future__ import annotations

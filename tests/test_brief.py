@@ -24,16 +24,10 @@ from PIL import Image
 from forecast.cli import main
 from forecast.errors import ForecastError, RunStoreError
 from forecast.model.words import CONFIDENCE_WIDTHS, LIKELIHOOD_WORDS
+from forecast.ops.brief import build_brief
 from forecast.ops.update import update
-from forecast.report.brief import (
-    build_brief,
-    chromium_command,
-    find_chromium,
-    render_html,
-    run_chromium,
-    save_brief,
-    write_brief,
-)
+from forecast.report.brief import find_chromium, render_html, save_brief, write_brief
+from forecast.report.brief.printing import chromium_command, run_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "isis_pakistan_2015.yaml"

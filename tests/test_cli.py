@@ -236,6 +236,7 @@ def test_update_bad_ledger_exits_2_and_writes_nothing(tmp_path):
 def test_update_failed_diagnostics_exit_3_and_unexpected_failure_exit_1(tmp_path, monkeypatch):
     import forecast.inference.importance
     import forecast.ops.store
+    import forecast.ops.update
 
     real = forecast.inference.importance.posterior_forecast
 
@@ -245,7 +246,7 @@ def test_update_failed_diagnostics_exit_3_and_unexpected_failure_exit_1(tmp_path
         result.idata.posterior.attrs["diagnostics"] = json.dumps({"failed": ["ess too low"]})
         return result
 
-    monkeypatch.setattr(forecast.inference.importance, "posterior_forecast", unconverged)
+    monkeypatch.setattr(forecast.ops.update, "posterior_forecast", unconverged)
     runs = tmp_path / "runs"
     result = run("update", FLAGSHIP, "--as-of", "2025-11-20", "--runs", runs)
     assert result.exit_code == 3 and "ess too low" in result.output

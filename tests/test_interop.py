@@ -133,6 +133,7 @@ def test_missing_pgmpy_is_a_clear_error(monkeypatch):
 
 
 def test_pgmpy_is_not_imported_with_our_modules():
-    code = "import sys, forecast.network.bif, forecast.network.interop; print('pgmpy' in sys.modules)"
+    code = ("import sys, forecast.network.bif, forecast.network.interop; "
+            "print('pgmpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

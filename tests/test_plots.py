@@ -26,7 +26,6 @@ from matplotlib.figure import Figure, SubFigure
 from matplotlib.patches import Rectangle
 from scipy import special
 
-from forecast import graph_plot, plot_style, plots
 from forecast.analysis.explain import attribute_change, parameter_sensitivity
 from forecast.analysis.scoring import calibration_table
 from forecast.errors import ForecastError
@@ -37,6 +36,8 @@ from forecast.inference.result import Forecast
 from forecast.model.load import load_spec
 from forecast.model.priors import PROBABILITY_BANDS, STRENGTH_ODDS_RATIOS
 from forecast.model.words import ICD_BAND_COLOURS
+from forecast.report import graph_plot, plots
+from forecast.report import style as plot_style
 from forecast.report.graph_plot import (
     EDGE_COLOURS,
     EDGE_WIDTHS,
@@ -152,7 +153,7 @@ def calibration():
 
 def nuts_like(forecast: Forecast, chains: int = 2, draws: int = 600,
               divergent: tuple[int, ...] = (10, 200, 300)) -> Forecast:
-    """A Forecast shaped as ``forecast.inference.importance.nuts_forecast`` returns it, without running NUTS.
+    """A Forecast shaped as ``nuts_forecast`` returns it, without running NUTS.
 
     The chains are the importance draws cut in two, with chain 1 shifted on one parameter
     (:data:`NUTS_SHIFTED`) so that it has by far the largest R-hat; a few draws of chain 0 are

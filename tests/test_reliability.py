@@ -31,6 +31,7 @@ from click.testing import CliRunner
 import forecast
 import forecast.inference.importance
 import forecast.model.load
+import forecast.ops.update
 from forecast.cli import main
 from forecast.inference.result import Forecast
 from forecast.ops.store import RunStore
@@ -47,9 +48,11 @@ FORK = multiprocessing.get_context("fork")
 @pytest.fixture
 def fast_updates(monkeypatch):
     """Updates draw 2,000 prior samples and parse the model once (forked children inherit it)."""
-    monkeypatch.setattr(forecast.inference.importance, "posterior_forecast",
-                        functools.partial(forecast.inference.importance.posterior_forecast, draws=2000))
-    monkeypatch.setattr(forecast.model.load, "load_spec", functools.cache(forecast.model.load.load_spec))
+    monkeypatch.setattr(forecast.ops.update, "posterior_forecast",
+                        functools.partial(forecast.inference.importance.posterior_forecast,
+                        draws=2000))
+    monkeypatch.setattr(forecast.ops.update, "load_spec",
+    functools.cache(forecast.model.load.load_spec))
 
 
 def _start(target, *args) -> multiprocessing.Process:

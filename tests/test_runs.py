@@ -198,6 +198,7 @@ def test_bad_inputs_write_nothing(tmp_path):
 
 def test_unconverged_publishes_nothing_unless_allowed(tmp_path, monkeypatch):
     import forecast.inference.importance
+    import forecast.ops.update
 
     real = forecast.inference.importance.posterior_forecast
 
@@ -208,7 +209,7 @@ def test_unconverged_publishes_nothing_unless_allowed(tmp_path, monkeypatch):
             {"failed": ["k-hat too large (test)"]})
         return result
 
-    monkeypatch.setattr(forecast.inference.importance, "posterior_forecast", failing)
+    monkeypatch.setattr(forecast.ops.update, "posterior_forecast", failing)
     runs = tmp_path / "runs"
     result = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs)
     assert result.status == "unconverged" and result.run is None

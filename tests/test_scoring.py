@@ -351,7 +351,7 @@ def test_cli_refuses_an_unknown_plot_type_before_any_work(tmp_path):
 
 
 def test_cli_exit_3_when_a_forecast_failed_its_diagnostics(monkeypatch, tmp_path):
-    import forecast.analysis.scoring
+    import forecast.ops.score
 
     frame = pd.DataFrame({"id": ["a"], "node": "n", "state": "yes", "as_of": "2015-08-24",
                           "outcome": [1], "model": [0.8], "model_hdi_5%": [0.7],
@@ -359,7 +359,7 @@ def test_cli_exit_3_when_a_forecast_failed_its_diagnostics(monkeypatch, tmp_path
                           "no_evidence": [0.5], "uniform": 0.5})
     attrs = {"model": "m", "ledger": "l.csv", "seed": 0, "as_of": ["2015-08-24"],
              "unpublishable": ["2015-08-24"]}
-    monkeypatch.setattr(forecast.analysis.scoring, "score_questions",
+    monkeypatch.setattr(forecast.ops.score, "score_questions",
                         lambda *args, **kwargs: evaluate(frame, attrs=attrs))
     result = run("score", MODEL, "--questions", tmp_path / "q.csv")
     assert result.exit_code == 3
@@ -369,13 +369,13 @@ def test_cli_exit_3_when_a_forecast_failed_its_diagnostics(monkeypatch, tmp_path
 
 
 def test_cli_exit_1_on_a_worker_failure(monkeypatch, tmp_path):
-    import forecast.analysis.scoring
+    import forecast.ops.score
     from forecast.ops.replay import WorkerError
 
     def fail(*args, **kwargs):
         raise WorkerError("2015-08-24", "a worker process died")
 
-    monkeypatch.setattr(forecast.analysis.scoring, "score_questions", fail)
+    monkeypatch.setattr(forecast.ops.score, "score_questions", fail)
     result = run("score", MODEL, "--questions", tmp_path / "q.csv")
     assert result.exit_code == 1
     assert "error: unexpected failure: replay as of 2015-08-24 failed" in result.stderr

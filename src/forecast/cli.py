@@ -174,7 +174,9 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
       forecast update models/isis_pakistan_2015.yaml --ledger data/isis_pakistan_ledger.csv
     """
     try:
-        from forecast.ops.store import update as run_update  # imports arviz: needs a writable cache
+        from forecast.ops.update import (
+            update as run_update,  # imports arviz: needs a writable cache
+        )
 
         result = run_update(model, ledger, as_of=as_of, runs_dir=runs_dir, seed=seed,
                             allow_unconverged=allow_unconverged, lock_timeout=lock_timeout)

@@ -3,22 +3,21 @@
 A judgment about a scenario says two different things, and this module keeps them apart:
 
 * **Likelihood** — how probable the scenario is: the ICD 203 word of the band holding the
-  posterior mean (:data:`forecast.model.priors.PROBABILITY_BANDS`; a band's lower edge belongs to it,
-  below 1% is still "almost no chance" and above 99% "almost certain"). When the 90% credible
-  interval reaches into other bands the judgment says so in a sentence of its own ("the 90%
-  interval spans 'roughly even chance' to 'likely'").
+  posterior mean (:data:`forecast.model.priors.PROBABILITY_BANDS`; a band's lower edge belongs to
+  it, below 1% is still "almost no chance" and above 99% "almost certain"). When the 90% credible
+  interval reaches into other bands the judgment says so in a sentence of its own ("the 90% interval
+  spans 'roughly even chance' to 'likely'").
 * **Confidence** — how much the judgment rests on: ``high``, ``moderate`` or ``low``, the
   lower of two labels,
 
   - from the **interval width**: high if the 90% interval is at most 0.10 wide, moderate up
     to 0.25, low beyond (:data:`CONFIDENCE_WIDTHS`);
   - from the **evidence volume**: the ledger rows that counted at the as-of date on the node,
-    its ancestors (its causes) or its descendants (its indicators) — the rows that can move
-    it: high with at least 10 rows, moderate with at least 4, low below
-    (:data:`CONFIDENCE_ROWS`). A narrow interval drawn from priors alone is the analyst's
-    certainty, not the evidence's, so thin evidence caps the confidence. When the rows are not
-    known (a bare :class:`~forecast.inference.result.Forecast`), only the width counts and the sentence
-    says so.
+    its ancestors (its causes) or its descendants (its indicators) — the rows that can move it: high
+    with at least 10 rows, moderate with at least 4, low below (:data:`CONFIDENCE_ROWS`). A narrow
+    interval drawn from priors alone is the analyst's certainty, not the evidence's, so thin
+    evidence caps the confidence. When the rows are not known (a bare
+    :class:`~forecast.inference.result.Forecast`), only the width counts and the sentence says so.
 
 ICD 203 asks that likelihood and confidence never be confused, so :meth:`Judgment.sentences`
 never puts a likelihood word and a confidence word in one sentence::

@@ -19,9 +19,10 @@ The data flow::
                    ─► question_probabilities ─► one row per question, a column per forecaster
                    ─► evaluate ─► ScoreResult: Brier, log and skill scores; calibration table
 
-:func:`brier_score`, :func:`log_score`, :func:`brier_skill` and :func:`calibration_table` are
-pure functions of probabilities and outcomes; :func:`forecast.ops.score.score_questions` is the whole pipeline.
-The reliability diagram is :func:`forecast.report.plots.plot_reliability` on ``ScoreResult.calibration``.
+:func:`brier_score`, :func:`log_score`, :func:`brier_skill` and :func:`calibration_table` are pure
+functions of probabilities and outcomes; :func:`forecast.ops.score.score_questions` is the whole
+pipeline. The reliability diagram is :func:`forecast.report.plots.plot_reliability` on
+``ScoreResult.calibration``.
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ as of a date*):
   likelihoods multiply). Rows older than that window do not count;
 * with ``half_life_days``, a soft likelihood λ observed ``d`` days before the as-of day is
   tempered to ``λ ** 2 ** (-d / half_life_days)``; hard rows never decay;
-* with ``reports=True`` the kept hard rows become :class:`~forecast.evidence.observations.Report` (one
-  per row, so each source's reliability is learned) instead of fixed findings.
+* with ``reports=True`` the kept hard rows become :class:`~forecast.evidence.observations.Report`
+  (one per row, so each source's reliability is learned) instead of fixed findings.
 """
 
 from __future__ import annotations
@@ -521,12 +521,11 @@ def rows_as_of(
     Returns
     -------
     pandas.DataFrame
-        The kept rows in (date, line) order with the ledger's columns plus ``kind``
-        (``condition`` or ``event``), ``target`` (the network node the finding is entered on:
-        the node itself for a condition, its previous-window twin
-        :func:`forecast.evidence.lagged.lagged` for an event), ``age_days`` (days from the row's date
-        to ``as_of``) and ``weight`` (the exponent applied to a soft row's likelihood: 1
-        without decay, always 1 on hard rows).
+        The kept rows in (date, line) order with the ledger's columns plus ``kind`` (``condition``
+        or ``event``), ``target`` (the network node the finding is entered on: the node itself for a
+        condition, its previous-window twin :func:`forecast.evidence.lagged.lagged` for an event),
+        ``age_days`` (days from the row's date to ``as_of``) and ``weight`` (the exponent applied to
+        a soft row's likelihood: 1 without decay, always 1 on hard rows).
 
     Raises
     ------
@@ -534,7 +533,6 @@ def rows_as_of(
         If `as_of` is not a date, `half_life_days` is not a positive number, or a row does not
         fit the model (unknown node or state, wrong likelihood length, event without window).
     """
-
     day = _as_of_day(as_of)
     half_life = _half_life(half_life_days)
     _check_frame(ledger, spec)
@@ -633,13 +631,13 @@ def case_as_of(
 def case_from_rows(rows: pd.DataFrame, spec: ModelSpec, *, reports: bool = False) -> Case:
     """Turn kept rows (:func:`rows_as_of`, or any subset of them) into a :class:`Case`.
 
-    The rows are first reduced by the same per-node rules as the as-of cut (a condition keeps
-    its latest row; an event's occurrence rows win), so a subset or a union of kept rows is
-    valid input (this is how :mod:`forecast.analysis.explain` builds coalitions of rows). Findings are
-    entered on each row's ``target`` node. Hard rows go to ``Case.evidence`` (``{node:
-    state}``). Soft rows go to ``Case.soft``: each likelihood is scaled to a largest entry of
-    1, raised to its decay ``weight``, and the vectors of one node are multiplied. A node may
-    carry both a hard finding and a soft likelihood; the engine multiplies both in.
+    The rows are first reduced by the same per-node rules as the as-of cut (a condition keeps its
+    latest row; an event's occurrence rows win), so a subset or a union of kept rows is valid input
+    (this is how :mod:`forecast.analysis.explain` builds coalitions of rows). Findings are entered
+    on each row's ``target`` node. Hard rows go to ``Case.evidence`` (``{node: state}``). Soft rows
+    go to ``Case.soft``: each likelihood is scaled to a largest entry of 1, raised to its decay
+    ``weight``, and the vectors of one node are multiplied. A node may carry both a hard finding and
+    a soft likelihood; the engine multiplies both in.
 
     With ``reports=True`` every hard row becomes ``Report(node, state, source, grade)`` in
     ``Case.reports`` instead (several rows, several reports, so sources that agree add up and
@@ -660,7 +658,6 @@ def case_from_rows(rows: pd.DataFrame, spec: ModelSpec, *, reports: bool = False
     Case
         Findings keyed in the model's node order, each twin after its node.
     """
-
     evidence: dict[str, str] = {}
     soft: dict[str, list[float]] = {}
     found: list[Report] = []

@@ -11,8 +11,8 @@ one call. The posterior over θ comes from
   Pareto-smoothed (``arviz.psislw``) with the Pareto k̂ and effective sample size as diagnostics;
   exact in the limit and fast for sparse, single-case evidence. Draws are added until every
   reported probability has a Monte Carlo standard error at most ``target_mcse``.
-* **NUTS** (:mod:`forecast.inference.pymc_model`) when the weights degenerate (k̂ > 0.7), e.g. when many
-  cases share the parameters.
+* **NUTS** (:mod:`forecast.inference.pymc_model`) when the weights degenerate (k̂ > 0.7), e.g. when
+  many cases share the parameters.
 
 Evidence comes as one *target* case, whose scenarios are reported, and optional *history*
 cases (other periods or regions) that share the parameters and only inform θ.
@@ -253,10 +253,10 @@ def nuts_forecast(
 ) -> Forecast:
     """Posterior scenario probabilities from NUTS on the PyMC model of the spec.
 
-    The parameters are sampled by :func:`forecast.inference.pymc_model.sample_nuts`; for every draw the
-    exact engine gives the target case's probabilities (one batched call). The forecast is not
-    publishable if any reported probability has R-hat > :data:`RHAT_MAX`, there is any
-    divergence, a bulk ESS below :data:`MIN_ESS`, or an MCSE above `target_mcse`.
+    The parameters are sampled by :func:`forecast.inference.pymc_model.sample_nuts`; for every draw
+    the exact engine gives the target case's probabilities (one batched call). The forecast is not
+    publishable if any reported probability has R-hat > :data:`RHAT_MAX`, there is any divergence, a
+    bulk ESS below :data:`MIN_ESS`, or an MCSE above `target_mcse`.
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """The PyMC model of a spec: uncertain CPT parameters, exact evidence, NUTS.
 
-Every uncertain parameter of :func:`forecast.model.cpts.parameters` becomes a PyMC random variable named
-after it, with the prior the model language gave it:
+Every uncertain parameter of :func:`forecast.model.cpts.parameters` becomes a PyMC random variable
+named after it, with the prior the model language gave it:
 
 ==================  =====================================================================
 prior family        PyMC variable
@@ -345,10 +345,10 @@ def build_pymc_model(
     spec : ModelSpec
         The model.
     cases : sequence of CaseLike
-        Each case is ``(evidence, soft)``: hard findings ``{node: state}`` and likelihood
-        vectors ``{node: λ}`` (one value per state), or a :class:`forecast.inference.importance.Case`, whose
-        reports and counts enter through their observation model. The log-likelihood is the
-        sum over cases.
+        Each case is ``(evidence, soft)``: hard findings ``{node: state}`` and likelihood vectors
+        ``{node: λ}`` (one value per state), or a :class:`forecast.inference.importance.Case`, whose
+        reports and counts enter through their observation model. The log-likelihood is the sum over
+        cases.
     count_models : sequence of CountModel
         How the cases' counts depend on their nodes.
     interventions : mapping of str to str, optional
@@ -369,18 +369,17 @@ def build_pymc_model(
         with dimensions ``(*parents, node)``. Potential: ``log_evidence`` (none without
         findings). Coordinates: every node's states.
 
-    Notes
-    -----
-    The likelihood vectors of reports and counts are PyTensor expressions of the observation
-    parameters, with the formulas of :meth:`forecast.evidence.observations.ObservationModel.likelihoods`,
-    computed in log space: each case's row is shifted by its maximum before exponentiating,
-    and the shift is added back to ``log_evidence`` (``P(e)`` is linear in each likelihood).
+    Notes ----- The likelihood vectors of reports and counts are PyTensor expressions of the
+    observation parameters, with the formulas of
+    :meth:`forecast.evidence.observations.ObservationModel.likelihoods`, computed in log space: each
+    case's row is shifted by its maximum before exponentiating, and the shift is added back to
+    ``log_evidence`` (``P(e)`` is linear in each likelihood).
 
     Raises
     ------
     EvidenceError
-        If a finding names an unknown node or state, a likelihood has the wrong length, or a
-        report or count does not fit (see :class:`~forecast.evidence.observations.ObservationModel`).
+        If a finding names an unknown node or state, a likelihood has the wrong length, or a report
+        or count does not fit (see :class:`~forecast.evidence.observations.ObservationModel`).
     InferenceError
         If a case's evidence is impossible under the model (at the parameters' prior means).
 
@@ -470,7 +469,8 @@ def _log_likelihood(
 ) -> Any:
     """``log λ`` over the states of `node` from one case's reports and counts, shape ``(card,)``.
 
-    The formulas of :meth:`forecast.evidence.observations.ObservationModel.likelihoods`, in PyTensor.
+    The formulas of :meth:`forecast.evidence.observations.ObservationModel.likelihoods`, in
+    PyTensor.
     """
     states = observations.states[node]
     k = len(states)

@@ -18,11 +18,9 @@ noisy-OR, 2+ links     ``node.link.parent=s1+s2`` (for one parent)    Beta / fix
 A Beta row (``prior: {state: word}`` on a binary node) is the probability of the named state;
 a Dirichlet or fixed row is the whole distribution, in the node's state order.
 
-CPTs
-----
-:func:`build_cpts` turns values (one array per parameter, leading axis = draws) into arrays of
-shape ``(n, *parent_cards, card)`` in the :class:`~forecast.network.network.Network` layout, without a
-Python loop over draws:
+CPTs ---- :func:`build_cpts` turns values (one array per parameter, leading axis = draws) into
+arrays of shape ``(n, *parent_cards, card)`` in the :class:`~forecast.network.network.Network`
+layout, without a Python loop over draws:
 
 * logit: ``P(outcome | u) = sigmoid(logit(baseline) + Σ_j effect_j · [u_j = state_j])``
 * noisy-OR: ``P(outcome | u) = 1 − (1 − leak) · Π_j (1 − link_j · [u_j active])``

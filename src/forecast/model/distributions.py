@@ -1,7 +1,7 @@
 """Prior distributions of CPT parameters: Beta, signed LogNormal, Dirichlet and fixed values.
 
-:mod:`forecast.model.priors` builds these from words; :mod:`forecast.model.cpts` attaches one to each named
-parameter. Each has ``mean``, ``ppf(u)`` (quantile function, used for quasi-Monte Carlo),
+:mod:`forecast.model.priors` builds these from words; :mod:`forecast.model.cpts` attaches one to
+each named parameter. Each has ``mean``, ``ppf(u)`` (quantile function, used for quasi-Monte Carlo),
 ``sample(rng, n)`` (numpy), ``describe()`` (a short text) and ``shape`` (``()`` or ``(k,)``).
 
 Hook for PyMC

@@ -474,9 +474,9 @@ def _scenario_problems(data: Any) -> list[InitErrorDetails]:
 class ModelSpec(_Model):
     """A validated model file: header, claims and nodes (in file order).
 
-    Build it with :func:`forecast.model.load.load_spec` or :func:`forecast.model.load.parse_spec`, which
-    also run the checks that need the whole model and fill in defaults (``outcome``, effect and
-    link ``state``), so every such field of a loaded spec is explicit.
+    Build it with :func:`forecast.model.load.load_spec` or :func:`forecast.model.load.parse_spec`,
+    which also run the checks that need the whole model and fill in defaults (``outcome``, effect
+    and link ``state``), so every such field of a loaded spec is explicit.
     """
 
     model: ModelInfo

@@ -1,4 +1,4 @@
-"""The estimative scale: ICD 203 likelihood words for probabilities, confidence labels, band colours.
+"""The estimative scale: ICD 203 words for probabilities, confidence labels, band colours.
 
 The inverse of :data:`forecast.model.priors.PROBABILITY_BANDS` (words to bands): a probability
 gets the word of the band holding it (a band's lower edge belongs to it, below 1% is still

@@ -1,9 +1,9 @@
-"""Exact inference on a :class:`~forecast.network.network.Network`: marginals, families and log P(e).
+"""Exact inference on a :class:`~forecast.network.network.Network`: marginals, families, log P(e).
 
-Hard evidence (``node = state``) slices the CPTs; likelihood (soft) evidence multiplies in a
-vector ``λ(state)``. One :class:`~forecast.network.plan.Plan` is compiled per evidence pattern (which
-nodes are observed, how, and which inputs carry a batch of parameter draws) and cached, so
-repeated queries with new evidence values or new parameter draws only execute it.
+Hard evidence (``node = state``) slices the CPTs; likelihood (soft) evidence multiplies in a vector
+``λ(state)``. One :class:`~forecast.network.plan.Plan` is compiled per evidence pattern (which nodes
+are observed, how, and which inputs carry a batch of parameter draws) and cached, so repeated
+queries with new evidence values or new parameter draws only execute it.
 
 Two kinds of query:
 

@@ -1,9 +1,9 @@
 """A discrete Bayesian network with numeric conditional probability tables.
 
-This is the numeric core every other module feeds or reads: the model language compiles to it
-(with CPTs at prior means, or batched over parameter draws), BIF files and pgmpy models convert
-to and from it, and :mod:`forecast.network.exact` runs exact inference on it. It knows nothing of YAML,
-CSV or PyMC.
+This is the numeric core every other module feeds or reads: the model language compiles to it (with
+CPTs at prior means, or batched over parameter draws), BIF files and pgmpy models convert to and
+from it, and :mod:`forecast.network.exact` runs exact inference on it. It knows nothing of YAML, CSV
+or PyMC.
 
 CPT layout
 ----------

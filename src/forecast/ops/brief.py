@@ -59,8 +59,8 @@ _TOP_CONFLICTS = 5
 ATTRIBUTION_PERMUTATIONS = 40
 """Sampled orders of the changed rows when there are too many for exact Shapley values.
 
-40 (20 antithetic pairs) instead of :func:`forecast.analysis.explain.attribute_change`'s 200: five times
-faster, the largest standard error about 0.008 log-odds (measured on the flagship between
+40 (20 antithetic pairs) instead of :func:`forecast.analysis.explain.attribute_change`'s 200: five
+times faster, the largest standard error about 0.008 log-odds (measured on the flagship between
 2015-08-24 and 2017-08-24, 39 changed rows), the same size as the spread from reseeding the
 parameter draws, and the same top rows in the same order.
 """
@@ -274,7 +274,6 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
     RunStoreError
         If there is no such run, it is damaged, or it was made from a different model.
     """
-
     spec = load_spec(model_path)
     store = RunStore(runs_dir, spec.name)
     chosen = _pick_run(store, run)
@@ -363,7 +362,6 @@ def _previous_run(store, manifest: dict, notes: list[str]) -> Run | None:
 
 def _run_evidence(run: Run, spec: ModelSpec, notes: list[str]) -> pd.DataFrame | None:
     """The ledger rows a run used: stored with the run, else re-cut from its unchanged ledger."""
-
     try:
         return run.evidence
     except RunStoreError:  # a run made before runs stored their evidence
@@ -424,7 +422,6 @@ def _drivers(table: pd.DataFrame) -> tuple[Driver, ...]:
 
 def _case(spec: ModelSpec, rows: pd.DataFrame | None):
     """The run's findings as a Case; None when its evidence cannot be shown."""
-
     if rows is None:
         return None
     return Case() if rows.empty else case_from_rows(rows, spec)

@@ -114,7 +114,6 @@ class Run:
             If the run predates ``evidence.csv`` (runs made without a ledger store an empty
             table).
         """
-
         path = self.path / EVIDENCE
         if not path.is_file():
             raise RunStoreError(f"{self.path}: the run has no {EVIDENCE}", [Problem(
@@ -269,11 +268,10 @@ class RunStore:
         """Write a run and point ``LATEST`` at it, atomically (call under the lock).
 
         `manifest` gets ``run_id``, ``created`` and ``files`` added; `evidence` (the rows of
-        :func:`forecast.evidence.ledger.rows_as_of`) is stored as ``evidence.csv``. If anything fails
-        before ``LATEST`` is replaced, nothing of the new run remains and ``LATEST`` is
+        :func:`forecast.evidence.ledger.rows_as_of`) is stored as ``evidence.csv``. If anything
+        fails before ``LATEST`` is replaced, nothing of the new run remains and ``LATEST`` is
         unchanged.
         """
-
         self.dir.mkdir(parents=True, exist_ok=True)
         created = dt.datetime.now(dt.UTC)
         run_id = f"{created:%Y%m%dT%H%M%S%fZ}-{manifest['inputs_hash'][:8]}"

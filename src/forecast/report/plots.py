@@ -1,10 +1,10 @@
 """Figures of forecasts: scenarios, trajectories, the network, sensitivity and diagnostics.
 
-Every function takes numbers computed elsewhere (a :class:`~forecast.inference.result.Forecast`, a run
-history, a table from :mod:`forecast.analysis.explain` or :mod:`forecast.analysis.scoring`) and draws them; none
-runs inference. The single-panel functions take ``ax=`` (draw there and return ``ax.figure``;
-without it they make their own :class:`~matplotlib.figure.Figure`) and return the Figure.
-Nothing calls ``plt.show()`` or touches pyplot's figure list, and the package style
+Every function takes numbers computed elsewhere (a :class:`~forecast.inference.result.Forecast`, a
+run history, a table from :mod:`forecast.analysis.explain` or :mod:`forecast.analysis.scoring`) and
+draws them; none runs inference. The single-panel functions take ``ax=`` (draw there and return
+``ax.figure``; without it they make their own :class:`~matplotlib.figure.Figure`) and return the
+Figure. Nothing calls ``plt.show()`` or touches pyplot's figure list, and the package style
 (:mod:`forecast.report.style`) is applied only while a function draws.
 
 =====================  =========================================================================
@@ -683,7 +683,8 @@ def plot_reliability(calibration: pd.DataFrame, ax: Axes | None = None) -> Figur
     ----------
     calibration : pandas.DataFrame
         Columns forecaster, bin_low, bin_high, n, forecast_mean, observed, observed_low,
-        observed_high (one row per forecaster and probability bin; :mod:`forecast.analysis.scoring`).
+        observed_high (one row per forecaster and probability bin;
+        :mod:`forecast.analysis.scoring`).
     ax : matplotlib Axes, optional
         Where to draw. The bin counts are drawn as bars along the bottom on a twin axis.
 

@@ -62,7 +62,8 @@ def styled() -> Iterator[None]:
     None
     """
     with ExitStack() as stack:
-        path = stack.enter_context(resources.as_file(resources.files("forecast.report") / STYLE_FILE))
+        sheet = resources.files("forecast.report") / STYLE_FILE
+        path = stack.enter_context(resources.as_file(sheet))
         stack.enter_context(matplotlib.style.context(str(path)))
         yield
 

@@ -101,7 +101,7 @@ def _sampler_line(diag: dict) -> str:
 
 
 def forecast_table(forecast, nodes: Sequence[str] | None = None) -> str:
-    """Format a :class:`~forecast.inference.result.Forecast` summary: mean, 90% interval, MCSE, words.
+    """Format a :class:`~forecast.inference.result.Forecast` summary: mean, interval, MCSE, words.
 
     Parameters
     ----------

@@ -1,4 +1,6 @@
-"""The brief of one published run: compute (:mod:`forecast.ops.brief`), then render, then write::
+"""The brief of one published run: compute, then render, then write.
+
+The content is computed by :mod:`forecast.ops.brief`::
 
     build_brief(model, runs_dir, run)  ->  BriefData     numbers and text only (no matplotlib)
     render_html(BriefData)             ->  str           figures drawn and embedded as PNG,
