@@ -41,7 +41,7 @@ Measured
        NUTS is needed there).
     3. The PyMC default model: every node a ``pm.Bernoulli`` with
        ``p = sigmoid(logit(Beta) + Σ sign · LogNormal · parent)`` using the parameters of our
-       priors (``forecast.model.cpts.parameters(spec)``, ``.prior.params()``), the findings as
+       priors (``forecast.model.parameters.parameters(spec)``, ``.prior.params()``), the findings as
        ``observed=``, ``pm.sample`` with defaults (PyMC assigns BinaryGibbsMetropolis to the
        free Bernoullis, NUTS to the continuous parameters), ``chains=2, cores=2``, a seed.
        ``P(S = yes | e)`` is the posterior mean of the sampled indicator; ESS and MCSE of the
@@ -85,8 +85,9 @@ import yaml
 warnings.filterwarnings(  # arviz 0.23 announces its rewrite once a day at import
     "ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
 
-from forecast.model.cpts import build_cpts, prior_mean_network, sample_parameters  # noqa: E402
+from forecast.model.cpts import build_cpts, prior_mean_network  # noqa: E402
 from forecast.model.load import ModelSpec, parse_spec  # noqa: E402
+from forecast.model.parameters import sample_parameters  # noqa: E402
 from forecast.network.network import Network  # noqa: E402
 from tables import Table, finish  # noqa: E402  (sibling module: the script's folder is on sys.path)
 
@@ -253,7 +254,8 @@ except ImportError as exc:
     print("BENCH_RESULT " + json.dumps({"status": f"not available yet ({exc})"}), flush=True)
     raise SystemExit(0)
 from forecast.evidence.case import Case
-from forecast.model.cpts import build_cpts, parameters
+from forecast.model.cpts import build_cpts
+from forecast.model.parameters import parameters
 from forecast.network.exact import ExactEngine
 from forecast.network.network import Network
 from forecast.model.load import parse_spec
@@ -318,7 +320,7 @@ import logging
 t = time.perf_counter()
 import pymc as pm
 import pytensor
-from forecast.model.cpts import parameters
+from forecast.model.parameters import parameters
 from forecast.model.load import parse_spec
 times["import pymc, forecast"] = time.perf_counter() - t
 

@@ -227,8 +227,9 @@ def test_simulation_based_calibration_of_the_importance_sampler():
     """
     from scipy import stats
 
-    from forecast.model.cpts import build_cpts, parameters, sample_parameters
+    from forecast.model.cpts import build_cpts
     from forecast.model.load import parse_spec
+    from forecast.model.parameters import parameters, sample_parameters
     from forecast.network.network import Network
 
     small = parse_spec(SMALL)

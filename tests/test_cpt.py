@@ -13,16 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from forecast.model.cpts import (
-    Parameter,
-    build_cpts,
-    parameter_table,
-    parameters,
-    prior_mean_network,
-    sample_parameters,
-)
+from forecast.errors import SpecError
+from forecast.model.arrays import pytensor_ops
+from forecast.model.cpts import build_cpts, node_cpt, prior_mean_network
 from forecast.model.distributions import FixedValue, ProbabilityPrior
 from forecast.model.load import load_spec, parse_spec
+from forecast.model.parameters import Parameter, parameter_table, parameters, sample_parameters
 from forecast.model.schema import ModelSpec
 from forecast.network.network import Network
 
@@ -242,6 +238,37 @@ def test_unbatched_values_and_bad_input(small: ModelSpec) -> None:
         build_cpts(small, {k: x for k, x in means.items() if k != "m.leak"})
     with pytest.raises(ValueError, match="shape"):
         build_cpts(small, dict(means, **{"a.row[0]": np.ones((4, 2))}))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "pytensor"])
+def test_a_logit_effect_shifts_the_log_odds_at_its_one_parent_state(small, backend) -> None:
+    # The two CPT formulas once differed here: numpy indexed an effect's p.states[0], PyTensor
+    # every state in p.states. The model language gives an effect exactly one (non-reference)
+    # state, so the one formula indexes p.states, which holds exactly that state.
+    effects = {p.name: p for p in parameters(small) if p.role == "effect"}
+    assert {n: p.states for n, p in effects.items()} == {
+        "l.effect.a=mid": ("mid",), "l.effect.a=hi": ("hi",), "l.effect.b=yes": ("yes",)}
+    values = {"l.baseline": 0.2, "l.effect.a=mid": 1.0, "l.effect.a=hi": 3.0,
+              "l.effect.b=yes": -0.5}
+    batch = {k: np.array([v]) for k, v in values.items()}
+    if backend == "numpy":
+        cpt = node_cpt(small, "l", batch)[0]
+    else:
+        import pytensor.tensor as pt
+
+        inputs = {k: pt.dvector(k) for k in batch}
+        graph = node_cpt(small, "l", inputs, ops=pytensor_ops())
+        cpt = graph.eval({inputs[k]: v for k, v in batch.items()}, mode="FAST_COMPILE")[0]
+    # a = lo (the reference) gets no shift, mid only its own, hi only its own
+    eta = special.logit(0.2) + np.array([0.0, 1.0, 3.0])[:, None] + np.array([0.0, -0.5])
+    np.testing.assert_allclose(cpt[..., 1], special.expit(eta), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(cpt.sum(axis=-1), 1.0, rtol=0, atol=1e-15)
+
+
+def test_an_effect_names_one_state() -> None:
+    two = SMALL.replace("{parent: a, state: mid,", "{parent: a, state: [mid, hi],")
+    with pytest.raises(SpecError, match="state"):
+        parse_spec(two)
 
 
 # --- prior-mean network -------------------------------------------------------------------------

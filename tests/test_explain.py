@@ -37,8 +37,9 @@ from forecast.evidence.case import Case
 from forecast.evidence.ledger import case_as_of, case_from_rows, load_ledger, rows_as_of
 from forecast.evidence.observations import Report
 from forecast.inference.importance import importance_forecast
-from forecast.model.cpts import build_cpts, parameters, prior_mean_network, sample_parameters
+from forecast.model.cpts import build_cpts, prior_mean_network
 from forecast.model.load import load_spec, parse_spec
+from forecast.model.parameters import parameters, sample_parameters
 from forecast.model.schema import ModelSpec
 from forecast.network.exact import ExactEngine
 from forecast.ops.attribution import attribute_runs

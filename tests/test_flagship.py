@@ -20,14 +20,9 @@ from click.testing import CliRunner
 from forecast.cli import main
 from forecast.model import priors
 from forecast.model.checks import check_claim_quotes
-from forecast.model.cpts import (
-    Parameter,
-    build_cpts,
-    parameters,
-    prior_mean_network,
-    sample_parameters,
-)
+from forecast.model.cpts import build_cpts, prior_mean_network
 from forecast.model.load import load_spec, parse_spec
+from forecast.model.parameters import Parameter, parameters, sample_parameters
 from forecast.model.schema import Logit, ModelSpec, NoisyOr, Table
 from forecast.network.exact import ExactEngine
 from tests.conftest import seed_article

@@ -221,3 +221,28 @@ def test_every_prior_names_its_pymc_family() -> None:
         assert prior.family == family
         assert set(prior.params()) == keys
     assert isinstance(dirichlet_prior([1, 2]), DirichletPrior)
+
+
+def test_every_prior_creates_its_own_pymc_variable() -> None:
+    import pymc as pm
+
+    beta, lowers = probability_prior("likely"), effect_prior("lowers", strength="weak")
+    raises, row = effect_prior("raises", strength="strong"), dirichlet_prior([1, 2, 3])
+    with pm.Model(coords={"s": ["a", "b", "c"]}) as model:
+        for name, prior in [("p", beta), ("lo", lowers), ("hi", raises)]:
+            prior.to_pymc(name)
+        row.to_pymc("r", dims="s")
+        fixed = FixedValue((0.2, 0.8)).to_pymc("f")
+    assert [rv.name for rv in model.free_RVs] == ["p", "lo", "hi", "r"]
+    assert model.named_vars_to_dims["r"] == ("s",)
+    np.testing.assert_array_equal(fixed, [0.2, 0.8])  # a constant, not a variable
+    # log-densities on the constrained values, against scipy (tolerance: PyTensor's log-Beta)
+    point = {"p": 0.7, "lo": -0.4, "hi": 2.0, "r": np.array([0.2, 0.3, 0.5])}
+    got = [float(pm.logp(model[n], v).eval(mode="FAST_COMPILE")) for n, v in point.items()]
+    expected = [stats.beta.logpdf(0.7, beta.a, beta.b),
+                stats.lognorm.logpdf(0.4, lowers.sigma, scale=math.exp(lowers.mu)),
+                stats.lognorm.logpdf(2.0, raises.sigma, scale=math.exp(raises.mu)),
+                stats.dirichlet.logpdf(point["r"], row.alpha)]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    # the sign is a constraint: a positive value of a "lowers" effect has no density
+    assert pm.logp(model["lo"], 0.4).eval(mode="FAST_COMPILE") == -np.inf

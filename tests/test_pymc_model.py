@@ -15,19 +15,15 @@ from scipy import stats
 from forecast import load_spec
 from forecast.errors import EvidenceError, InferenceError
 from forecast.evidence.lagged import twin_cpts, twins_of, with_twins
-from forecast.inference.pymc_model import (
-    NUMPY,
-    PYTENSOR,
-    LogEvidenceOp,
-    build_pymc_model,
-    node_cpt,
-    sample_nuts,
-)
-from forecast.model.cpts import build_cpts, parameters, prior_mean_network, sample_parameters
+from forecast.inference.pymc_model import LogEvidenceOp, build_pymc_model, sample_nuts
+from forecast.model.arrays import pytensor_ops
+from forecast.model.cpts import build_cpts, node_cpt, prior_mean_network
+from forecast.model.parameters import parameters, sample_parameters
 from forecast.network.exact import ExactEngine
 from forecast.network.network import Network
 
-MODEL = Path(__file__).resolve().parents[1] / "models" / "afghan_caliphate.yaml"
+MODELS = Path(__file__).resolve().parents[1] / "models"
+MODEL = MODELS / "afghan_caliphate.yaml"
 # Python-only linking: these graphs are small, and a C compile is what the NUTS test measures.
 FAST = "FAST_COMPILE"
 
@@ -66,24 +62,22 @@ def _prior_logp(spec, point) -> float:
     return float(total)
 
 
-def test_cpt_twin_equals_build_cpts(spec) -> None:
-    rng = np.random.default_rng(1)
+@pytest.mark.parametrize("path", sorted(MODELS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_one_cpt_formula_in_numpy_and_pytensor_agrees_on_every_node(path) -> None:
+    # the numpy engine path (build_cpts) and the PyMC model evaluate the same node_cpt; here its
+    # PyTensor graph, one small graph per node with a symbolic batch axis, on 4 prior draws
+    spec = load_spec(path)
     params = parameters(spec)
-    draws = sample_parameters(spec, 6, rng)
+    draws = sample_parameters(spec, 4, np.random.default_rng(1))
     reference = build_cpts(spec, draws, params=params)
-    by_node = {n: [p for p in params if p.node == n] for n in spec.nodes}
-    # PyTensor: one symbolic input per uncertain parameter, every CPT as an output
-    inputs = {p.name: (pt.dvector if p.shape else pt.dscalar)(p.name)
-              for p in params if not p.fixed}
-    outputs = [node_cpt(spec, n, by_node[n], inputs, PYTENSOR) for n in spec.nodes]
-    f = pytensor.function(list(inputs.values()), outputs, mode=FAST)
-    for d in range(6):
-        one = {name: v[d] for name, v in draws.items()}
-        got = f(*(one[name] for name in inputs))
-        for n, cpt in zip(spec.nodes, got, strict=True):
-            np.testing.assert_allclose(cpt, reference[n][d], rtol=0, atol=1e-12)
-            np.testing.assert_allclose(
-                node_cpt(spec, n, by_node[n], one, NUMPY), reference[n][d], rtol=0, atol=1e-12)
+    for node in spec.nodes:
+        inputs = {p.name: pt.tensor(p.name, dtype="float64", shape=(None, *p.shape))
+                  for p in params if p.node == node}
+        graph = node_cpt(spec, node, inputs, params=params, ops=pytensor_ops())
+        got = graph.eval({x: draws[name] for name, x in inputs.items()}, mode=FAST)
+        cards = [spec.card(q) for q in (*spec.parents[node], node)]
+        assert got.shape == reference[node].shape == (4, *cards)
+        np.testing.assert_allclose(got, reference[node], rtol=0, atol=1e-12, err_msg=node)
 
 
 def test_model_variables_are_the_named_parameters(spec) -> None:

@@ -16,8 +16,9 @@ from forecast.errors import (
     RunStoreError,
     SpecError,
 )
-from forecast.model.cpts import build_cpts, prior_mean_network, sample_parameters
+from forecast.model.cpts import build_cpts, prior_mean_network
 from forecast.model.load import load_spec, parse_spec
+from forecast.model.parameters import sample_parameters
 from forecast.model.schema import ModelSpec
 from forecast.network.bif import read_bif, write_bif
 from forecast.network.exact import ExactEngine, Posterior

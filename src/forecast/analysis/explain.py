@@ -48,7 +48,8 @@ from forecast.evidence.lagged import base_node, twin_cpts, twins_of
 from forecast.evidence.ledger import case_from_rows
 from forecast.inference.importance import _rows, _smoothed_weights, _structure_engine
 from forecast.inference.result import Forecast
-from forecast.model.cpts import build_cpts, parameters, sample_parameters
+from forecast.model.cpts import build_cpts
+from forecast.model.parameters import parameters, sample_parameters
 from forecast.model.schema import ModelSpec
 from forecast.network.exact import ExactEngine
 from forecast.network.network import Network

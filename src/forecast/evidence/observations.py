@@ -36,12 +36,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from forecast.errors import EvidenceError, Problem, did_you_mean
+from forecast.model.arrays import NUMPY, ArrayOps
 from forecast.model.distributions import EffectPrior, ProbabilityPrior
 
 __all__ = ["GRADE_RELIABILITY", "CountModel", "ObservationModel", "Report"]
@@ -199,12 +200,60 @@ class ObservationModel:
                 out[f"dispersion.{node}"] = _lognormal(*m.dispersion, "dispersion")
         return out
 
-    def sample(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-        """Draw `n` values of every observation parameter from its prior."""
+    def sample(self, seed: int | np.random.Generator, n: int) -> dict[str, np.ndarray]:
+        """Draw `n` values of every observation parameter from its prior.
+
+        `seed` seeds ``numpy.random.default_rng``, or is a generator to draw from (and advance).
+        """
+        rng = np.random.default_rng(seed)
         return {name: prior.sample(rng, n) for name, prior in self.priors.items()}
 
+    def log_likelihoods(
+        self, case, values: Mapping[str, Any], *, ops: ArrayOps = NUMPY
+    ) -> dict[str, Any]:
+        """``log λ`` of a case's reports and counts, per node they bear on: the one formula.
+
+        A report of state ``s`` from a source of reliability ``r`` gives ``log r`` for ``s``
+        and ``log((1 − r) / (k − 1))`` for the other states; a count ``y`` gives its Poisson or
+        negative-binomial log-probability under each state's rate. Several reports and counts
+        on one node add up.
+
+        Parameters
+        ----------
+        case
+            An object with ``reports`` and ``counts``.
+        values : mapping of str to array or tensor
+            Observation parameter values, shape ``(B,)`` each (an explicit batch axis).
+        ops : ArrayOps
+            The array namespace of `values`: :data:`~forecast.model.arrays.NUMPY` (default) or
+            :func:`~forecast.model.arrays.pytensor_ops`.
+
+        Returns
+        -------
+        dict of str to ndarray or TensorVariable
+            Node → ``log λ``, shape ``(B, card)``.
+        """
+        out: dict[str, Any] = {}
+        for rep in case.reports:
+            r = values[f"source.{rep.source}.reliability"]
+            states = self.states[rep.node]
+            hit, miss = ops.log(r), ops.log1p(-r) - math.log(len(states) - 1)
+            log_lam = ops.stack([hit if s == rep.state else miss for s in states], axis=-1)
+            out[rep.node] = out[rep.node] + log_lam if rep.node in out else log_lam
+        for node, y in case.counts.items():
+            mu = ops.stack([values[f"rate.{node}={s}"] for s in self.states[node]], axis=-1)
+            if self.counts[node].family == "poisson":
+                log_lam = y * ops.log(mu) - math.lgamma(y + 1) - mu
+            else:
+                phi = ops.reshape(values[f"dispersion.{node}"], (-1, 1))
+                log_lam = (ops.gammaln(y + phi) - ops.gammaln(phi) - math.lgamma(y + 1)
+                           + phi * (ops.log(phi) - ops.log(phi + mu))
+                           + y * (ops.log(mu) - ops.log(phi + mu)))
+            out[node] = out[node] + log_lam if node in out else log_lam
+        return out
+
     def likelihoods(self, case, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Per-draw likelihood vectors of a case's reports and counts.
+        """Per-draw likelihood vectors of a case's findings: soft ones, reports and counts.
 
         Parameters
         ----------
@@ -216,24 +265,12 @@ class ObservationModel:
         Returns
         -------
         dict of str to ndarray
-            Node → likelihood, shape ``(n, card)`` (or ``(card,)`` for fixed soft evidence
-            alone).
+            Node → likelihood, shape ``(n, card)`` for a node with reports or counts,
+            ``(card,)`` (unbatched) for fixed soft evidence alone.
         """
         out: dict[str, np.ndarray] = {n: np.asarray(v, dtype=float)
                                       for n, v in case.soft.items()}
-        for rep in case.reports:
-            r = values[f"source.{rep.source}.reliability"][:, None]
-            k = len(self.states[rep.node])
-            hit = np.array([s == rep.state for s in self.states[rep.node]])
-            lam = np.where(hit, r, (1 - r) / (k - 1))
-            out[rep.node] = out[rep.node] * lam if rep.node in out else lam
-        for node, y in case.counts.items():
-            m = self.counts[node]
-            mu = np.stack([values[f"rate.{node}={s}"] for s in self.states[node]], axis=1)
-            if m.family == "poisson":
-                lam = stats.poisson.pmf(y, mu)
-            else:
-                phi = values[f"dispersion.{node}"][:, None]
-                lam = stats.nbinom.pmf(y, phi, phi / (phi + mu))
+        for node, log_lam in self.log_likelihoods(case, values).items():
+            lam = np.exp(log_lam)
             out[node] = out[node] * lam if node in out else lam
         return out

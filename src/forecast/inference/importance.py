@@ -34,7 +34,8 @@ from forecast.evidence.case import Case
 from forecast.evidence.lagged import twin_cpts, twins_of, with_twins
 from forecast.evidence.observations import CountModel, ObservationModel
 from forecast.inference.result import Forecast
-from forecast.model.cpts import build_cpts, intervention_cpts, parameters, sample_parameters
+from forecast.model.cpts import build_cpts, intervention_cpts
+from forecast.model.parameters import parameters, sample_parameters
 from forecast.model.schema import ModelSpec
 from forecast.network.exact import ExactEngine
 from forecast.network.network import Network

@@ -1,21 +1,10 @@
 """The PyMC model of a spec: uncertain CPT parameters, exact evidence, NUTS.
 
-Every uncertain parameter of :func:`forecast.model.cpts.parameters` becomes a PyMC random variable
-named after it, with the prior the model language gave it:
-
-==================  =====================================================================
-prior family        PyMC variable
-==================  =====================================================================
-beta                ``pm.Beta(name, alpha, beta)``
-signed_lognormal    ``sign × LogNormal(mu, sigma)`` (a ``pm.CustomDist``; its transform keeps
-                    the sign, so ``lowers`` stays negative)
-dirichlet           ``pm.Dirichlet(name, a, dims=node)`` (one CPT row)
-fixed               a constant
-==================  =====================================================================
-
-The CPTs are PyTensor expressions of those variables, with the layout and formulas of
-:func:`forecast.model.cpts.build_cpts` (:func:`node_cpt` is written once for numpy and PyTensor and
-tested against it), kept as ``pm.Deterministic("cpt.<node>", dims=(*parents, node))``.
+Every uncertain parameter of :func:`forecast.model.parameters.parameters` becomes the PyMC random
+variable its prior creates (:meth:`~forecast.model.distributions.ProbabilityPrior.to_pymc` and
+siblings), named after it; fixed parameters are constants. The CPTs are the PyTensor evaluation of
+the one CPT formula, :func:`forecast.model.cpts.node_cpt` (the numpy engine path evaluates the same
+formula), kept as ``pm.Deterministic("cpt.<node>", dims=(*parents, node))``.
 
 The discrete nodes are never sampled. The evidence enters as one potential, ``log P(e | θ)``
 summed over cases, computed by :class:`LogEvidenceOp`: a PyTensor ``Op`` that runs the numpy
@@ -33,8 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import arviz as az
@@ -42,132 +30,26 @@ import networkx as nx
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
-from pymc.distributions.transforms import Interval, log
 from pytensor.gradient import DisconnectedType, grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
-from scipy import special
 
 from forecast.errors import EvidenceError, ForecastError, InferenceError, Problem
 from forecast.evidence.lagged import twin_cpts, twins_of, with_twins
 from forecast.evidence.observations import CountModel, ObservationModel
-from forecast.model.cpts import Parameter, build_cpts, intervention_cpts, parameters
-from forecast.model.distributions import EffectPrior, ProbabilityPrior
-from forecast.model.schema import Logit, ModelSpec, Table
+from forecast.model.arrays import pytensor_ops
+from forecast.model.cpts import build_cpts, intervention_cpts, node_cpt
+from forecast.model.parameters import parameters
+from forecast.model.schema import ModelSpec
 from forecast.network.exact import ExactEngine
 from forecast.network.network import Network
 
-__all__ = [
-    "NUMPY",
-    "PYTENSOR",
-    "ArrayOps",
-    "CaseLike",
-    "LogEvidenceOp",
-    "build_pymc_model",
-    "node_cpt",
-    "sample_nuts",
-]
+__all__ = ["CaseLike", "LogEvidenceOp", "build_pymc_model", "sample_nuts"]
 
 CaseLike = tuple[Mapping[str, str], Mapping[str, Any]] | Any
 """A case: ``(evidence, soft)`` — hard findings ``{node: state}`` and likelihood vectors
 ``{node: λ}`` — or an object with ``evidence`` and ``soft`` attributes, and optionally
-``reports`` and ``counts`` (a :class:`forecast.inference.importance.Case`)."""
-
-
-# --------------------------------------------------------------------------------------------
-# CPTs, once for numpy and PyTensor
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ArrayOps:
-    """The few array functions :func:`node_cpt` needs, from one array library."""
-
-    stack: Callable[..., Any]
-    reshape: Callable[[Any, tuple[int, ...]], Any]
-    logit: Callable[[Any], Any]
-    sigmoid: Callable[[Any], Any]
-
-
-NUMPY = ArrayOps(np.stack, np.reshape, special.logit, special.expit)
-"""numpy + scipy: unbatched values give the CPT of one parameter draw."""
-
-PYTENSOR = ArrayOps(pt.stack, pt.reshape, lambda p: pt.log(p) - pt.log1p(-p), pt.sigmoid)
-"""PyTensor: symbolic values give a differentiable CPT."""
-
-
-def node_cpt(
-    spec: ModelSpec,
-    name: str,
-    params: Sequence[Parameter],
-    values: Mapping[str, Any],
-    ops: ArrayOps = PYTENSOR,
-) -> Any:
-    """The CPT of one node for one parameter draw, shape ``(*parent_cards, card)``.
-
-    Same layout and formulas as :func:`forecast.model.cpts.build_cpts` (rows in the parents' order,
-    then the node's states): table rows as given (a Beta row is the probability of its state),
-    logit ``sigmoid(logit(baseline) + Σ effect · [parent = state])``, noisy-OR
-    ``1 − (1 − leak) · Π (1 − link · [parent active])``. Indicators are numpy constants that
-    broadcast against the parameters: no einsum, a handful of graph nodes per parent.
-
-    Parameters
-    ----------
-    spec : ModelSpec
-        The model.
-    name : str
-        The node.
-    params : sequence of Parameter
-        The node's parameters (from :func:`forecast.model.cpts.parameters`).
-    values : mapping of str to array or tensor
-        Parameter name → value of the parameter's own shape (``()`` or ``(k,)``).
-    ops : ArrayOps
-        :data:`PYTENSOR` (default) or :data:`NUMPY`.
-
-    Returns
-    -------
-    ndarray or TensorVariable
-    """
-    node = spec.nodes[name]
-    cards = tuple(spec.card(p) for p in node.parents)
-    body = node.cpt.body
-    if isinstance(body, Table):
-        rows = {}
-        for p in params:
-            v = values[p.name]
-            if p.states:  # Beta row of a binary node: the probability of one state
-                pair = [1.0 - v, v] if node.states.index(p.states[0]) == 1 else [v, 1.0 - v]
-                v = ops.stack(pair)
-            rows[tuple(spec.nodes[q].states.index(s) for q, s in p.when)] = v
-        grid = ops.stack([rows[idx] for idx in np.ndindex(*cards)])
-        return ops.reshape(grid, (*cards, len(node.states)))
-    outcome = node.states.index(str(body.outcome if body.outcome is not None else node.states[-1]))
-    zero = np.zeros(cards)
-    if isinstance(body, Logit):
-        eta = ops.logit(values[f"{name}.baseline"]) + zero
-        for p in params:
-            if p.role == "effect":
-                eta = eta + values[p.name] * _indicator(spec, name, p)
-        pair = [ops.sigmoid(-eta), ops.sigmoid(eta)]
-    else:
-        q = (1.0 - values[f"{name}.leak"]) + zero
-        for p in params:
-            if p.role == "link":
-                q = q * (1.0 - values[p.name] * _indicator(spec, name, p))
-        pair = [q, 1.0 - q]
-    return ops.stack(pair if outcome == 1 else pair[::-1], axis=-1)
-
-
-def _indicator(spec: ModelSpec, name: str, p: Parameter) -> np.ndarray:
-    """1 where the parent of effect/link `p` is in one of its states, over the parents' grid."""
-    parents = list(spec.nodes[name].parents)
-    axis = parents.index(str(p.parent))
-    parent_states = spec.nodes[str(p.parent)].states
-    ind = np.zeros(spec.card(str(p.parent)))
-    ind[[parent_states.index(s) for s in p.states]] = 1.0
-    shape = [1] * len(parents)
-    shape[axis] = ind.size
-    return ind.reshape(shape)
+``reports`` and ``counts`` (a :class:`forecast.evidence.case.Case`)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,7 +228,7 @@ def build_pymc_model(
         The model.
     cases : sequence of CaseLike
         Each case is ``(evidence, soft)``: hard findings ``{node: state}`` and likelihood vectors
-        ``{node: λ}`` (one value per state), or a :class:`forecast.inference.importance.Case`, whose
+        ``{node: λ}`` (one value per state), or a :class:`forecast.evidence.case.Case`, whose
         reports and counts enter through their observation model. The log-likelihood is the sum over
         cases.
     count_models : sequence of CountModel
@@ -362,16 +244,18 @@ def build_pymc_model(
     Returns
     -------
     pymc.Model
-        Free variables: the uncertain parameters, named as in :func:`forecast.model.cpts.parameters`
-        (Dirichlet rows have the node as their dimension), then the observation parameters
-        named as in :attr:`forecast.evidence.observations.ObservationModel.priors` (reliabilities
-        ``pm.Beta``, rates and dispersions ``pm.LogNormal``). Deterministics: ``cpt.<node>``
-        with dimensions ``(*parents, node)``. Potential: ``log_evidence`` (none without
-        findings). Coordinates: every node's states.
+        Free variables: the uncertain parameters, named as in
+        :func:`forecast.model.parameters.parameters` (Dirichlet rows have the node as their
+        dimension), then the observation parameters named as in
+        :attr:`forecast.evidence.observations.ObservationModel.priors` (reliabilities ``Beta``,
+        rates and dispersions ``LogNormal``), each created by its prior's ``to_pymc``.
+        Deterministics: ``cpt.<node>`` with dimensions ``(*parents, node)``. Potential:
+        ``log_evidence`` (none without findings). Coordinates: every node's states.
 
-    Notes ----- The likelihood vectors of reports and counts are PyTensor expressions of the
-    observation parameters, with the formulas of
-    :meth:`forecast.evidence.observations.ObservationModel.likelihoods`, computed in log space: each
+    Notes
+    -----
+    The likelihood vectors of reports and counts are the PyTensor evaluation of the one formula,
+    :meth:`forecast.evidence.observations.ObservationModel.log_likelihoods`, in log space: each
     case's row is shifted by its maximum before exponentiating, and the shift is added back to
     ``log_evidence`` (``P(e)`` is linear in each likelihood).
 
@@ -415,35 +299,36 @@ def build_pymc_model(
                         or any(n in c.counts for c in observed)]
     # with interventions the target case runs on its own mutilated network: a second Op
     groups = [(0, len(normalised), {})] if not do else [(0, 1, do), (1, len(normalised), {})]
-    ops = [(LogEvidenceOp(engine, normalised[a:b], likelihood_nodes=likelihood_nodes), a, b,
-            fixed) for a, b, fixed in groups if b > a]
-    by_node: dict[str, list[Parameter]] = {n: [] for n in spec.nodes}
-    for p in params:
-        by_node[p.node].append(p)
+    evidence_ops = [(LogEvidenceOp(engine, normalised[a:b], likelihood_nodes=likelihood_nodes),
+                     a, b, fixed) for a, b, fixed in groups if b > a]
+    ops = pytensor_ops()
     coords = {n: list(states) for n, states in spec.states.items()}
     with pm.Model(coords=coords) as model:
-        values = {p.name: _variable(p) for p in params}
+        # one draw: the formulas' batch axis has length 1
+        values = {p.name: pt.as_tensor_variable(
+                      p.prior.to_pymc(p.name, dims=p.node if p.shape else None))[None]
+                  for p in params}
         cpts = twin_cpts({
-            n: pm.Deterministic(f"cpt.{n}",
-                                pt.as_tensor_variable(node_cpt(spec, n, by_node[n], values)),
+            n: pm.Deterministic(f"cpt.{n}", node_cpt(spec, n, values, params=params, ops=ops)[0],
                                 dims=(*spec.parents[n], n))
             for n in spec.nodes
         }, twins)
-        obs_values = {name: _observation_variable(name, prior)
+        obs_values = {name: pt.as_tensor_variable(prior.to_pymc(name))[None]
                       for name, prior in observations.priors.items()}
+        log_liks = [observations.log_likelihoods(c, obs_values, ops=ops) for c in observed]
         liks, shift = [], 0.0
         for node in likelihood_nodes:
-            log_lik = pt.stack([_log_likelihood(observations, c, node, obs_values)
-                                for c in observed])
+            none = np.zeros((1, len(states[node])))
+            log_lik = pt.concatenate([c.get(node, none) for c in log_liks])
             top = pt.max(log_lik, axis=1, keepdims=True)
             liks.append(pt.exp(log_lik - top))
             shift = shift + pt.sum(top)
         total = shift
-        for op, a, b, fixed in ops:
+        for op, a, b, fixed in evidence_ops:
             if op.nodes:
                 inputs = [pt.constant(fixed[n]) if n in fixed else cpts[n] for n in op.nodes]
                 total = total + op(*inputs, *(lik[a:b] for lik in liks))
-        if any(op.nodes for op, *_ in ops):
+        if any(op.nodes for op, *_ in evidence_ops):
             pm.Potential("log_evidence", total)
     return model
 
@@ -453,61 +338,6 @@ class _NoObservations:
 
     reports: tuple = ()
     counts: Mapping[str, int] = {}
-
-
-def _observation_variable(name: str, prior: EffectPrior | ProbabilityPrior) -> Any:
-    """The PyMC variable of an observation parameter (a reliability, rate or dispersion)."""
-    if isinstance(prior, ProbabilityPrior):
-        return pm.Beta(name, alpha=prior.a, beta=prior.b)
-    if prior.sign != 1:
-        raise ValueError(f"observation parameter '{name}' needs a positive prior")
-    return pm.LogNormal(name, mu=prior.mu, sigma=prior.sigma)
-
-
-def _log_likelihood(
-    observations: ObservationModel, case: Any, node: str, values: Mapping[str, Any]
-) -> Any:
-    """``log λ`` over the states of `node` from one case's reports and counts, shape ``(card,)``.
-
-    The formulas of :meth:`forecast.evidence.observations.ObservationModel.likelihoods`, in
-    PyTensor.
-    """
-    states = observations.states[node]
-    k = len(states)
-    total = pt.zeros(k)
-    for rep in (r for r in case.reports if r.node == node):
-        r = values[f"source.{rep.source}.reliability"]
-        miss = pt.log1p(-r) - np.log(k - 1)
-        total = total + pt.stack([pt.log(r) if s == rep.state else miss for s in states])
-    if node in case.counts:
-        y = np.full(k, int(case.counts[node]))
-        mu = pt.stack([values[f"rate.{node}={s}"] for s in states])
-        if observations.counts[node].family == "poisson":
-            dist = pm.Poisson.dist(mu=mu)
-        else:
-            dist = pm.NegativeBinomial.dist(mu=mu, alpha=values[f"dispersion.{node}"])
-        total = total + pm.logp(dist, y)
-    return total
-
-
-def _variable(p: Parameter) -> Any:
-    """The PyMC variable (or constant) of one parameter."""
-    prior, kw = p.prior, p.prior.params()
-    if prior.family == "beta":
-        return pm.Beta(p.name, alpha=kw["alpha"], beta=kw["beta"])
-    if prior.family == "dirichlet":
-        return pm.Dirichlet(p.name, a=np.asarray(kw["a"]), dims=p.node)
-    if prior.family == "signed_lognormal":
-        sign = float(kw["sign"])
-
-        def signed(mu: Any, sigma: Any, size: Any) -> Any:
-            return sign * pm.LogNormal.dist(mu, sigma, size=size)
-
-        transform = log if sign > 0 else Interval(None, 0.0)
-        return pm.CustomDist(p.name, kw["mu"], kw["sigma"], dist=signed, transform=transform)
-    if prior.family == "fixed":
-        return np.asarray(kw["value"], dtype=float)
-    raise ValueError(f"parameter '{p.name}' has an unknown prior family '{prior.family}'")
 
 
 def _check_cases(engine: ExactEngine, cases: Sequence, cpts: Mapping[str, np.ndarray],
@@ -574,7 +404,7 @@ def sample_nuts(
     -------
     arviz.InferenceData
         Groups ``posterior`` (the uncertain parameters, named as in
-        :func:`forecast.model.cpts.parameters`, then the observation parameters) and
+        :func:`forecast.model.parameters.parameters`, then the observation parameters) and
         ``sample_stats``; ``attrs["method"] = "nuts"`` and ``attrs["sampler"]``
         (``"nutpie"`` or ``"pymc"``).
     """

@@ -1,29 +1,19 @@
-"""From a model spec to named parameters, and from parameter values to CPT arrays.
+"""From parameter values to CPT arrays: one formula, for numpy and for PyTensor.
 
-Every uncertain or fixed quantity of a :class:`~forecast.model.load.ModelSpec` becomes one
-:class:`Parameter` with a stable dotted name:
+:func:`node_cpt` is the formula of every CPT form, over an array namespace
+(:class:`~forecast.model.arrays.ArrayOps`) and with an explicit leading batch axis: parameter
+values of shape ``(B, *shape)`` give a CPT of shape ``(B, *parent_cards, card)`` in the
+:class:`~forecast.network.network.Network` layout (parents in the node's ``parents`` order, then
+the node's states). With :data:`~forecast.model.arrays.NUMPY` it is evaluated for thousands of
+draws at once (:func:`build_cpts`, no Python loop over draws); with
+:func:`~forecast.model.arrays.pytensor_ops` it is the CPT of the PyMC model.
 
-=====================  =============================================  ======================
-form                   name                                           prior
-=====================  =============================================  ======================
-table, root            ``node.row[0]``                                Beta / Dirichlet / fixed
-table, with parents    ``node.row[p1=a,p2=b]`` (parents' order)       Beta / Dirichlet / fixed
-logit                  ``node.baseline``                              Beta / fixed
-logit                  ``node.effect.parent=state``                   ±LogNormal / fixed
-noisy-OR               ``node.leak``                                  Beta / fixed
-noisy-OR               ``node.link.parent``                           Beta / fixed
-noisy-OR, 2+ links     ``node.link.parent=s1+s2`` (for one parent)    Beta / fixed
-=====================  =============================================  ======================
-
-A Beta row (``prior: {state: word}`` on a binary node) is the probability of the named state;
-a Dirichlet or fixed row is the whole distribution, in the node's state order.
-
-CPTs ---- :func:`build_cpts` turns values (one array per parameter, leading axis = draws) into
-arrays of shape ``(n, *parent_cards, card)`` in the :class:`~forecast.network.network.Network`
-layout, without a Python loop over draws:
-
-* logit: ``P(outcome | u) = sigmoid(logit(baseline) + Σ_j effect_j · [u_j = state_j])``
-* noisy-OR: ``P(outcome | u) = 1 − (1 − leak) · Π_j (1 − link_j · [u_j active])``
+* table: rows as given; a Beta row is the probability of its state, the other state gets the rest;
+* logit: ``P(outcome | u) = sigmoid(logit(baseline) + Σ_j effect_j · [u_j = state_j])``: each
+  effect shifts the log-odds when its parent is in its one state (the model language gives an
+  effect exactly one non-reference state);
+* noisy-OR: ``P(outcome | u) = 1 − (1 − leak) · Π_j (1 − link_j · [u_j active])``: a link is
+  active in any of its states.
 
 :func:`prior_mean_network` gives the network whose CPT entries are the prior means
 ``E[θ(x | u)]``: exact for tables and noisy-OR (multilinear in independent parameters), by
@@ -33,29 +23,19 @@ scrambled Sobol quasi-Monte Carlo for logit nodes — *not* the sigmoid at the p
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
-import pandas as pd
-from scipy import special
 from scipy.stats import qmc
 
 from forecast.errors import EvidenceError, Problem
-from forecast.model import priors
-from forecast.model.schema import Logit, ModelSpec, NoisyOr, Table
+from forecast.model.arrays import NUMPY, ArrayOps
+from forecast.model.parameters import Parameter, parameters
+from forecast.model.schema import Logit, ModelSpec, Table
 from forecast.network.network import Network
 
-__all__ = [
-    "QMC_SEED",
-    "Parameter",
-    "build_cpts",
-    "parameter_table",
-    "parameters",
-    "prior_mean_network",
-    "sample_parameters",
-]
+__all__ = ["QMC_SEED", "build_cpts", "intervention_cpts", "node_cpt", "prior_mean_network"]
 
 QMC_SEED = 20150824
 """Seed of the scrambled Sobol sequence used for prior means of logit CPTs."""
@@ -63,216 +43,85 @@ QMC_SEED = 20150824
 _CHUNK = 1 << 21
 """Number of CPT entries computed at once when averaging over quasi-Monte Carlo points."""
 
-Role = Literal["row", "baseline", "effect", "leak", "link"]
 
+def node_cpt(
+    spec: ModelSpec,
+    node: str,
+    values: Mapping[str, Any],
+    *,
+    params: Sequence[Parameter] | None = None,
+    ops: ArrayOps = NUMPY,
+) -> Any:
+    """The CPT of one node for a batch of parameter values.
 
-@dataclass(frozen=True)
-class Parameter:
-    """One named quantity of a model's CPTs.
-
-    Parameters
-    ----------
-    name : str
-        Stable dotted name, e.g. ``caliphate.effect.reconciliation=achieved``.
-    node : str
-        The node whose CPT it enters.
-    role : {"row", "baseline", "effect", "leak", "link"}
-        What it is in its CPT form.
-    prior : Prior
-        Its prior (:mod:`forecast.model.priors`); a FixedValue if fixed by the analyst.
-    claims : tuple of str
-        Claim ids it cites (for a table row: the table's and the row's).
-    assumption : str or None
-        The assumption it states, if any.
-    path : str
-        Key path of its element in the model file, e.g. ``nodes.x.cpt.logit.effects[0]``.
-    parent : str or None
-        For effects and links: the parent.
-    states : tuple of str
-        Effect: the parent state; link: the active parent states; Beta row: the node state
-        whose probability it is; otherwise empty.
-    when : tuple of (str, str)
-        For table rows: the parent configuration, in the node's parents order.
-    """
-
-    name: str
-    node: str
-    role: Role
-    prior: priors.Prior
-    claims: tuple[str, ...] = ()
-    assumption: str | None = None
-    path: str = ""
-    parent: str | None = None
-    states: tuple[str, ...] = ()
-    when: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """Shape of one value: ``()`` or ``(k,)`` for a whole row."""
-        return tuple(self.prior.shape)
-
-    @property
-    def fixed(self) -> bool:
-        """Whether the analyst fixed it (no uncertainty)."""
-        return isinstance(self.prior, priors.FixedValue)
-
-    def describe(self) -> str:
-        """``name: prior`` in a short line."""
-        return f"{self.name}: {self.prior.describe()}"
-
-
-def _join(*texts: str | None) -> str | None:
-    parts = [t.strip() for t in texts if t and t.strip()]
-    return " ".join(parts) if parts else None
-
-
-def parameters(spec: ModelSpec) -> list[Parameter]:
-    """Every parameter of the spec, node by node in file order.
-
-    Parameters
-    ----------
-    spec : ModelSpec
-        A validated model (as returned by :func:`forecast.model.load.load_spec`).
-
-    Returns
-    -------
-    list of Parameter
-    """
-    out: list[Parameter] = []
-    for name, node in spec.nodes.items():
-        base = f"nodes.{name}.cpt.{node.cpt.form}"
-        body = node.cpt.body
-        if isinstance(body, Table):
-            for i, row in enumerate(body.rows):
-                when = tuple((p, row.when[p]) for p in node.parents)
-                label = ",".join(f"{p}={s}" for p, s in when) if when else "0"
-                claims = tuple(dict.fromkeys([*body.claims, *row.claims]))
-                if row.prior is not None:
-                    ((state, value),) = row.prior.items()
-                    prior: priors.Prior = priors.probability_prior(value)
-                    states: tuple[str, ...] = (state,)
-                elif row.probabilities is not None:
-                    prior = priors.FixedValue(tuple(row.probabilities[s] for s in node.states))
-                    states = ()
-                else:
-                    counts = row.counts or {}
-                    prior = priors.dirichlet_prior([counts[s] for s in node.states])
-                    states = ()
-                out.append(
-                    Parameter(
-                        f"{name}.row[{label}]",
-                        name,
-                        "row",
-                        prior,
-                        claims,
-                        _join(body.assumption, row.assumption),
-                        f"{base}.rows[{i}]",
-                        states=states,
-                        when=when,
-                    )
-                )
-        elif isinstance(body, Logit):
-            b = body.baseline
-            out.append(
-                Parameter(
-                    f"{name}.baseline",
-                    name,
-                    "baseline",
-                    b.distribution(),
-                    tuple(b.claims),
-                    b.assumption,
-                    f"{base}.baseline",
-                )
-            )
-            for i, e in enumerate(body.effects):
-                out.append(
-                    Parameter(
-                        f"{name}.effect.{e.parent}={e.state}",
-                        name,
-                        "effect",
-                        e.distribution(),
-                        tuple(e.claims),
-                        e.assumption,
-                        f"{base}.effects[{i}]",
-                        parent=e.parent,
-                        states=(str(e.state),),
-                    )
-                )
-        else:
-            leak = body.leak
-            out.append(
-                Parameter(
-                    f"{name}.leak",
-                    name,
-                    "leak",
-                    leak.distribution(),
-                    tuple(leak.claims),
-                    leak.assumption,
-                    f"{base}.leak",
-                )
-            )
-            per_parent: dict[str, int] = {}
-            for link in body.links:
-                per_parent[link.parent] = per_parent.get(link.parent, 0) + 1
-            for i, link in enumerate(body.links):
-                active = tuple(link.state or ())
-                suffix = "" if per_parent[link.parent] == 1 else "=" + "+".join(active)
-                out.append(
-                    Parameter(
-                        f"{name}.link.{link.parent}{suffix}",
-                        name,
-                        "link",
-                        link.distribution(),
-                        tuple(link.claims),
-                        link.assumption,
-                        f"{base}.links[{i}]",
-                        parent=link.parent,
-                        states=active,
-                    )
-                )
-    return out
-
-
-def parameter_table(spec: ModelSpec) -> pd.DataFrame:
-    """The parameters as a table: name, node, role, prior, mean, fixed, claims, assumption.
-
-    ``mean`` is a float, or a tuple for a whole row; ``claims`` is comma-separated text.
-    """
-    rows = [
-        {
-            "name": p.name,
-            "node": p.node,
-            "role": p.role,
-            "prior": p.prior.describe(),
-            "mean": p.prior.mean if not p.shape else tuple(np.asarray(p.prior.mean).tolist()),
-            "fixed": p.fixed,
-            "claims": ", ".join(p.claims),
-            "assumption": p.assumption,
-        }
-        for p in parameters(spec)
-    ]
-    columns = ["name", "node", "role", "prior", "mean", "fixed", "claims", "assumption"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def sample_parameters(spec: ModelSpec, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Draw `n` values of every parameter from its prior (fixed ones repeated).
+    Indicators of parent states are numpy constants that broadcast against the parameters: no
+    einsum, and a handful of graph nodes per parent in PyTensor.
 
     Parameters
     ----------
     spec : ModelSpec
         The model.
-    n : int
-        Number of draws.
-    rng : numpy.random.Generator
-        Source of randomness.
+    node : str
+        The node.
+    values : mapping of str to array or tensor
+        Parameter name → values of shape ``(B, *shape)`` (every one with the same leading batch
+        axis), for at least the node's parameters.
+    params : sequence of Parameter, optional
+        ``parameters(spec)`` (or the node's own), if already computed.
+    ops : ArrayOps
+        The array namespace of `values`: :data:`~forecast.model.arrays.NUMPY` (default) or
+        :func:`~forecast.model.arrays.pytensor_ops`.
 
     Returns
     -------
-    dict of str to ndarray
-        Parameter name → array of shape ``(n,)``, or ``(n, k)`` for a whole row.
+    ndarray or TensorVariable
+        Shape ``(B, *parent_cards, card)``; rows sum to 1.
     """
-    return {p.name: p.prior.sample(rng, n) for p in parameters(spec)}
+    ps = [p for p in (parameters(spec) if params is None else params) if p.node == node]
+    own = spec.nodes[node]
+    cards = tuple(spec.card(q) for q in own.parents)
+    ones = (1,) * len(cards)
+    body = own.cpt.body
+    if isinstance(body, Table):
+        rows = {}
+        for p in ps:
+            v = values[p.name]
+            if p.states:  # Beta row of a binary node: the probability of one state
+                pair = [1.0 - v, v] if own.states.index(p.states[0]) == 1 else [v, 1.0 - v]
+                v = ops.stack(pair, axis=-1)
+            rows[tuple(spec.nodes[q].states.index(s) for q, s in p.when)] = v
+        grid = ops.stack([rows[idx] for idx in np.ndindex(*cards)], axis=1)
+        return ops.reshape(grid, (-1, *cards, len(own.states)))
+    outcome = own.states.index(str(body.outcome if body.outcome is not None else own.states[-1]))
+    zero = np.zeros(cards)
+    if isinstance(body, Logit):
+        eta = ops.reshape(ops.logit(values[f"{node}.baseline"]), (-1, *ones)) + zero
+        for p in ps:
+            if p.role == "effect":
+                eta = eta + ops.reshape(values[p.name], (-1, *ones)) * _indicator(spec, node, p)
+        pair = [ops.sigmoid(-eta), ops.sigmoid(eta)]
+    else:
+        q = ops.reshape(1.0 - values[f"{node}.leak"], (-1, *ones)) + zero
+        for p in ps:
+            if p.role == "link":
+                q = q * (1.0 - ops.reshape(values[p.name], (-1, *ones)) * _indicator(spec, node, p))
+        pair = [q, 1.0 - q]
+    return ops.stack(pair if outcome == 1 else pair[::-1], axis=-1)
+
+
+def _indicator(spec: ModelSpec, node: str, p: Parameter) -> np.ndarray:
+    """1 where the parent of effect or link `p` is in one of ``p.states``, over the parents' grid.
+
+    Shape ``(1, *parent_cards)`` with ones except on the parent's axis, to broadcast against a
+    batch. An effect has exactly one state (its parent's non-reference state), a link one or more.
+    """
+    parents = list(spec.nodes[node].parents)
+    parent_states = spec.nodes[str(p.parent)].states
+    ind = np.zeros(len(parent_states))
+    ind[[parent_states.index(s) for s in p.states]] = 1.0
+    shape = [1] * (1 + len(parents))
+    shape[1 + parents.index(str(p.parent))] = ind.size
+    return ind.reshape(shape)
 
 
 def build_cpts(
@@ -281,7 +130,7 @@ def build_cpts(
     *,
     params: list[Parameter] | None = None,
 ) -> dict[str, np.ndarray]:
-    """CPT arrays for a batch of parameter values.
+    """CPT arrays for a batch of parameter values (numpy).
 
     Parameters
     ----------
@@ -298,7 +147,8 @@ def build_cpts(
     -------
     dict of str to ndarray
         Node → CPT of shape ``(n, *parent_cards, card)``: parents in the node's ``parents``
-        order, then the node's states; rows sum to 1. ``n`` is 1 if no value is batched.
+        order, then the node's states; rows sum to 1. The batch axis is always there: ``n`` is
+        1 if no value is batched.
 
     Raises
     ------
@@ -316,10 +166,7 @@ def build_cpts(
             n = shape[0]
             break
     arrays = {p.name: _batched(p, values[p.name], n) for p in params}
-    by_node: dict[str, list[Parameter]] = {name: [] for name in spec.nodes}
-    for p in params:
-        by_node[p.node].append(p)
-    return {name: _node_cpt(spec, name, by_node[name], arrays, n) for name in spec.nodes}
+    return {name: node_cpt(spec, name, arrays, params=params) for name in spec.nodes}
 
 
 def prior_mean_network(spec: ModelSpec, *, qmc_log2: int = 16, seed: int = QMC_SEED) -> Network:
@@ -346,23 +193,15 @@ def prior_mean_network(spec: ModelSpec, *, qmc_log2: int = 16, seed: int = QMC_S
         Named after the model.
     """
     params = parameters(spec)
-    by_node: dict[str, list[Parameter]] = {name: [] for name in spec.nodes}
-    for p in params:
-        by_node[p.node].append(p)
     cpts = {}
     for name, node in spec.nodes.items():
-        ps = by_node[name]
+        ps = [p for p in params if p.node == name]
         if node.cpt.form == "logit" and not all(p.fixed for p in ps):
             cpts[name] = _logit_mean(spec, name, ps, qmc_log2, seed)
         else:
             means = {p.name: _batched(p, p.prior.mean, 1) for p in ps}
-            cpts[name] = _node_cpt(spec, name, ps, means, 1)[0]
+            cpts[name] = node_cpt(spec, name, means, params=ps)[0]
     return Network(spec.states, spec.parents, cpts, name=spec.name)
-
-
-# --------------------------------------------------------------------------------------------
-# internals
-# --------------------------------------------------------------------------------------------
 
 
 def _batched(p: Parameter, value: object, n: int) -> np.ndarray:
@@ -374,64 +213,6 @@ def _batched(p: Parameter, value: object, n: int) -> np.ndarray:
     raise ValueError(
         f"values of '{p.name}' have shape {v.shape}; expected {(n, *p.shape)} or {p.shape}"
     )
-
-
-def _axis_indicator(cards: list[int], axis: int, states: list[int]) -> np.ndarray:
-    """A 0/1 array over the parents' axes, 1 where parent `axis` is in `states`."""
-    ind = np.zeros(cards[axis])
-    ind[states] = 1.0
-    shape = [1] * len(cards)
-    shape[axis] = cards[axis]
-    return ind.reshape(shape)
-
-
-def _node_cpt(
-    spec: ModelSpec, name: str, ps: list[Parameter], values: Mapping[str, np.ndarray], n: int
-) -> np.ndarray:
-    node = spec.nodes[name]
-    parents = list(node.parents)
-    cards = [spec.card(p) for p in parents]
-    k = len(node.states)
-    body = node.cpt.body
-    if isinstance(body, Table):
-        out = np.empty((n, *cards, k))
-        for p in ps:
-            idx = tuple(spec.nodes[q].states.index(s) for q, s in p.when)
-            v = values[p.name]
-            if p.states:  # Beta row of a binary node: probability of one state
-                j = node.states.index(p.states[0])
-                out[(slice(None), *idx, j)] = v
-                out[(slice(None), *idx, 1 - j)] = 1.0 - v
-            else:
-                out[(slice(None), *idx)] = v
-        return out
-    ones = (1,) * len(cards)
-    outcome = node.states.index(str(body.outcome if body.outcome is not None else node.states[-1]))
-    out = np.empty((n, *cards, 2))
-    if isinstance(body, Logit):
-        eta = special.logit(values[f"{name}.baseline"]).reshape(n, *ones)
-        for p in ps:
-            if p.role == "effect":
-                axis = parents.index(str(p.parent))
-                ind = _axis_indicator(cards, axis, [spec.nodes[p.parent].states.index(p.states[0])])
-                eta = eta + values[p.name].reshape(n, *ones) * ind
-        eta = np.broadcast_to(eta, (n, *cards))
-        out[..., outcome] = special.expit(eta)
-        out[..., 1 - outcome] = special.expit(-eta)
-        return out
-    assert isinstance(body, NoisyOr)
-    q = (1.0 - values[f"{name}.leak"]).reshape(n, *ones)
-    for p in ps:
-        if p.role == "link":
-            parent_states = spec.nodes[str(p.parent)].states
-            ind = _axis_indicator(
-                cards, parents.index(str(p.parent)), [parent_states.index(s) for s in p.states]
-            )
-            q = q * (1.0 - values[p.name].reshape(n, *ones) * ind)
-    q = np.broadcast_to(q, (n, *cards))
-    out[..., outcome] = 1.0 - q
-    out[..., 1 - outcome] = q
-    return out
 
 
 def _logit_mean(
@@ -455,7 +236,7 @@ def _logit_mean(
             )
             for p in ps
         }
-        acc += _node_cpt(spec, name, ps, chunk, stop - start).sum(axis=0)
+        acc += node_cpt(spec, name, chunk, params=ps).sum(axis=0)
     return acc / total
 
 

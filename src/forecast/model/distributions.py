@@ -1,22 +1,25 @@
 """Prior distributions of CPT parameters: Beta, signed LogNormal, Dirichlet and fixed values.
 
-:mod:`forecast.model.priors` builds these from words; :mod:`forecast.model.cpts` attaches one to
-each named parameter. Each has ``mean``, ``ppf(u)`` (quantile function, used for quasi-Monte Carlo),
-``sample(rng, n)`` (numpy), ``describe()`` (a short text) and ``shape`` (``()`` or ``(k,)``).
+:mod:`forecast.model.priors` builds these from words; :mod:`forecast.model.parameters` attaches
+one to each named parameter. Each has ``mean``, ``ppf(u)`` (quantile function, used for
+quasi-Monte Carlo), ``sample(seed, n)`` (numpy; `seed` an int or a ``numpy.random.Generator``),
+``describe()`` (a short text) and ``shape`` (``()`` or ``(k,)``).
 
-Hook for PyMC
--------------
-Every prior exposes ``family`` and ``params()``; the Bayesian engine (a later module) maps them
-to PyMC variables without this module importing PyMC:
+PyMC
+----
+Every prior creates its own PyMC variable, ``prior.to_pymc(name)`` inside a ``pm.Model``
+(PyMC is imported then, so importing this module stays light), and exposes ``family`` and
+``params()``:
 
-==================  ===========================================  ==============================
-family              params()                                     PyMC
-==================  ===========================================  ==============================
-beta                alpha, beta                                  ``pm.Beta(name, **params)``
-signed_lognormal    mu, sigma, sign                              ``sign * pm.LogNormal(mu, sigma)``
-dirichlet           a                                            ``pm.Dirichlet(name, a=a)``
-fixed               value                                        a constant
-==================  ===========================================  ==============================
+==================  ================  ==========================================================
+family              params()          ``to_pymc(name)``
+==================  ================  ==========================================================
+beta                alpha, beta       ``pm.Beta(name, alpha, beta)``
+signed_lognormal    mu, sigma, sign   ``sign × LogNormal(mu, sigma)`` (a ``pm.CustomDist`` whose
+                                      transform keeps the sign: ``lowers`` stays negative)
+dirichlet           a                 ``pm.Dirichlet(name, a, dims=dims)``
+fixed               value             the value, a constant
+==================  ================  ==========================================================
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ import numpy as np
 from scipy import special, stats
 
 __all__ = ["DirichletPrior", "EffectPrior", "FixedValue", "Prior", "ProbabilityPrior"]
+
+Dims = str | tuple[str, ...] | None
+"""PyMC dimension names of a variable (its model's coordinates)."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,15 @@ class ProbabilityPrior:
         """Quantile function, applied elementwise to uniforms `u`."""
         return np.asarray(stats.beta.ppf(u, self.a, self.b), dtype=float)
 
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """Draw `n` values, shape ``(n,)``."""
-        return rng.beta(self.a, self.b, size=n)
+    def sample(self, seed: int | np.random.Generator, n: int) -> np.ndarray:
+        """Draw `n` values, shape ``(n,)`` (`seed`: an int, or a generator to advance)."""
+        return np.random.default_rng(seed).beta(self.a, self.b, size=n)
+
+    def to_pymc(self, name: str, *, dims: Dims = None) -> Any:
+        """``pm.Beta(name, alpha=a, beta=b)`` in the current PyMC model."""
+        import pymc as pm
+
+        return pm.Beta(name, alpha=self.a, beta=self.b, dims=dims)
 
     def describe(self) -> str:
         """Short text, e.g. ``"Beta(5.1, 17.3): unlikely (20–45%)"``."""
@@ -108,9 +120,27 @@ class EffectPrior:
         magnitude = np.exp(self.mu + self.sigma * special.ndtri(u if self.sign > 0 else 1 - u))
         return self.sign * magnitude
 
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """Draw `n` values, shape ``(n,)``."""
-        return self.sign * rng.lognormal(self.mu, self.sigma, size=n)
+    def sample(self, seed: int | np.random.Generator, n: int) -> np.ndarray:
+        """Draw `n` values, shape ``(n,)`` (`seed`: an int, or a generator to advance)."""
+        return self.sign * np.random.default_rng(seed).lognormal(self.mu, self.sigma, size=n)
+
+    def to_pymc(self, name: str, *, dims: Dims = None) -> Any:
+        """``sign × LogNormal(mu, sigma)`` in the current PyMC model, sign-constrained.
+
+        A ``pm.CustomDist`` whose transform keeps its sign while sampling: ``log`` for a
+        positive prior, the interval ``(-inf, 0)`` for a negative one.
+        """
+        import pymc as pm
+        from pymc.distributions.transforms import Interval, log
+
+        sign = float(self.sign)
+
+        def signed(mu: Any, sigma: Any, size: Any) -> Any:
+            return sign * pm.LogNormal.dist(mu, sigma, size=size)
+
+        transform = log if sign > 0 else Interval(None, 0.0)
+        return pm.CustomDist(name, self.mu, self.sigma, dist=signed, transform=transform,
+                             dims=dims)
 
     def describe(self) -> str:
         """Short text, e.g. ``"+LogNormal(0.03, 0.21): raises, moderate (odds ratio 2–4)"``."""
@@ -154,9 +184,15 @@ class DirichletPrior:
         g = stats.gamma.ppf(np.asarray(u, dtype=float), np.asarray(self.alpha, dtype=float))
         return g / g.sum(axis=-1, keepdims=True)
 
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """Draw `n` rows, shape ``(n, k)``."""
-        return rng.dirichlet(self.alpha, size=n)
+    def sample(self, seed: int | np.random.Generator, n: int) -> np.ndarray:
+        """Draw `n` rows, shape ``(n, k)`` (`seed`: an int, or a generator to advance)."""
+        return np.random.default_rng(seed).dirichlet(self.alpha, size=n)
+
+    def to_pymc(self, name: str, *, dims: Dims = None) -> Any:
+        """``pm.Dirichlet(name, a=alpha)`` in the current PyMC model (`dims`: the states)."""
+        import pymc as pm
+
+        return pm.Dirichlet(name, a=np.asarray(self.alpha, dtype=float), dims=dims)
 
     def describe(self) -> str:
         """Short text, e.g. ``"Dirichlet(7, 3)"``."""
@@ -198,9 +234,13 @@ class FixedValue:
         """The value, broadcast to the shape of `u` (uniforms are ignored)."""
         return np.broadcast_to(np.asarray(self.value, dtype=float), np.shape(u)).copy()
 
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+    def sample(self, seed: int | np.random.Generator, n: int) -> np.ndarray:
         """The value repeated `n` times, shape ``(n, *shape)``."""
         return np.broadcast_to(np.asarray(self.value, dtype=float), (n, *self.shape)).copy()
+
+    def to_pymc(self, name: str, *, dims: Dims = None) -> np.ndarray:
+        """The value as a constant array: a fixed quantity is no random variable."""
+        return np.asarray(self.value, dtype=float)
 
     def describe(self) -> str:
         """Short text, e.g. ``"fixed 0.3"``."""

@@ -3,7 +3,7 @@
 An analyst writes *how likely* (ICD 203 estimative words) and *how strongly* (strength words); this
 module turns those words into explicit prior distributions. It knows nothing of YAML: the model
 language (:mod:`forecast.model.load`) validates words against the vocabularies defined here, and
-:mod:`forecast.model.cpts` turns a spec into named parameters carrying these priors.
+:mod:`forecast.model.parameters` turns a spec into named parameters carrying these priors.
 
 Probability words (ICD 203)
 ---------------------------

@@ -31,7 +31,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from forecast.errors import ForecastError, Problem, did_you_mean
-from forecast.model.cpts import build_cpts, parameters
+from forecast.model.cpts import build_cpts
+from forecast.model.parameters import parameters
 from forecast.model.priors import STRENGTH_ODDS_RATIOS
 from forecast.model.schema import ModelSpec
 from forecast.report.style import EFFECT_COLOURS, PROBABILITY_CMAP, with_style
