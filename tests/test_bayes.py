@@ -7,6 +7,7 @@ import pytest
 
 from forecast import InferenceError, RunStoreError
 from forecast.evidence.case import Case
+from forecast.evidence.observations import Report
 from forecast.inference.importance import KHAT_MAX, importance_forecast
 from forecast.inference.result import Forecast
 from forecast.model.cpts import prior_mean_network
@@ -50,6 +51,27 @@ def test_soft_evidence_and_history_cases(spec):
     p_alone = alone.summary.set_index(["node", "state"]).loc[("caliphate", "yes"), "mean"]
     # a past case where failed reconciliation led to a caliphate teaches the shared parameters
     assert p_with > p_alone + 0.01
+
+
+def test_a_single_draw_keeps_its_batch_axis(spec):
+    # one draw used to reach the engine as a batch of one, came back squeezed and died in a
+    # numpy AxisError; now it is a (poor, unpublishable) forecast like any other
+    target = Case({"reconciliation": "failed"}, reports=[Report("conflict", "worsening", "w")])
+    forecast = importance_forecast(spec, target, draws=1, max_draws=1, seed=3)
+    assert forecast.attrs["diagnostics"]["draws"] == 1 and not forecast.publishable
+    assert forecast.idata.posterior.sizes["draw"] == 1
+    assert np.isfinite(forecast.summary["mean"]).all()
+
+
+def test_seed_may_be_a_generator(spec):
+    def run(seed):
+        return importance_forecast(spec, Case({"reconciliation": "failed"}), draws=2000,
+                                   target_mcse=1.0, seed=seed)
+
+    a, b = run(np.random.default_rng(7)), run(np.random.default_rng(7))
+    assert a.summary.equals(b.summary)
+    assert a.attrs["seed"] == b.attrs["seed"] != run(np.random.default_rng(8)).attrs["seed"]
+    assert run(7).attrs["seed"] == 7
 
 
 def test_same_seed_same_result_and_different_seed_differs(spec):

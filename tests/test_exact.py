@@ -112,6 +112,35 @@ def test_batched_equals_loop_over_draws():
             np.testing.assert_allclose(post.families[node][d], one.families[node], atol=1e-12)
 
 
+@pytest.mark.parametrize("draws", [1, 3])
+def test_batched_inputs_give_batched_results_whatever_the_number_of_draws(draws):
+    # The inputs' shapes say whether a query is batched, never B's value: a batch of one draw
+    # keeps its axis (it used to be squeezed away, and callers patched around it).
+    engine = ExactEngine(sprinkler())
+    rain = np.tile([0.7, 0.3], (draws, 1))
+    wet = np.tile([0.4, 0.6], (draws, 1))
+    for soft, cpts in [({}, {"rain": rain}), ({"wet": wet}, {}), ({"wet": wet}, {"rain": rain})]:
+        post = engine.query({"sprinkler": "on"}, soft, cpts, families=True)
+        assert post.batched and post.log_evidence.shape == (draws,)
+        assert post.marginals["rain"].shape == (draws, 2)
+        assert post.families["wet"].shape == (draws, 2, 2, 2)
+        assert post.to_frame()["draw"].nunique() == draws
+        assert engine.log_evidence({"sprinkler": "on"}, soft, cpts).shape == (draws,)
+        log_pe, grads, soft_grads = engine.log_evidence_grad({"sprinkler": "on"}, soft, cpts,
+                                                             soft_grad=True)
+        assert log_pe.shape == (draws,) and grads["wet"].shape == (draws, 2, 2, 2)
+        assert all(g.shape == (draws, 2) for g in soft_grads.values())
+        # every draw equals the unbatched query with that draw's inputs
+        one = engine.query({"sprinkler": "on"}, {k: v[0] for k, v in soft.items()},
+                           {k: v[0] for k, v in cpts.items()}, families=True)
+        assert not one.batched and isinstance(one.log_evidence, float)
+        assert one.marginals["rain"].shape == (2,) and one.families["wet"].shape == (2, 2, 2)
+        assert post.log_evidence[-1] == pytest.approx(one.log_evidence, abs=1e-12)
+        np.testing.assert_allclose(post.marginals["rain"][-1], one.marginals["rain"], atol=1e-12)
+    grads = engine.log_evidence_grad({"sprinkler": "on"}, {"wet": [0.4, 0.6]})[1]
+    assert grads["wet"].shape == (2, 2, 2)
+
+
 def test_plans_are_cached_per_evidence_pattern():
     engine = ExactEngine(sprinkler())
     p1 = engine.plan_for({"wet": "yes"})

@@ -46,7 +46,7 @@ from forecast.errors import (
 from forecast.evidence.case import Case
 from forecast.evidence.lagged import base_node, twin_cpts, twins_of
 from forecast.evidence.ledger import case_from_rows
-from forecast.inference.importance import _rows, _smoothed_weights, _structure_engine
+from forecast.inference.importance import _smoothed_weights, _structure_engine
 from forecast.inference.result import Forecast
 from forecast.model.cpts import build_cpts
 from forecast.model.parameters import parameters, sample_parameters
@@ -143,7 +143,7 @@ def _posterior_draws(spec: ModelSpec, case: Case, forecast: Forecast | None, dra
         values = _forecast_values(spec, forecast, case)
         n = len(next(iter(values.values())))
         return values, np.full(n, 1.0 / n)
-    return sample_parameters(spec, draws, np.random.default_rng(seed)), None
+    return sample_parameters(spec, draws, seed), None
 
 
 # ============================================================================ sensitivity
@@ -392,7 +392,7 @@ def _information(engine: ExactEngine, cpts: Mapping[str, np.ndarray],
     n = len(weights) if weights is not None else _batch(cpts)
     soft = {k: np.asarray(v, dtype=float) for k, v in case.soft.items()}
     given = [{**case.evidence, node: t} for t in states[node]]
-    lls = np.stack([_per_draw(engine.log_evidence(ev, soft, cpts), n) for ev in given])
+    lls = np.stack([engine.log_evidence(ev, soft, cpts) for ev in given])  # (state, draw)
     with np.errstate(invalid="ignore"):  # -inf - -inf where the case is impossible
         log_pe = special.logsumexp(lls, axis=0)
         p_state = np.where(np.isfinite(lls), np.exp(lls - log_pe), 0.0)  # P(node=t | e, θ)
@@ -411,10 +411,10 @@ def _information(engine: ExactEngine, cpts: Mapping[str, np.ndarray],
         use = (weights > 0) & (p_state[k] > 0)
         if not use.any():
             continue
-        post = engine.query(ev, soft, _rows(cpts, use, n))
+        post = engine.query(ev, soft, {k: c[use] for k, c in cpts.items()})
         w = weights[use] * p_state[k, use]  # posterior weight × P(node = t | e, θ)
         for x in candidates:
-            joint[x][k] = w @ np.broadcast_to(post.marginals[x], (int(use.sum()), len(states[x])))
+            joint[x][k] = w @ post.marginals[x]
     s = states[node].index(state)
     rows, p_states, p_if = [], {}, {}
     base = float(weights @ p_state[s])  # P(S | e)
@@ -445,11 +445,8 @@ def _information(engine: ExactEngine, cpts: Mapping[str, np.ndarray],
 
 
 def _batch(cpts: Mapping[str, np.ndarray]) -> int:
+    """Number of draws of the (batched) CPTs."""
     return max((np.shape(a)[0] for a in cpts.values()), default=1)
-
-
-def _per_draw(x: float | np.ndarray, n: int) -> np.ndarray:
-    return np.broadcast_to(np.asarray(x, dtype=float), (n,))
 
 
 def _entropy_bits(p: float) -> float:
@@ -523,14 +520,14 @@ def evidence_conflict(
     if forecast is not None:
         values = _forecast_values(spec, forecast, case)
     else:
-        values = sample_parameters(spec, draws, np.random.default_rng(seed))
+        values = sample_parameters(spec, draws, seed)
     engine, cpts = _engine_and_cpts(spec, [case], values)
     n = _batch(cpts)
 
     def log_p(members: Sequence[int]) -> float:
         evidence = {k: v for i in members for k, v in findings[i][1].items()}
         soft = {k: v for i in members for k, v in findings[i][2].items()}
-        ll = _per_draw(engine.log_evidence(evidence, soft, cpts), n)
+        ll = engine.log_evidence(evidence, soft, cpts)
         return float(special.logsumexp(ll) - math.log(n))
 
     single = [log_p([i]) for i in range(len(findings))]
@@ -690,7 +687,7 @@ def attribute_change(
     _check_target(spec.states, node, state)
     players, pool, base = _players(rows_before, rows_after)
     cases = _CoalitionCases(spec, pool, players, base)
-    values = sample_parameters(spec, draws, np.random.default_rng(seed))
+    values = sample_parameters(spec, draws, seed)
     engine, cpts = _engine_and_cpts(spec, [case_from_rows(pool, spec)], values)
     index = spec.states[node].index(state)
     memo: dict[int, float] = {}
@@ -710,8 +707,8 @@ def attribute_change(
         if node in case.evidence:  # the scenario itself observed: settled
             return _CAP if case.evidence[node] == state else -_CAP
         soft = {k: np.asarray(v, dtype=float) for k, v in case.soft.items()}
-        lls = np.stack([_per_draw(engine.log_evidence({**case.evidence, node: t}, soft, cpts),
-                                  draws) for t in spec.states[node]])
+        lls = np.stack([engine.log_evidence({**case.evidence, node: t}, soft, cpts)
+                        for t in spec.states[node]])
         log_pe = special.logsumexp(lls, axis=0)
         if not np.isfinite(log_pe).any():
             who = [p.row_id for j, p in enumerate(players) if mask >> j & 1]

@@ -93,7 +93,7 @@ def importance_forecast(
     draws: int = 20_000,
     max_draws: int = 320_000,
     target_mcse: float = 0.005,
-    seed: int = 0,
+    seed: int | np.random.Generator = 0,
     as_of: str | None = None,
     count_models: Sequence[CountModel] = (),
     interventions: Mapping[str, str] | None = None,
@@ -115,8 +115,10 @@ def importance_forecast(
         Upper bound on draws when rounds are added to reach `target_mcse`.
     target_mcse : float
         Largest acceptable Monte Carlo standard error of any reported probability.
-    seed : int
-        Seed of ``numpy.random.default_rng``; the same inputs and seed give the same result.
+    seed : int or numpy.random.Generator
+        Seed of ``numpy.random.default_rng``, or a generator to draw from (and advance); the same
+        inputs and seed give the same result. The provenance records the int, or the generator's
+        state before the first draw.
     as_of : str, optional
         Date of the evidence cut, recorded in the provenance.
     count_models : sequence of CountModel
@@ -149,7 +151,8 @@ def importance_forecast(
     do = intervention_cpts(spec, interventions or {})
     if engine is None or not set(twins) <= set(engine.network.nodes):
         engine = _structure_engine(spec, twins)
-    rng = np.random.default_rng(seed)
+    recorded = _recorded(seed)
+    rng, resample_rng = _streams(seed)
     values: dict[str, np.ndarray] = {}
     loglik = np.empty(0)
     probs = np.empty((0, sum(len(s) for s in spec.states.values())))
@@ -158,14 +161,14 @@ def importance_forecast(
         new = {**sample_parameters(spec, n_new, rng), **observations.sample(rng, n_new)}
         cpts = twin_cpts(build_cpts(spec, new, params=params), twins)
         soft = [observations.likelihoods(c, new) for c in cases]
+        # the CPTs are batched (n_new draws), so every result has the draws' axis
         ll = sum(engine.log_evidence(c.evidence, s, {**cpts, **(do if i == 0 else {})})
                  for i, (c, s) in enumerate(zip(cases, soft, strict=True)))
-        ll = np.broadcast_to(np.asarray(ll, dtype=float), (n_new,))
         p_new = np.full((n_new, probs.shape[1]), np.nan)
         ok = np.isfinite(ll)
         if ok.any():
-            post = engine.query(target.evidence, _rows(soft[0], ok, n_new),
-                                _rows({**cpts, **do}, ok, n_new))
+            post = engine.query(target.evidence, _draws(soft[0], ok),
+                                {**{n: c[ok] for n, c in cpts.items()}, **do})
             p_new[ok] = np.concatenate([post.marginals[n] for n in spec.states], axis=1)
         values = {k: np.concatenate([values[k], v]) if k in values else v for k, v in new.items()}
         loglik = np.concatenate([loglik, ll])
@@ -177,7 +180,7 @@ def importance_forecast(
         need = len(loglik) * (mcse.max() / target_mcse) ** 2 * 1.1
         n_new = int(min(max_draws, np.ceil(need / 1000) * 1000) - len(loglik))
     return _assemble(spec, params, observations, cases, values, probs, loglik, weights, khat,
-                     mean, mcse, seed, as_of, target_mcse, interventions or {})
+                     mean, mcse, resample_rng, recorded, as_of, target_mcse, interventions or {})
 
 
 def posterior_forecast(
@@ -186,7 +189,7 @@ def posterior_forecast(
     history: Sequence[Case] = (),
     *,
     method: str = "auto",
-    seed: int = 0,
+    seed: int | np.random.Generator = 0,
     as_of: str | None = None,
     count_models: Sequence[CountModel] = (),
     interventions: Mapping[str, str] | None = None,
@@ -245,7 +248,7 @@ def nuts_forecast(
     *,
     draws: int = 1000,
     chains: int = 2,
-    seed: int = 0,
+    seed: int | np.random.Generator = 0,
     as_of: str | None = None,
     target_mcse: float = 0.005,
     count_models: Sequence[CountModel] = (),
@@ -286,6 +289,7 @@ def nuts_forecast(
     observations = ObservationModel(with_twins(spec.states, spec.parents, twins)[0], cases,
                                     count_models)
     engine = _structure_engine(spec, twins)
+    recorded = _recorded(seed)
     idata = sample_nuts(spec, cases, draws=draws, tune=draws, chains=chains, seed=seed,
                         count_models=count_models, interventions=interventions, engine=engine)
     do = intervention_cpts(spec, interventions or {})
@@ -338,13 +342,31 @@ def nuts_forecast(
     theta = theta.reshape(n_chains, n_draws, -1)
     return _forecast(spec, observations, cases, interventions or {}, theta_names, theta, probs,
                      mean,
-                     mcse, diagnostics, "nuts", reason, seed, as_of,
+                     mcse, diagnostics, "nuts", reason, recorded, as_of,
                      {"sample_stats": idata.sample_stats})
 
 
-def _rows(arrays: Mapping[str, np.ndarray], keep: np.ndarray, n: int) -> dict[str, np.ndarray]:
-    """Keep the draws `keep` of every array that has one row per draw."""
-    return {k: (a[keep] if a.ndim and a.shape[0] == n else a) for k, a in arrays.items()}
+def _streams(seed: int | np.random.Generator) -> tuple[np.random.Generator, np.random.Generator]:
+    """Generators for the prior draws and for resampling them.
+
+    From an int, two independent streams (``seed`` and ``[seed, 1]``); a generator serves both,
+    in turn.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed, seed
+    return np.random.default_rng(seed), np.random.default_rng([seed, 1])
+
+
+def _recorded(seed: int | np.random.Generator) -> int | str:
+    """The seed as the provenance records it: the int, or a generator's state before any draw."""
+    if isinstance(seed, np.random.Generator):
+        return canonical_json(seed.bit_generator.state)
+    return int(seed)
+
+
+def _draws(soft: Mapping[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
+    """The draws `keep` of per-draw likelihoods ``(n, card)``; fixed ones ``(card,)`` as given."""
+    return {k: v[keep] if v.ndim == 2 else v for k, v in soft.items()}
 
 
 def _structure_engine(spec: ModelSpec, twins: Mapping[str, str] | None = None) -> ExactEngine:
@@ -388,7 +410,9 @@ def _smoothed_weights(loglik: np.ndarray, cases: Sequence[Case]) -> tuple[np.nda
     if all(c.empty for c in cases):
         return np.full(len(loglik), 1.0 / len(loglik)), -np.inf
     lw = np.where(finite, loglik, -np.inf)
-    lw_finite, khat = az.psislw(lw[finite] - lw[finite].max())
+    lw_finite, khat = lw[finite] - lw[finite].max(), np.inf  # one draw: no tail to fit
+    if finite.sum() > 1:
+        lw_finite, khat = az.psislw(lw_finite)
     out = np.zeros(len(loglik))
     out[finite] = np.exp(lw_finite)
     return out / out.sum(), float(khat)
@@ -425,9 +449,8 @@ def _theta_table(params, values, index) -> tuple[list[str], np.ndarray]:
 
 
 def _assemble(spec, params, observations, cases, values, probs, loglik, weights, khat, mean,
-              mcse, seed, as_of, target_mcse, interventions) -> Forecast:
+              mcse, rng, seed, as_of, target_mcse, interventions) -> Forecast:
     """Build the Forecast of an importance run: resample equally weighted draws, diagnose."""
-    rng = np.random.default_rng([seed, 1])
     index = _resample(weights, min(_RESAMPLED, len(weights)), rng)
     theta_names, theta = _theta_table(params, values, index)
     obs_names = list(observations.priors)
@@ -447,8 +470,8 @@ def _assemble(spec, params, observations, cases, values, probs, loglik, weights,
                    "impossible_draws": int((~np.isfinite(loglik)).sum()), "failed": reasons}
     with np.errstate(divide="ignore"):
         log_weight = np.log(weights)  # -inf for draws under which the evidence is impossible
-    weights_ds = xr.Dataset({"log_weight": ("sample", log_weight),
-                             "log_likelihood": ("sample", loglik)})
+    weights_ds = xr.Dataset({"log_weight": ("draw", log_weight),  # every prior draw
+                             "log_likelihood": ("draw", loglik)})
     return _forecast(
         spec, observations, cases, interventions, theta_names, theta[None], probs[index][None],
         mean, mcse, diagnostics, "importance",

@@ -113,8 +113,9 @@ class LogEvidenceOp(Op):
             relevant = set(observed).union(*(nx.ancestors(graph, n) for n in observed))
             nodes = [n for n in engine.network.order if n in relevant]
         self.nodes = tuple(nodes)
-        self.batched = any(v.shape[0] > 1 for v in self.soft.values())
-        # identical cases (every finding shared) need one engine row, counted len(cases) times
+        # likelihood rows give the engine a case axis; without them every finding is shared,
+        # the cases are identical, and one unbatched query counts len(cases) times
+        self.batched = bool(self.soft)
         self.copies = 1.0 if self.batched else float(len(cases))
 
     def make_node(self, *inputs: Any) -> Apply:
@@ -155,8 +156,7 @@ class LogEvidenceOp(Op):
             g = grads[name]
             outputs[k + 1][0] = g.sum(axis=0) if self.batched else self.copies * g
         for k, name in enumerate(self.likelihood_nodes, start=len(self.nodes) + 1):
-            g = np.reshape(soft_grads[name], self.soft[name].shape)
-            outputs[k][0] = self.copies * g * self.soft[name]
+            outputs[k][0] = soft_grads[name] * self.soft[name]
 
     def infer_shape(self, fgraph: Any, node: Apply, shapes: list) -> list:
         """A scalar, then one gradient per input with the input's shape."""
@@ -375,7 +375,7 @@ def sample_nuts(
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 2,
-    seed: int = 0,
+    seed: int | np.random.Generator = 0,
     count_models: Sequence[CountModel] = (),
     interventions: Mapping[str, str] | None = None,
     engine: ExactEngine | None = None,
@@ -391,7 +391,7 @@ def sample_nuts(
         As in :func:`build_pymc_model`.
     draws, tune, chains : int
         Draws kept and tuning steps per chain; number of chains.
-    seed : int
+    seed : int or numpy.random.Generator
         ``random_seed`` of ``pm.sample``; the same inputs and seed give the same draws.
     count_models, interventions
         As in :func:`build_pymc_model`.

@@ -169,7 +169,9 @@ def build_cpts(
     return {name: node_cpt(spec, name, arrays, params=params) for name in spec.nodes}
 
 
-def prior_mean_network(spec: ModelSpec, *, qmc_log2: int = 16, seed: int = QMC_SEED) -> Network:
+def prior_mean_network(
+    spec: ModelSpec, *, qmc_log2: int = 16, seed: int | np.random.Generator = QMC_SEED
+) -> Network:
     """The network whose CPT entries are their prior means ``E[θ(x | u)]``.
 
     With independent parameters, exact inference in this network gives the prior mean of any
@@ -184,8 +186,8 @@ def prior_mean_network(spec: ModelSpec, *, qmc_log2: int = 16, seed: int = QMC_S
         The model.
     qmc_log2 : int, optional
         log2 of the number of quasi-Monte Carlo points for logit nodes.
-    seed : int, optional
-        Seed of the Sobol scrambling.
+    seed : int or numpy.random.Generator, optional
+        Seed of the Sobol scrambling (``numpy.random.default_rng``), or a generator.
 
     Returns
     -------
@@ -216,7 +218,8 @@ def _batched(p: Parameter, value: object, n: int) -> np.ndarray:
 
 
 def _logit_mean(
-    spec: ModelSpec, name: str, ps: list[Parameter], qmc_log2: int, seed: int
+    spec: ModelSpec, name: str, ps: list[Parameter], qmc_log2: int,
+    seed: int | np.random.Generator,
 ) -> np.ndarray:
     uncertain = [p for p in ps if not p.fixed]
     sampler = qmc.Sobol(len(uncertain), scramble=True, rng=np.random.default_rng(seed))

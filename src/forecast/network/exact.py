@@ -13,8 +13,11 @@ Two kinds of query:
 * :meth:`ExactEngine.log_evidence` — ``log P(e)`` only, on the part of the network that can
   influence it (the evidence nodes and their ancestors), ``-inf`` where the evidence is impossible.
 
-Both accept CPT overrides with a leading axis of B parameter draws and return results with that
-axis; a shared CPT is broadcast, never copied.
+Both accept CPT overrides and likelihoods with a leading axis of B parameter draws and return
+results with that axis; a shared CPT is broadcast, never copied. Whether a query is batched is
+said by its inputs' shapes, never by B's value: any batched input (a CPT of shape
+``(B, *parents, card)`` or a likelihood of shape ``(B, card)``) gives batched results, also for
+B = 1; unbatched inputs give unbatched results.
 
 Examples
 --------
@@ -62,7 +65,8 @@ class Posterior:
     network : Network
         The network queried (for state names).
     marginals : dict of str to ndarray
-        ``P(node | e)``: shape ``(card,)``, or ``(B, card)`` for a batched query.
+        ``P(node | e)``: shape ``(card,)``, or ``(B, card)`` for a batched query (one whose
+        CPTs or likelihoods had a leading axis of draws, whatever its length).
     log_evidence : float or ndarray
         ``log P(e)`` (a float, or shape ``(B,)``). With soft evidence it is
         ``log Σ_x P(x, hard) Π λ(x)``, which depends on the scale of the likelihood vectors.
@@ -85,9 +89,8 @@ class Posterior:
         rows = []
         for node, p in self.marginals.items():
             states = self.network.states[node]
-            p2 = np.atleast_2d(p)
-            for d in range(p2.shape[0]):
-                for s, v in zip(states, p2[d], strict=True):
+            for d, row in enumerate(p if self.batched else p[None]):
+                for s, v in zip(states, row, strict=True):
                     rows.append((d, node, s, float(v)))
         df = pd.DataFrame(rows, columns=["draw", "node", "state", "probability"])
         return df if self.batched else df.drop(columns="draw")
@@ -137,7 +140,9 @@ class ExactEngine:
             non-negative; it multiplies ``P(node = x)`` by ``λ[x]``.
         cpts : mapping of str to ndarray, optional
             CPTs replacing the network's, shape ``(*parents, card)`` or ``(B, *parents, card)``
-            for a batch of B parameter draws (every batched input must share B).
+            for a batch of B parameter draws (every batched input must share B). The query is
+            batched if any input in `soft` or `cpts` is: then every result has the leading axis
+            of B draws, also when B is 1.
         families : bool
             Also return the family posteriors ``P(parents, node | e)``; divided by the CPT they
             are the gradient of ``log P(e)`` with respect to its entries.
@@ -145,6 +150,7 @@ class ExactEngine:
         Returns
         -------
         Posterior
+            Batched (:attr:`Posterior.batched`) if any input was.
 
         Raises
         ------
@@ -153,7 +159,7 @@ class ExactEngine:
         InferenceError
             If ``P(e) = 0`` (for any draw), naming a minimal set of conflicting findings.
         """
-        hard, lik, tables, batch, lik_scale = self._inputs(evidence, soft, cpts)
+        hard, lik, tables, batch, batched, lik_scale = self._inputs(evidence, soft, cpts)
         nodes = self.network.order
         plan, factors = self._factors(nodes, hard, lik, tables, batch)
         with _BLAS.limit(limits=1, user_api="blas"):
@@ -184,13 +190,10 @@ class ExactEngine:
                 "scale the likelihood vectors to numbers nearer 1")])
         if not hard and not lik:
             log_pe = np.zeros_like(log_pe)  # log P(no findings) = 0, not a rounding of it
-        squeeze = batch == 1
-        out_m = {n: (m[0] if squeeze else _full(m, batch)) for n, m in marginals.items()}
-        out_f = None
-        if families:
-            out_f = {n: (f[0] if squeeze else _full(f, batch)) for n, f in fams.items()}
-        out_pe = float(log_pe[0]) if squeeze else np.broadcast_to(log_pe, (batch,)).copy()
-        return Posterior(self.network, out_m, out_pe, out_f)
+        out_m = {n: _out(m, batch, batched) for n, m in marginals.items()}
+        out_f = {n: _out(f, batch, batched) for n, f in fams.items()} if families else None
+        out_pe = _out(log_pe, batch, batched)
+        return Posterior(self.network, out_m, out_pe if batched else float(out_pe), out_f)
 
     def log_evidence(
         self,
@@ -206,6 +209,7 @@ class ExactEngine:
         Returns
         -------
         float or ndarray of shape (B,)
+            An array if any input was batched (also for B = 1).
         """
         return self._log_evidence(evidence, soft, cpts, gradient=False)[0]
 
@@ -240,7 +244,7 @@ class ExactEngine:
         -------
         log_pe : float or ndarray of shape (B,)
         grads : dict of str to ndarray
-            Node → gradient, shape of the CPT (with a leading ``B`` when batched).
+            Node → gradient, shape of the CPT (with a leading ``B`` when any input is batched).
         soft_grads : dict of str to ndarray
             Only with `soft_grad`: node → gradient, shape ``(card,)`` (``(B, card)`` when
             batched).
@@ -254,8 +258,8 @@ class ExactEngine:
         return (log_pe, grads, soft_grads) if soft_grad else (log_pe, grads)
 
     def _log_evidence(self, evidence, soft, cpts, gradient):
-        hard, lik, tables, batch, lik_scale, lik_top = self._inputs(evidence, soft, cpts,
-                                                                    tops=True)
+        hard, lik, tables, batch, batched, lik_scale, lik_top = self._inputs(
+            evidence, soft, cpts, tops=True)
         observed = set(hard) | set(lik)
         relevant = set().union(*(self._ancestors[n] for n in observed)) if observed else set()
         nodes = tuple(n for n in self.network.order if n in relevant)
@@ -268,17 +272,17 @@ class ExactEngine:
                 raw = plan.backward(tape, 1.0 / total)
         with np.errstate(divide="ignore"):
             log_pe = np.log(total) + log_scale + lik_scale
-        log_pe = float(log_pe[0]) if batch == 1 else np.broadcast_to(log_pe, (batch,)).copy()
+        log_pe = _out(log_pe, batch, batched) if batched else float(log_pe[0])
         if not gradient:
             return log_pe, {}, {}
         grads = {}
         for node in self.network.nodes:
             shape = self.network.cpts[node].shape
             if node not in relevant:
-                grads[node] = np.zeros(shape if batch == 1 else (batch, *shape))
+                grads[node] = np.zeros((batch, *shape) if batched else shape)
                 continue
             g = self._scatter_family(node, _full(raw[nodes.index(node)], batch), hard)
-            grads[node] = g[0] if batch == 1 else g
+            grads[node] = g if batched else g[0]
         soft_grads = {}
         for k, node in enumerate(n for n in nodes if n in lik):
             g = _full(raw[len(nodes) + k], batch)
@@ -287,7 +291,7 @@ class ExactEngine:
                 full[:, hard[node]] = g.reshape(batch)
                 g = full
             g = g / lik_top[node]  # λ entered as λ / max λ
-            soft_grads[node] = g[0] if batch == 1 else g
+            soft_grads[node] = g if batched else g[0]
         return log_pe, grads, soft_grads
 
     def plan_for(
@@ -297,7 +301,7 @@ class ExactEngine:
         cpts: Mapping[str, np.ndarray] | None = None,
     ) -> Plan:
         """The (cached) plan a full query with this evidence pattern would run (to inspect)."""
-        hard, lik, tables, batch, _ = self._inputs(evidence, soft, cpts)
+        hard, lik, tables, batch, *_ = self._inputs(evidence, soft, cpts)
         return self._factors(self.network.order, hard, lik, tables, batch)[0]
 
     # ------------------------------------------------------------------ internals
@@ -313,6 +317,7 @@ class ExactEngine:
         lik: dict[str, np.ndarray] = {}
         lik_top: dict[str, np.ndarray] = {}
         lik_scale = np.zeros(1)
+        batched = False  # said by the inputs' shapes, whatever the number of draws
         for node, values in (soft or {}).items():
             where = f"soft evidence on '{node}'"
             if node not in net.states:
@@ -329,6 +334,7 @@ class ExactEngine:
             elif not np.all(np.isfinite(arr)) or np.any(arr < 0):
                 problems.append(Problem(where, "likelihoods must be finite and non-negative"))
             else:
+                batched |= arr.ndim == 2
                 arr = arr if arr.ndim == 2 else arr[None]
                 # λ and c·λ say the same about the node; scale rows to a maximum of 1 so that
                 # tiny or huge likelihoods cannot overflow, and add log c back to log P(e)
@@ -346,7 +352,9 @@ class ExactEngine:
             shape = net.cpts[node].shape
             if arr.shape == shape:
                 arr = arr[None]
-            elif arr.shape[1:] != shape:
+            elif arr.shape[1:] == shape:
+                batched = True
+            else:
                 problems.append(Problem(f"cpts['{node}']", f"has shape {arr.shape}, expected "
                                         f"{shape} or (draws, *{shape})"))
                 continue
@@ -357,7 +365,7 @@ class ExactEngine:
                                     f"draws: {sorted(sizes)}"))
         if problems:
             raise EvidenceError("the query does not fit the network", problems)
-        out = hard, lik, tables, (sizes.pop() if sizes else 1), lik_scale
+        out = hard, lik, tables, (sizes.pop() if sizes else 1), batched, lik_scale
         return (*out, lik_top) if tops else out
 
     def _factors(self, nodes, hard, lik, tables, batch):
@@ -427,6 +435,11 @@ class ExactEngine:
 
 def _full(arr: np.ndarray, batch: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(arr, (batch, *arr.shape[1:])))
+
+
+def _out(arr: np.ndarray, batch: int, batched: bool) -> np.ndarray:
+    """A result with its leading axis: B draws if the query is batched, else dropped."""
+    return _full(arr, batch) if batched else arr[0]
 
 
 def query(
