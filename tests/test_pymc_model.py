@@ -297,3 +297,41 @@ def test_log_evidence_op_gradient_in_likelihoods_is_finite_differences(spec, eng
     point += [rng.uniform(0.2, 1.0, (len(CASES), engine.network.card(n)))
               for n in op.likelihood_nodes]
     pytensor.gradient.verify_grad(op, point, rng=rng, mode=FAST, eps=1e-7)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "pytensor"])
+@pytest.mark.parametrize("family", ["poisson", "negbin"])
+def test_observation_likelihoods_against_scipy(spec, backend, family) -> None:
+    # the one formula of reports and counts, in either backend, against scipy's distributions
+    from forecast.evidence.observations import CountModel, ObservationModel
+
+    cases = _observed_cases()  # the first case counts 4 on pakistan_spillover, the second 0
+    counts = [CountModel("pakistan_spillover", {"no": (0.2, 2.0), "yes": (3.0, 12.0)}, family)]
+    obs = ObservationModel(spec.states, cases, counts)
+    draws = obs.sample(np.random.default_rng(8), 3)
+    got = [_log_likelihoods(obs, case, draws, backend) for case in cases[:2]]
+    r = {s: draws[f"source.{s}.reliability"][:, None] for s in ("wire", "rumours")}
+    assert sorted(got[1]) == ["conflict", "pakistan_spillover", "reconciliation"]
+    np.testing.assert_allclose(got[0]["conflict"],
+                               np.log(np.hstack([(1 - r["wire"]) / 2] * 2 + [r["wire"]])),
+                               rtol=1e-12)
+    np.testing.assert_allclose(got[1]["reconciliation"],
+                               np.log(np.hstack([1 - r["rumours"], r["rumours"]])), rtol=1e-12)
+    mu = np.stack([draws["rate.pakistan_spillover=no"], draws["rate.pakistan_spillover=yes"]], 1)
+    for case, y in zip(got, (4, 0), strict=True):
+        if family == "poisson":
+            expected = stats.poisson.logpmf(y, mu)
+        else:
+            phi = draws["dispersion.pakistan_spillover"][:, None]
+            expected = stats.nbinom.logpmf(y, phi, phi / (phi + mu))
+        np.testing.assert_allclose(case["pakistan_spillover"], expected, rtol=1e-10)
+
+
+def _log_likelihoods(obs, case, draws, backend) -> dict:
+    if backend == "numpy":
+        return obs.log_likelihoods(case, draws)
+    inputs = {k: pt.dvector(k) for k in draws}
+    graphs = obs.log_likelihoods(case, inputs, ops=pytensor_ops())
+    return {n: pytensor.function(list(inputs.values()), g, mode=FAST,
+                                 on_unused_input="ignore")(*draws.values())
+            for n, g in graphs.items()}
