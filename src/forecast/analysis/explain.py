@@ -359,7 +359,8 @@ def value_of_information_network(
     case = Case(dict(evidence or {}), {k: tuple(v) for k, v in (soft or {}).items()})
     _check_target(network.states, node, state)
     candidates = _candidates(network.states, case, node, candidates)
-    return _information(ExactEngine(network), {}, np.ones(1), case, node, state, candidates)
+    one_draw = {n: c[None] for n, c in network.cpts.items()}  # the network: a batch of one
+    return _information(ExactEngine(network), one_draw, np.ones(1), case, node, state, candidates)
 
 
 def _candidates(states: Mapping[str, Sequence[str]], case: Case, node: str,
