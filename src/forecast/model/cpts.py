@@ -63,7 +63,7 @@ QMC_SEED = 20150824
 _CHUNK = 1 << 21
 """Number of CPT entries computed at once when averaging over quasi-Monte Carlo points."""
 
-Role = Literal["row", "baseline", "effect", "leak", "link"]
+Role = Literal["row", "baseline", "effect", "leak", "link", "persistence"]
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,9 @@ class Parameter:
         Stable dotted name, e.g. ``caliphate.effect.reconciliation=achieved``.
     node : str
         The node whose CPT it enters.
-    role : {"row", "baseline", "effect", "leak", "link"}
-        What it is in its CPT form.
+    role : {"row", "baseline", "effect", "leak", "link", "persistence"}
+        What it is in its CPT form (``persistence``: a condition's per-step persistence,
+        :func:`forecast.model.time.time_parameters`).
     prior : Prior
         Its prior (:mod:`forecast.model.priors`); a FixedValue if fixed by the analyst.
     claims : tuple of str

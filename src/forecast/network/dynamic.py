@@ -261,34 +261,39 @@ def step_likelihoods(
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
-def _propagate(alpha, tables, offsets, cfg, xi, cards, strides, transpose, order):
+def _propagate(alpha, tables, offsets, cfg, cards, strides, transpose, order):
     """Apply the persistent nodes' transitions to ``alpha`` (B, F) in place, one node at a time.
 
     ``tables[b, offsets[i] + (cfg[i, s] * c + old) * c + new]`` is node i's transition; the
     state index ``s`` enumerates the frontier in C order with ``strides``. Forward
     (``transpose`` false) maps old values to new in ``order``; backward maps a function of
     new values to one of old values (the transpose), in the reverse order.
+
+    The frontier's axes are in topological order, so a node's parents are outer axes: within a
+    block of states that differ only in this node and later ones, the parents' configuration
+    is fixed, and the update is ``c × c`` scaled sums of contiguous runs (vectorised).
     """
     batch, size = alpha.shape
     for b in numba.prange(batch):
         a = alpha[b]
+        tab = tables[b]
         tmp = np.empty(size)
         for i in order:
             c = cards[i]
             stride = strides[i]
-            off = offsets[i]
-            for s in range(size):
-                x = xi[i, s]
-                base = s - x * stride
-                k = off + cfg[i, s] * c * c
-                acc = 0.0
-                if transpose:
+            block = c * stride
+            conf = cfg[i]
+            for outer in range(0, size, block):
+                k = offsets[i] + conf[outer] * c * c
+                for x in range(c):
+                    dst = outer + x * stride
+                    for inner in range(stride):
+                        tmp[dst + inner] = 0.0
                     for y in range(c):
-                        acc += a[base + y * stride] * tables[b, k + x * c + y]
-                else:
-                    for y in range(c):
-                        acc += a[base + y * stride] * tables[b, k + y * c + x]
-                tmp[s] = acc
+                        w = tab[k + x * c + y] if transpose else tab[k + y * c + x]
+                        src = outer + y * stride
+                        for inner in range(stride):
+                            tmp[dst + inner] += w * a[src + inner]
             a[:] = tmp
 
 
@@ -389,8 +394,8 @@ class DynamicEngine:
         states = (np.array(np.unravel_index(np.arange(self._size), tuple(cards)),
                            dtype=np.int64).reshape(k, self._size)
                   if k else np.zeros((0, 1), dtype=np.int64))
-        self._xi = np.ascontiguousarray(states)
-        self._cfg = np.zeros((k, self._size), dtype=np.int64)
+        self._xi = np.ascontiguousarray(states.astype(np.int32))
+        self._cfg = np.zeros((k, self._size), dtype=np.int32)
         for i, node in enumerate(self._persistent):
             for p in net.parents[node]:
                 j = self._pos[p]
@@ -446,8 +451,8 @@ class DynamicEngine:
         logs = np.zeros((batch, steps))
         for t in range(steps):
             table = init if (t == 0 and start is None) else trans
-            _propagate(alpha, table, self._offsets, self._cfg, self._xi, self._cards,
-                       self._strides, False, self._order)
+            _propagate(alpha, table, self._offsets, self._cfg, self._cards, self._strides,
+                       False, self._order)
             self._weigh_step(alpha, lik, tabs, t, batch, logs[:, t])
         return Filtered(logs, alpha)
 
@@ -493,8 +498,8 @@ class DynamicEngine:
         alpha[:, 0] = 1.0
         logs = np.zeros((batch, steps))
         for t in range(steps):
-            _propagate(alpha, init if t == 0 else trans, self._offsets, self._cfg, self._xi,
-                       self._cards, self._strides, False, self._order)
+            _propagate(alpha, init if t == 0 else trans, self._offsets, self._cfg, self._cards,
+                       self._strides, False, self._order)
             predicted[t] = alpha
             self._weigh_step(alpha, lik, tabs, t, batch, logs[:, t])
         log_pe = logs.sum(axis=1)
@@ -523,8 +528,8 @@ class DynamicEngine:
                 self._transient_marginals(weight, lik, tabs, t, batch, transient_wanted, marg)
             if t > 0:
                 self._weigh_step(beta, lik, tabs, t, batch, dummy)
-                _propagate(beta, trans, self._offsets, self._cfg, self._xi, self._cards,
-                           self._strides, True, self._reverse)
+                _propagate(beta, trans, self._offsets, self._cfg, self._cards, self._strides,
+                           True, self._reverse)
                 scale = beta.max(axis=1, keepdims=True)
                 beta /= np.where(scale > 0, scale, 1.0)
         return DynamicPosterior(marg, log_pe, steps)
