@@ -260,24 +260,46 @@ def step_likelihoods(
 # ------------------------------------------------------------------------------- the kernels
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _propagate(alpha, tables, offsets, cfg, cards, strides, transpose, order):
-    """Apply the persistent nodes' transitions to ``alpha`` (B, F) in place, one node at a time.
+CHUNK = 16
+"""Parameter draws processed together in the kernels' innermost (vectorised) loop."""
 
-    ``tables[b, offsets[i] + (cfg[i, s] * c + old) * c + new]`` is node i's transition; the
+
+def _to_chunks(x: np.ndarray, batch: int) -> np.ndarray:
+    """(1 or B, L) → (chunks, L, width): draws innermost, the last draw repeated as padding."""
+    x = np.broadcast_to(x, (batch, x.shape[1]))
+    width = min(CHUNK, batch)
+    chunks = -(-batch // width)
+    pad = chunks * width - batch
+    if pad:
+        x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+    return x.reshape(chunks, width, -1).transpose(0, 2, 1).copy()  # writable, C order
+
+
+def _from_chunks(x: np.ndarray, batch: int) -> np.ndarray:
+    """Inverse of :func:`_to_chunks`: (chunks, L, width) → (B, L)."""
+    return x.transpose(0, 2, 1).reshape(-1, x.shape[1])[:batch]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
+def _propagate(alpha, tables, offsets, cfg, cards, strides, transpose, order):
+    """Apply the persistent nodes' transitions to ``alpha`` in place, one node at a time.
+
+    ``alpha`` is (chunks, F, width) and ``tables`` (chunks, L, width): parameter draws are
+    the innermost axis, so every update below is a vectorised loop over draws.
+    ``tables[·, offsets[i] + (cfg[i, s] * c + old) * c + new, ·]`` is node i's transition; the
     state index ``s`` enumerates the frontier in C order with ``strides``. Forward
-    (``transpose`` false) maps old values to new in ``order``; backward maps a function of
-    new values to one of old values (the transpose), in the reverse order.
+    (``transpose`` false) maps old values to new in ``order``; backward maps a function of new
+    values to one of old values (the transpose), in the reverse order.
 
     The frontier's axes are in topological order, so a node's parents are outer axes: within a
     block of states that differ only in this node and later ones, the parents' configuration
-    is fixed, and the update is ``c × c`` scaled sums of contiguous runs (vectorised).
+    is fixed, and the update is ``c × c`` scaled sums of contiguous runs.
     """
-    batch, size = alpha.shape
-    for b in numba.prange(batch):
-        a = alpha[b]
-        tab = tables[b]
-        tmp = np.empty(size)
+    chunks, size, width = alpha.shape
+    for ch in numba.prange(chunks):
+        a = alpha[ch]
+        tab = tables[ch]
+        tmp = np.empty((size, width))
         for i in order:
             c = cards[i]
             stride = strides[i]
@@ -288,43 +310,55 @@ def _propagate(alpha, tables, offsets, cfg, cards, strides, transpose, order):
                 for x in range(c):
                     dst = outer + x * stride
                     for inner in range(stride):
-                        tmp[dst + inner] = 0.0
+                        row = tmp[dst + inner]
+                        for j in range(width):
+                            row[j] = 0.0
                     for y in range(c):
                         w = tab[k + x * c + y] if transpose else tab[k + y * c + x]
                         src = outer + y * stride
                         for inner in range(stride):
-                            tmp[dst + inner] += w * a[src + inner]
-            a[:] = tmp
+                            row = tmp[dst + inner]
+                            old = a[src + inner]
+                            for j in range(width):
+                                row[j] += w[j] * old[j]
+            a[:, :] = tmp
 
 
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _weigh(alpha, lam, lam_offsets, lam_nodes, xi, phi, phi_map, logc):
-    """Multiply ``alpha`` (B, F) by the frontier evidence and the transient factor; normalise.
+    """Multiply ``alpha`` by the frontier evidence and the transient factor; normalise.
 
-    ``lam[b, lam_offsets[j] + x]`` is the likelihood of value x of frontier node
-    ``lam_nodes[j]``; ``phi[b, phi_map[s]]`` the transient factor (an empty ``phi`` is 1).
-    The log of each row's total goes to ``logc`` (−inf where it is 0; the row is left 0).
+    ``alpha`` (chunks, F, width); ``lam[·, lam_offsets[j] + x, ·]`` the likelihood of value x
+    of frontier node ``lam_nodes[j]``; ``phi[·, phi_map[s], ·]`` the transient factor (an
+    empty ``phi`` is 1). The log of each draw's total goes to ``logc`` (chunks, width): −inf
+    where it is 0, and that draw's column is left 0.
     """
-    batch, size = alpha.shape
+    chunks, size, width = alpha.shape
     nlam = lam_nodes.shape[0]
     use_phi = phi.shape[1] > 0
-    for b in numba.prange(batch):
-        a = alpha[b]
-        total = 0.0
+    for ch in numba.prange(chunks):
+        a = alpha[ch]
+        total = np.zeros(width)
         for s in range(size):
-            w = a[s]
+            row = a[s]
             for j in range(nlam):
-                w *= lam[b, lam_offsets[j] + xi[lam_nodes[j], s]]
+                factor = lam[ch, lam_offsets[j] + xi[lam_nodes[j], s]]
+                for d in range(width):
+                    row[d] *= factor[d]
             if use_phi:
-                w *= phi[b, phi_map[s]]
-            a[s] = w
-            total += w
-        if total > 0.0:
-            for s in range(size):
-                a[s] /= total
-            logc[b] = np.log(total)
-        else:
-            logc[b] = -np.inf
+                factor = phi[ch, phi_map[s]]
+                for d in range(width):
+                    row[d] *= factor[d]
+            for d in range(width):
+                total[d] += row[d]
+        for d in range(width):
+            if total[d] > 0.0:
+                inv = 1.0 / total[d]
+                for s in range(size):
+                    a[s, d] *= inv
+                logc[ch, d] = np.log(total[d])
+            else:
+                logc[ch, d] = -np.inf
 
 
 # ------------------------------------------------------------------------------- results
@@ -444,17 +478,18 @@ class DynamicEngine:
         lik, tabs, steps, batch = self._inputs(likelihoods, steps, cpts, transitions)
         init, trans = self._tables(tabs, batch)
         if start is None:
-            alpha = np.zeros((batch, self._size))
-            alpha[:, 0] = 1.0
+            first = np.zeros((1, self._size))
+            first[0, 0] = 1.0
+            alpha = _to_chunks(first, batch)
         else:
-            alpha = np.array(np.broadcast_to(start, (batch, self._size)), dtype=float)
+            alpha = _to_chunks(np.asarray(start, dtype=float), batch)
         logs = np.zeros((batch, steps))
         for t in range(steps):
             table = init if (t == 0 and start is None) else trans
             _propagate(alpha, table, self._offsets, self._cfg, self._cards, self._strides,
                        False, self._order)
-            self._weigh_step(alpha, lik, tabs, t, batch, logs[:, t])
-        return Filtered(logs, alpha)
+            logs[:, t] = self._weigh_step(alpha, lik, tabs, t, batch)
+        return Filtered(logs, _from_chunks(alpha, batch))
 
     def smooth(
         self,
@@ -493,15 +528,16 @@ class DynamicEngine:
                                                           did_you_mean(n, net.nodes))
                                                   for n in unknown])
         # forward, keeping the predicted frontier (before step t's evidence) of every step
-        predicted = np.empty((steps, batch, self._size))
-        alpha = np.zeros((batch, self._size))
-        alpha[:, 0] = 1.0
+        first = np.zeros((1, self._size))
+        first[0, 0] = 1.0
+        alpha = _to_chunks(first, batch)
+        predicted = np.empty((steps, *alpha.shape))
         logs = np.zeros((batch, steps))
         for t in range(steps):
             _propagate(alpha, init if t == 0 else trans, self._offsets, self._cfg, self._cards,
                        self._strides, False, self._order)
             predicted[t] = alpha
-            self._weigh_step(alpha, lik, tabs, t, batch, logs[:, t])
+            logs[:, t] = self._weigh_step(alpha, lik, tabs, t, batch)
         log_pe = logs.sum(axis=1)
         if not np.all(np.isfinite(log_pe)):
             draw = int(np.argmin(np.isfinite(log_pe)))
@@ -510,8 +546,7 @@ class DynamicEngine:
                 f"step {first}", f"the findings up to step {first} cannot all hold "
                 f"(parameter draw {draw})", "check the findings of that step")])
         # backward: beta_t(s) = P(y_{t+1..} | s_t), normalised per step
-        beta = np.ones((batch, self._size))
-        dummy = np.zeros(batch)
+        beta = np.ones_like(alpha)
         marg: dict[str, np.ndarray] = {
             n: np.zeros((batch, steps, net.card(n))) for n in wanted}
         frontier_wanted = [n for n in wanted if n in self._pos]
@@ -519,20 +554,65 @@ class DynamicEngine:
         for t in range(steps - 1, -1, -1):
             # the frontier's weight from everything but step t's transient part, rescaled
             weight = predicted[t] * beta
-            self._weigh_step(weight, lik, tabs, t, batch, dummy, transient=False)
+            self._weigh_step(weight, lik, tabs, t, batch, transient=False)
             posterior = weight.copy()
-            self._weigh_step(posterior, lik, tabs, t, batch, dummy, frontier=False)  # × φ_t
+            self._weigh_step(posterior, lik, tabs, t, batch, frontier=False)  # × φ_t
             for n in frontier_wanted:
-                marg[n][:, t] = self._frontier_marginal(posterior, n)
+                marg[n][:, t] = self._frontier_marginal(posterior, n, batch)
             if transient_wanted:
-                self._transient_marginals(weight, lik, tabs, t, batch, transient_wanted, marg)
+                self._transient_marginals(_from_chunks(weight, batch), lik, tabs, t, batch,
+                                          transient_wanted, marg)
             if t > 0:
-                self._weigh_step(beta, lik, tabs, t, batch, dummy)
+                self._weigh_step(beta, lik, tabs, t, batch)  # normalised: only ratios matter
                 _propagate(beta, trans, self._offsets, self._cfg, self._cards, self._strides,
                            True, self._reverse)
-                scale = beta.max(axis=1, keepdims=True)
-                beta /= np.where(scale > 0, scale, 1.0)
         return DynamicPosterior(marg, log_pe, steps)
+
+    def predict(
+        self,
+        start: np.ndarray,
+        steps: int,
+        *,
+        cpts: Mapping[str, np.ndarray] | None = None,
+        transitions: Mapping[str, np.ndarray] | None = None,
+        nodes: Sequence[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Marginals at the next `steps` steps from a filtering distribution, no evidence.
+
+        Parameters
+        ----------
+        start : ndarray, shape (B or 1, F)
+            The frontier after the last step with evidence (:attr:`Filtered.frontier`).
+        steps : int
+            How many steps ahead.
+        cpts, transitions : mapping of str to ndarray, optional
+            As for :meth:`filter`.
+        nodes : sequence of str, optional
+            Only these nodes (default: all).
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``{node: (B, steps, card)}``, step k of the result being k + 1 steps ahead.
+        """
+        _, tabs, steps, batch = self._inputs(None, steps, cpts, transitions)
+        _, trans = self._tables(tabs, batch)
+        net = self.network.slice
+        wanted = list(net.order if nodes is None else nodes)
+        alpha = _to_chunks(np.asarray(start, dtype=float), batch)
+        out = {n: np.zeros((batch, steps, net.card(n))) for n in wanted}
+        transient = [n for n in wanted if n not in self._pos]
+        for k in range(steps):
+            _propagate(alpha, trans, self._offsets, self._cfg, self._cards, self._strides,
+                       False, self._order)
+            for n in wanted:
+                if n in self._pos:
+                    out[n][:, k] = self._frontier_marginal(alpha, n, batch)
+            if transient:
+                step = {n: m[:, k:k + 1] for n, m in out.items()}
+                self._transient_marginals(_from_chunks(alpha, batch), {}, tabs, 0, batch,
+                                          transient, step)
+        return out
 
     # ------------------------------------------------------------------ inputs
     def _inputs(self, likelihoods, steps, cpts, transitions):
@@ -612,7 +692,7 @@ class DynamicEngine:
         return size
 
     def _tables(self, tabs, batch: int) -> tuple[np.ndarray, np.ndarray]:
-        """Pack the initial and the transition tables as (B, Σ sizes) for the kernel."""
+        """Pack the initial and the transition tables as (chunks, Σ sizes, width)."""
         net = self.network.slice
         inits, trans = [], []
         for node in self._persistent:
@@ -630,31 +710,38 @@ class DynamicEngine:
 
         def pack(parts: list[np.ndarray]) -> np.ndarray:
             if not parts:
-                return np.zeros((batch, 0))
-            return np.ascontiguousarray(np.concatenate(
-                [np.broadcast_to(p, (batch, p.shape[1])) for p in parts], axis=1))
+                return _to_chunks(np.zeros((1, 0)), batch)
+            return _to_chunks(np.concatenate(
+                [np.broadcast_to(p, (batch, p.shape[1])) for p in parts], axis=1), batch)
 
         return pack(inits), pack(trans)
 
     # ------------------------------------------------------------------ one step's evidence
-    def _weigh_step(self, alpha, lik, tabs, t, batch, logc, *, frontier: bool = True,
-                    transient: bool = True) -> None:
-        """Multiply in step t's evidence on the frontier and/or its transient factor."""
+    def _weigh_step(self, alpha, lik, tabs, t, batch, *, frontier: bool = True,
+                    transient: bool = True) -> np.ndarray:
+        """Multiply in step t's evidence on the frontier and/or its transient factor.
+
+        ``alpha`` is chunked (:func:`_to_chunks`) and normalised in place; returns the log of
+        each draw's total, shape (B,).
+        """
         net = self.network.slice
         observed = [n for n in self._persistent if frontier
                     and n in lik and not np.all(lik[n][:, t] == 1.0)]
         if observed:
             vecs = [np.broadcast_to(lik[n][:, t], (batch, net.card(n))) for n in observed]
-            lam = np.ascontiguousarray(np.concatenate(vecs, axis=1))
+            lam = _to_chunks(np.concatenate(vecs, axis=1), batch)
             offsets = np.concatenate([[0], np.cumsum([v.shape[1] for v in vecs])[:-1]])
         else:
-            lam, offsets = np.zeros((batch, 0)), np.zeros(0)
+            lam, offsets = _to_chunks(np.zeros((1, 0)), batch), np.zeros(0)
         nodes = np.array([self._pos[n] for n in observed], dtype=np.int64)
         if transient:
             phi, phi_map = self._transient_factor(lik, tabs, t, batch)
         else:
-            phi, phi_map = np.zeros((batch, 0)), np.zeros(self._size, dtype=np.int64)
-        _weigh(alpha, lam, offsets.astype(np.int64), nodes, self._xi, phi, phi_map, logc)
+            phi, phi_map = np.zeros((1, 0)), np.zeros(self._size, dtype=np.int64)
+        logc = np.empty(alpha.shape[::2])
+        _weigh(alpha, lam, offsets.astype(np.int64), nodes, self._xi,
+               _to_chunks(phi, batch), phi_map, logc)
+        return logc.reshape(-1)[:batch]
 
     def _relevant(self, lik, t) -> tuple[list[str], list[str]]:
         """Transient nodes with evidence at step t, and those that matter for it (ancestors)."""
@@ -676,7 +763,7 @@ class DynamicEngine:
         """``φ_t(scope) = Σ_transient ∏ CPT × evidence``: (B, Φ) and a map frontier → Φ."""
         observed, relevant = self._relevant(lik, t)
         if not observed:
-            return np.zeros((batch, 0)), np.zeros(self._size, dtype=np.int64)
+            return np.zeros((1, 0)), np.zeros(self._size, dtype=np.int64)
         net = self.network.slice
         transient = [n for n in relevant if n in self._transient_set]
         scope = self._scope(transient)
@@ -705,8 +792,7 @@ class DynamicEngine:
         expr = self._plan(key, lambda: opt_einsum.contract_expression(
             f"{','.join(terms)}->{out}", *(o.shape for o in operands)))
         phi = np.asarray(expr(*operands)).reshape((batch if any_batched else 1, -1))
-        return np.ascontiguousarray(np.broadcast_to(phi, (batch, phi.shape[1]))), \
-            self._map(scope)
+        return phi, self._map(scope)
 
     def _map(self, scope: Sequence[str]) -> np.ndarray:
         """Index of each frontier state in a C-ordered table over `scope`."""
@@ -716,11 +802,14 @@ class DynamicEngine:
             index = index * self._cards[i] + self._xi[i]
         return index
 
-    def _frontier_marginal(self, posterior: np.ndarray, node: str) -> np.ndarray:
+    def _frontier_marginal(self, posterior: np.ndarray, node: str, batch: int) -> np.ndarray:
+        """A persistent node's marginal from a chunked, normalised frontier: (B, card)."""
         i = self._pos[node]
-        shaped = posterior.reshape((posterior.shape[0], *self._cards))
+        chunks, _, width = posterior.shape
+        shaped = posterior.reshape((chunks, *self._cards, width))
         axes = tuple(1 + j for j in range(len(self._cards)) if j != i)
-        return shaped.sum(axis=axes)
+        m = shaped.sum(axis=axes)  # (chunks, card, width)
+        return _from_chunks(m, batch)
 
     def _transient_marginals(self, weight, lik, tabs, t, batch, nodes, marg) -> None:
         """Marginals of transient nodes at step t: the transient slice weighted by the frontier.
