@@ -30,6 +30,7 @@ from pydantic_core import InitErrorDetails
 
 from forecast.errors import did_you_mean
 from forecast.model import priors
+from forecast.provenance import stable_hash
 
 __all__ = [
     "Broken",
@@ -513,6 +514,16 @@ class ModelSpec(_Model):
     def name(self) -> str:
         """The model's name."""
         return self.model.name
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the validated model's canonical JSON: the ``model_hash`` of its forecasts.
+
+        Two specs with the same content have the same fingerprint, whatever the file's layout,
+        comments or key order; a forecast, a run or an attribution checks it to know it was made
+        from this model.
+        """
+        return stable_hash(self.model_dump(mode="json"))
 
     @property
     def scenarios(self) -> tuple[str, ...]:
