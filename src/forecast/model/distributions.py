@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import special, stats
 
 __all__ = ["DirichletPrior", "EffectPrior", "FixedValue", "Prior", "ProbabilityPrior"]
 
@@ -60,6 +59,8 @@ class ProbabilityPrior:
 
     def ppf(self, u: Any) -> np.ndarray:
         """Quantile function, applied elementwise to uniforms `u`."""
+        from scipy import stats  # when sampling, not when a model is read
+
         return np.asarray(stats.beta.ppf(u, self.a, self.b), dtype=float)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -104,6 +105,8 @@ class EffectPrior:
 
     def ppf(self, u: Any) -> np.ndarray:
         """Quantile function of the signed effect (increasing in `u`)."""
+        from scipy import special  # when sampling, not when a model is read
+
         u = np.asarray(u, dtype=float)
         magnitude = np.exp(self.mu + self.sigma * special.ndtri(u if self.sign > 0 else 1 - u))
         return self.sign * magnitude
@@ -151,6 +154,8 @@ class DirichletPrior:
 
     def ppf(self, u: Any) -> np.ndarray:
         """Map uniforms of shape ``(..., k)`` to draws: normalised Gamma quantiles."""
+        from scipy import stats  # when sampling, not when a model is read
+
         g = stats.gamma.ppf(np.asarray(u, dtype=float), np.asarray(self.alpha, dtype=float))
         return g / g.sum(axis=-1, keepdims=True)
 

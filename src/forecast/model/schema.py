@@ -10,10 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-import networkx as nx
-import pandas as pd
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -27,6 +25,10 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import InitErrorDetails
+
+if TYPE_CHECKING:  # imported where used: reading a model needs neither
+    import networkx as nx
+    import pandas as pd
 
 from forecast.errors import did_you_mean
 from forecast.model import priors
@@ -247,7 +249,7 @@ class Definition(_Model):
 
 
 def _check_probability(value: Any) -> Any:
-    priors.probability_prior(value)  # raises PriorError (a ValueError) with a hint
+    priors.check_probability_prior(value)  # raises PriorError (a ValueError) with a hint
     return value
 
 
@@ -554,6 +556,8 @@ class ModelSpec(_Model):
 
         Node attributes: ``label``, ``states`` (tuple), ``kind``, ``form``.
         """
+        import networkx as nx
+
         g = nx.DiGraph()
         for name, node in self.nodes.items():
             g.add_node(
@@ -599,4 +603,6 @@ class ModelSpec(_Model):
                 }
             )
         columns = ["node", "label", "states", "kind", "form", "parents", "n_params", "claims"]
+        import pandas as pd
+
         return pd.DataFrame(rows, columns=columns)
