@@ -55,9 +55,10 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from forecast.errors import SpecError, did_you_mean
 from forecast.model.distributions import (
@@ -183,7 +184,8 @@ def beta_for_band(lo: float, hi: float) -> tuple[float, float]:
         If the band is not inside (0, 1) or no Beta fits it.
     """
     _check_band(lo, hi)
-    from scipy import optimize, special, stats  # the fit only: validating a model needs no scipy
+    import numpy as np  # the fit only: validating a model needs neither numpy nor scipy
+    from scipy import optimize, special, stats
 
     target = special.logit([lo, hi])
 
