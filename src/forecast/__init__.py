@@ -5,7 +5,8 @@ The data flow, one way only::
     models/*.yaml --spec--> ModelSpec --priors/cpt--> Network --exact--> marginals, log P(e)
     BIF files / pgmpy ----------------------------->  Network
 
-See ``ARCHITECTURE.md`` of the project and the README for the whole picture.
+See ``docs/architecture.md`` (the layers, what lives where, the conventions) and the README
+for the whole picture.
 """
 
 from forecast.errors import (

@@ -465,7 +465,7 @@ def _forecast(spec, observations, cases, interventions, theta_names, theta, prob
                 for pkg in ("forecast", "numpy", "arviz", "xarray", "pandas")}
     attrs = {
         "model_name": spec.name,
-        "model_hash": stable_hash(spec.model_dump(mode="json")),
+        "model_hash": spec.fingerprint,
         "evidence_hash": stable_hash({
             "cases": [c.to_json() for c in cases], "do": dict(interventions),
             "count_models": [{**vars(m), "rates": dict(m.rates)}

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import arviz as az
 import pandas as pd
 import xarray as xr
 
+from forecast._io import atomic_write
 from forecast.errors import Problem, RunStoreError
 from forecast.model.words import confidence_label, likelihood_word
 
@@ -102,15 +102,7 @@ class Forecast:
         """Write to netCDF atomically (a temporary file in the same folder, then a rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            self.idata.to_netcdf(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return atomic_write(path, self.idata.to_netcdf)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, model_hash: str | None = None,

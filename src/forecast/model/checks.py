@@ -13,12 +13,12 @@ problems as possible without reporting consequences of problems already listed.
 
 from __future__ import annotations
 
+import graphlib
 import re
 from collections.abc import Collection, Iterable, Mapping
 from functools import cache
 from typing import Annotated, Any
 
-import networkx as nx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticUndefined
 
@@ -273,9 +273,21 @@ def _node_basics(name: str, node: Node, all_nodes: Collection[str], path: Path) 
 
 
 def _cycles(nodes: Mapping[str, Node], raw_edges: Iterable[tuple[str, str]]) -> list[Issue]:
+    edges = [(p, n) for n, node in nodes.items() for p in node.parents if p != n]
+    edges += [(p, n) for p, n in raw_edges if p != n]
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for p, n in edges:
+        sorter.add(n, p)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError:
+        pass
+    else:
+        return []  # acyclic, as almost every model is: no need for networkx
+    import networkx as nx  # to name every cycle
+
     g = nx.DiGraph()
-    g.add_edges_from((p, n) for n, node in nodes.items() for p in node.parents if p != n)
-    g.add_edges_from((p, n) for p, n in raw_edges if p != n)
+    g.add_edges_from(edges)
     issues: list[Issue] = []
     position = {n: i for i, n in enumerate(nodes)}
     for component in nx.strongly_connected_components(g):

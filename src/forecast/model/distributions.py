@@ -3,6 +3,8 @@
 :mod:`forecast.model.priors` builds these from words; :mod:`forecast.model.cpts` attaches one to
 each named parameter. Each has ``mean``, ``ppf(u)`` (quantile function, used for quasi-Monte Carlo),
 ``sample(rng, n)`` (numpy), ``describe()`` (a short text) and ``shape`` (``()`` or ``(k,)``).
+numpy and scipy are imported by the methods that compute, not by this module: reading and
+validating a model builds these objects and must stay light (``forecast validate``'s cold start).
 
 Hook for PyMC
 -------------
@@ -23,10 +25,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-from scipy import special, stats
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["DirichletPrior", "EffectPrior", "FixedValue", "Prior", "ProbabilityPrior"]
 
@@ -60,6 +62,9 @@ class ProbabilityPrior:
 
     def ppf(self, u: Any) -> np.ndarray:
         """Quantile function, applied elementwise to uniforms `u`."""
+        import numpy as np  # when sampling, not when a model is read
+        from scipy import stats
+
         return np.asarray(stats.beta.ppf(u, self.a, self.b), dtype=float)
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -104,6 +109,9 @@ class EffectPrior:
 
     def ppf(self, u: Any) -> np.ndarray:
         """Quantile function of the signed effect (increasing in `u`)."""
+        import numpy as np  # when sampling, not when a model is read
+        from scipy import special
+
         u = np.asarray(u, dtype=float)
         magnitude = np.exp(self.mu + self.sigma * special.ndtri(u if self.sign > 0 else 1 - u))
         return self.sign * magnitude
@@ -142,6 +150,8 @@ class DirichletPrior:
     @property
     def mean(self) -> np.ndarray:
         """Prior mean ``alpha / sum(alpha)``."""
+        import numpy as np  # when used: reading a model needs no numpy
+
         alpha = np.asarray(self.alpha, dtype=float)
         return alpha / alpha.sum()
 
@@ -151,6 +161,9 @@ class DirichletPrior:
 
     def ppf(self, u: Any) -> np.ndarray:
         """Map uniforms of shape ``(..., k)`` to draws: normalised Gamma quantiles."""
+        import numpy as np  # when sampling, not when a model is read
+        from scipy import stats
+
         g = stats.gamma.ppf(np.asarray(u, dtype=float), np.asarray(self.alpha, dtype=float))
         return g / g.sum(axis=-1, keepdims=True)
 
@@ -183,11 +196,15 @@ class FixedValue:
     @property
     def shape(self) -> tuple[int, ...]:
         """``()`` for a number, ``(k,)`` for a row."""
+        import numpy as np  # when used: reading a model needs no numpy
+
         return np.shape(self.value)
 
     @property
     def mean(self) -> float | np.ndarray:
         """The value itself."""
+        import numpy as np  # when used: reading a model needs no numpy
+
         return float(self.value) if not self.shape else np.asarray(self.value, dtype=float)
 
     def params(self) -> dict[str, float | tuple[float, ...]]:
@@ -196,10 +213,14 @@ class FixedValue:
 
     def ppf(self, u: Any) -> np.ndarray:
         """The value, broadcast to the shape of `u` (uniforms are ignored)."""
+        import numpy as np  # when used: reading a model needs no numpy
+
         return np.broadcast_to(np.asarray(self.value, dtype=float), np.shape(u)).copy()
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """The value repeated `n` times, shape ``(n, *shape)``."""
+        import numpy as np  # when used: reading a model needs no numpy
+
         return np.broadcast_to(np.asarray(self.value, dtype=float), (n, *self.shape)).copy()
 
     def describe(self) -> str:

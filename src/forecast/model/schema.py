@@ -10,10 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-import networkx as nx
-import pandas as pd
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -28,8 +26,13 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
+if TYPE_CHECKING:  # imported where used: reading a model needs neither
+    import networkx as nx
+    import pandas as pd
+
 from forecast.errors import did_you_mean
 from forecast.model import persistence, priors
+from forecast.provenance import stable_hash
 
 __all__ = [
     "Broken",
@@ -167,7 +170,7 @@ class Source(_Model):
 
 
 def _check_persistence(value: Any) -> Any:
-    persistence.persistence_prior(value, 3)  # raises PriorError (a ValueError) with a hint
+    persistence.persistence_range(value)  # the form; raises PriorError (a ValueError) with a hint
     return value
 
 
@@ -302,7 +305,7 @@ class Definition(_Model):
 
 
 def _check_probability(value: Any) -> Any:
-    priors.probability_prior(value)  # raises PriorError (a ValueError) with a hint
+    priors.check_probability_prior(value)  # raises PriorError (a ValueError) with a hint
     return value
 
 
@@ -572,6 +575,16 @@ class ModelSpec(_Model):
         return self.model.name
 
     @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the validated model's canonical JSON: the ``model_hash`` of its forecasts.
+
+        Two specs with the same content have the same fingerprint, whatever the file's layout,
+        comments or key order; a forecast, a run or an attribution checks it to know it was made
+        from this model.
+        """
+        return stable_hash(self.model_dump(mode="json"))
+
+    @property
     def scenarios(self) -> tuple[str, ...]:
         """The headline scenario nodes named in ``model.scenarios`` (may be empty)."""
         return tuple(self.model.scenarios)
@@ -600,6 +613,8 @@ class ModelSpec(_Model):
 
         Node attributes: ``label``, ``states`` (tuple), ``kind``, ``form``.
         """
+        import networkx as nx
+
         g = nx.DiGraph()
         for name, node in self.nodes.items():
             g.add_node(
@@ -647,4 +662,6 @@ class ModelSpec(_Model):
                 }
             )
         columns = ["node", "label", "states", "kind", "form", "parents", "n_params", "claims"]
+        import pandas as pd
+
         return pd.DataFrame(rows, columns=columns)

@@ -3,7 +3,7 @@
 Layout (one folder per model, one per run)::
 
     runs/<model>/
-        .lock                      filelock: one update at a time per model
+        .lock                      filelock: one update at a time per model (LockTimeout)
         LATEST                     the published run's id (one line), replaced atomically
         <run-id>/                  run-id = UTC creation time + inputs-hash prefix (sorts by age)
             manifest.json          every input hash, as-of, seed, method, diagnostics, versions,
@@ -13,11 +13,13 @@ Layout (one folder per model, one per run)::
             evidence.csv           the ledger rows that counted (``evidence.rows_as_of``)
 
 Publishing (:meth:`RunStore.publish`) writes everything into a hidden temporary folder inside
-``runs/<model>/``, fsyncs each file and the folder, ``os.rename`` s the folder to its run id and
-then replaces ``LATEST`` through a temporary file and ``os.replace``. Nothing is ever rewritten
-in place, so a kill at any moment leaves the previous ``LATEST`` and its run intact. Leftover
-temporary folders (``.tmp-*``) of killed updates are never listed and are removed by the next
-update, under the lock.
+``runs/<model>/`` (:func:`forecast._io.temp_folder`), fsyncs each file and the folder,
+``os.rename`` s the folder to its run id and then replaces ``LATEST`` with
+:func:`forecast._io.atomic_write` (a temporary file, fsync, rename). Files and folders get the
+modes ``open`` and ``mkdir`` give (``0o666``/``0o777`` less the umask), so other analysts can
+read the runs unless the umask says otherwise. Nothing is ever rewritten in place, so a kill at
+any moment leaves the previous ``LATEST`` and its run intact. Leftover temporaries of killed
+updates (``.tmp-*``) are never listed and are removed by the next update, under the lock.
 
 Reading a run checks it: the manifest must parse, name this run and list files whose sizes and
 sha256 match. :meth:`RunStore.runs` lists valid runs and *reports* damaged ones in
@@ -35,14 +37,14 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from forecast.errors import Problem, RunStoreError
+from forecast._io import TEMP_PREFIX, atomic_write, fsync_file, fsync_folder, temp_folder
+from forecast.errors import LockTimeout, Problem, RunStoreError
 from forecast.evidence.ledger import read_rows, write_rows
 from forecast.inference.result import Forecast
 from forecast.provenance import file_sha256, stable_hash
@@ -56,22 +58,8 @@ POSTERIOR = "posterior.nc"
 SUMMARY = "summary.csv"
 EVIDENCE = "evidence.csv"
 LATEST = "LATEST"
-_TMP_PREFIX = ".tmp-"
 _REQUIRED = ("run_id", "model_name", "model_sha256", "ledger_sha256", "as_of", "seed", "method",
              "diagnostics", "publishable", "versions", "created", "inputs_hash", "files")
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def inputs_hash(model_sha256: str, ledger_sha256: str | None, as_of: str, seed: int) -> str:
@@ -154,13 +142,13 @@ class RunStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         return FileLock(self.dir / ".lock", timeout=self.lock_timeout)
 
-    def acquire(self):
-        """Enter the lock, or raise RunStoreError if another update holds it too long."""
+    def acquire(self) -> FileLock:
+        """Enter the lock, or raise LockTimeout if another update holds it too long."""
         lock = self.lock()
         try:
             lock.acquire()
         except Timeout:
-            raise RunStoreError(
+            raise LockTimeout(
                 f"{self.dir}: another update holds the lock", [Problem(
                     str(self.dir / ".lock"), f"still held after {self.lock_timeout:g} s",
                     "wait for the running update to finish, then retry")]) from None
@@ -254,10 +242,10 @@ class RunStore:
 
     # ------------------------------------------------------------------ writing
     def clean_temporaries(self) -> None:
-        """Remove temporary folders left by killed updates (call under the lock)."""
+        """Remove temporary files and folders left by killed updates (call under the lock)."""
         if self.dir.is_dir():
             for entry in self.dir.iterdir():
-                if entry.name.startswith(_TMP_PREFIX):
+                if entry.name.startswith(TEMP_PREFIX):
                     if entry.is_dir():
                         shutil.rmtree(entry, ignore_errors=True)
                     else:
@@ -276,7 +264,7 @@ class RunStore:
         created = dt.datetime.now(dt.UTC)
         run_id = f"{created:%Y%m%dT%H%M%S%fZ}-{manifest['inputs_hash'][:8]}"
         final = self.dir / run_id
-        tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=self.dir))
+        tmp = temp_folder(self.dir, run_id)
         renamed = False
         try:
             forecast.save(tmp / POSTERIOR)
@@ -287,18 +275,18 @@ class RunStore:
                 names.append(EVIDENCE)
             files = {}
             for name in names:
-                _fsync_file(tmp / name)
+                fsync_file(tmp / name)
                 files[name] = {"sha256": file_sha256(tmp / name),
                                "size": (tmp / name).stat().st_size}
             manifest = {**manifest, "run_id": run_id, "created": created.isoformat(),
                         "files": files}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True,
                                                    default=str) + "\n", encoding="utf-8")
-            _fsync_file(tmp / MANIFEST)
-            _fsync_dir(tmp)
+            fsync_file(tmp / MANIFEST)
+            fsync_folder(tmp)
             os.rename(tmp, final)
             renamed = True
-            _fsync_dir(self.dir)
+            fsync_folder(self.dir)
             self._point_latest(run_id)
         except BaseException:
             shutil.rmtree(final if renamed else tmp, ignore_errors=True)
@@ -306,15 +294,4 @@ class RunStore:
         return Run(run_id, final, manifest)
 
     def _point_latest(self, run_id: str) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX + "LATEST-", dir=self.dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(run_id + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.dir / LATEST)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        _fsync_dir(self.dir)
-
+        atomic_write(self.dir / LATEST, run_id + "\n", fsync=True)

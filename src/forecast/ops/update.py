@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from forecast.errors import EvidenceError, Problem, RunStoreError
+from forecast._dates import as_of_date
+from forecast.errors import Problem, RunStoreError
 from forecast.evidence.ledger import case_from_rows, load_ledger, no_rows, rows_as_of
 from forecast.inference.importance import posterior_forecast
 from forecast.model.load import load_spec
@@ -103,20 +104,8 @@ class UpdateResult:
 
 
 def _as_of_text(as_of: object) -> str:
-    if as_of is None:
-        return dt.date.today().isoformat()
-    if isinstance(as_of, dt.date):  # a datetime (or pandas.Timestamp) too: the day counts
-        as_of = as_of.date().isoformat() if isinstance(as_of, dt.datetime) else as_of.isoformat()
-    try:
-        day = dt.date.fromisoformat(str(as_of).strip())
-    except ValueError:
-        raise EvidenceError(f"as-of date '{as_of}' is not an ISO date", [
-            Problem("as_of", "not a real YYYY-MM-DD date", "e.g. 2015-08-24")]) from None
-    if day > dt.date.today():
-        raise EvidenceError(f"as-of date {day} is in the future", [
-            Problem("as_of", f"after today ({dt.date.today()}): no ledger can hold its evidence "
-                    "yet", "leave the as-of date out for today, or give a past date")])
-    return day.isoformat()
+    """The as-of day as ``YYYY-MM-DD``: today by default, never after it."""
+    return (dt.date.today() if as_of is None else as_of_date(as_of)).isoformat()
 
 
 def _changes(before: pd.DataFrame | None, after: pd.DataFrame,

@@ -33,7 +33,6 @@ Examples
 from __future__ import annotations
 
 import os
-import tempfile
 import textwrap
 import warnings
 from collections.abc import Iterable, Sequence
@@ -54,6 +53,7 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import ScaledTranslation
 from scipy import special
 
+from forecast._io import atomic_write
 from forecast.errors import ForecastError, Problem, did_you_mean
 from forecast.inference.importance import KHAT_MAX, MIN_ESS
 from forecast.inference.result import Forecast
@@ -938,13 +938,5 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     if not isinstance(fig, Figure):
         raise ForecastError(f"save_figure needs a matplotlib Figure, got {type(fig).__name__}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with styled():
-            fig.savefig(tmp, format=suffix[1:])
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    with styled():
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format=suffix[1:]))
