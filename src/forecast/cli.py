@@ -223,8 +223,9 @@ def history(model: Path, runs_dir: Path, show_all: bool, as_json: bool) -> None:
     from forecast.ops.update import history as run_history
 
     spec = load_spec(model)
-    frame, problems = run_history(spec.name, runs_dir, _shown(spec, show_all))
-    for problem in problems:
+    found = run_history(spec.name, runs_dir, nodes=_shown(spec, show_all))
+    frame = found.frame
+    for problem in found.problems:
         click.echo(f"warning: skipped a damaged run: {problem}", err=True)
     if as_json:
         click.echo(frame.to_json(orient="records", indent=2))
