@@ -274,15 +274,15 @@ def score(model: Path, questions: Path, ledger: Path | None, seed: int, workers:
         --questions data/isis_pakistan_questions.csv --ledger data/isis_pakistan_ledger.csv
     """
     from forecast.ops.replay import WorkerError
-    from forecast.ops.score import score_questions
+    from forecast.ops.score import score as run_score
 
     if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ForecastError(f"{plot}: --plot writes .png, .svg or .pdf files",
                             [Problem("--plot", f"unknown file type '{plot.suffix}'",
                                      "e.g. --plot reliability.png")])
     try:
-        result = score_questions(model, questions, ledger, seed=seed, workers=workers,
-                                 bins=bins, progress=not as_json and sys.stderr.isatty())
+        result = run_score(model, questions, ledger, seed=seed, workers=workers, bins=bins,
+                           progress=not as_json and sys.stderr.isatty())
     except WorkerError as exc:  # a worker's bug or a lost process: one line naming the date
         click.echo(f"error: unexpected failure: {exc}", err=True)
         raise SystemExit(EXIT_UNEXPECTED) from None
