@@ -227,8 +227,9 @@ def history(model: Path, runs_dir: Path, show_all: bool, as_json: bool) -> None:
     from forecast.report.text import history_text
 
     spec = load_spec(model)
-    frame, problems = run_history(spec.name, runs_dir, _shown(spec, show_all))
-    for problem in problems:
+    found = run_history(spec.name, runs_dir, nodes=_shown(spec, show_all))
+    frame = found.frame
+    for problem in found.problems:
         click.echo(f"warning: skipped a damaged run: {problem}", err=True)
     click.echo(frame.to_json(orient="records", indent=2) if as_json else
                history_text(frame, spec.name, runs_dir))
@@ -267,15 +268,15 @@ def score(model: Path, questions: Path, ledger: Path | None, seed: int, workers:
         --questions data/isis_pakistan_questions.csv --ledger data/isis_pakistan_ledger.csv
     """
     from forecast.ops.replay import WorkerError
-    from forecast.ops.score import score_questions
+    from forecast.ops.score import score as run_score
 
     if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ForecastError(f"{plot}: --plot writes .png, .svg or .pdf files",
                             [Problem("--plot", f"unknown file type '{plot.suffix}'",
                                      "e.g. --plot reliability.png")])
     try:
-        result = score_questions(model, questions, ledger, seed=seed, workers=workers,
-                                 bins=bins, progress=not as_json and sys.stderr.isatty())
+        result = run_score(model, questions, ledger, seed=seed, workers=workers, bins=bins,
+                           progress=not as_json and sys.stderr.isatty())
     except WorkerError as exc:  # a worker's bug or a lost process: one line naming the date
         click.echo(f"error: unexpected failure: {exc}", err=True)
         raise SystemExit(EXIT_UNEXPECTED) from None

@@ -20,7 +20,7 @@ The data flow::
                    ─► evaluate ─► ScoreResult: Brier, log and skill scores; calibration table
 
 :func:`brier_score`, :func:`log_score`, :func:`brier_skill` and :func:`calibration_table` are pure
-functions of probabilities and outcomes; :func:`forecast.ops.score.score_questions` is the whole
+functions of probabilities and outcomes; :func:`forecast.ops.score.score` is the whole
 pipeline. The reliability diagram is :func:`forecast.report.plots.plot_reliability` on
 ``ScoreResult.calibration``.
 """

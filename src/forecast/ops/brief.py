@@ -290,7 +290,7 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
     found = judgments(forecast, spec, rows)
     scenarios = list(spec.scenarios or spec.node_names)
     observed = _observed(forecast, spec, scenarios)
-    frame, _problems = history(spec.name, runs_dir, scenarios)
+    frame = history(spec.name, runs_dir, nodes=scenarios).frame
     if not frame.empty:
         frame = frame[frame["run_id"] <= chosen.run_id]
     known = [r for r in (before_rows, rows) if r is not None and not r.empty]

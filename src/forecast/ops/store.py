@@ -37,7 +37,7 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -49,7 +49,7 @@ from forecast.evidence.ledger import read_rows, write_rows
 from forecast.inference.result import Forecast
 from forecast.provenance import file_sha256, stable_hash
 
-__all__ = ["Run", "RunStore", "inputs_hash"]
+__all__ = ["Run", "RunScan", "RunStore", "inputs_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,22 @@ class Run:
         """Load the posterior, checking its provenance against the manifest."""
         return Forecast.load(self.posterior_path, model_hash=self.manifest.get("model_hash"),
                              evidence_hash=self.manifest.get("evidence_hash"))
+
+
+@dataclass
+class RunScan:
+    """What :meth:`RunStore.scan` found: the valid runs and the damaged folders.
+
+    Attributes
+    ----------
+    runs : list of Run
+        Every valid run, oldest first.
+    problems : list of Problem
+        One or more per damaged run folder, which was skipped.
+    """
+
+    runs: list[Run] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
 
 class RunStore:
@@ -190,27 +206,27 @@ class RunStore:
             raise RunStoreError(f"{where}: damaged run", problems)
         return Run(run_id, path, manifest)
 
-    def scan(self) -> tuple[list[Run], list[Problem]]:
+    def scan(self) -> RunScan:
         """Every valid run (oldest first) and a problem for each damaged run folder."""
-        runs: list[Run] = []
-        problems: list[Problem] = []
+        scan = RunScan()
         if not self.dir.is_dir():
-            return runs, problems
+            return scan
         for entry in sorted(self.dir.iterdir()):
             if not entry.is_dir() or entry.name.startswith("."):
                 continue
             try:
-                runs.append(self.read_run(entry.name))
+                scan.runs.append(self.read_run(entry.name))
             except RunStoreError as err:
-                problems.extend(err.problems or [Problem(str(entry), err.summary)])
-        return runs, problems
+                scan.problems.extend(err.problems or [Problem(str(entry), err.summary)])
+        return scan
 
     def runs(self) -> list[Run]:
         """Valid runs, oldest first; damaged ones are skipped and put in :attr:`problems`."""
-        runs, self.problems = self.scan()
+        scan = self.scan()
+        self.problems = scan.problems
         for problem in self.problems:
             log.warning("skipping damaged run: %s", problem)
-        return runs
+        return scan.runs
 
     def latest_id(self) -> str | None:
         """The run id in ``LATEST``, or None if there is no pointer yet."""
