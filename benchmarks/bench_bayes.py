@@ -26,12 +26,12 @@ Evidence and scenarios
     nodes of the network's later half.
 
 Measured
-    1. Importance path (``forecast.inference.importance.importance_forecast``, default draws
-       and MCSE target). Cold: a fresh ``python -c`` process that imports forecast, parses the
-       spec and runs one forecast; wall time of the whole process, with the child's own breakdown (interpreter
-       start, imports, parsing, the forecast). Warm: a second forecast in the same process with
-       different evidence values. Kish ESS of the Pareto-smoothed weights; ESS/s over the
-       forecast call (warm) or the whole process (cold); the largest MCSE over every reported
+    1. Importance path (``forecast.inference.importance.importance_forecast``, default draws and
+       MCSE target). Cold: a fresh ``python -c`` process that imports forecast, parses the spec and
+       runs one forecast; wall time of the whole process, with the child's own breakdown
+       (interpreter start, imports, parsing, the forecast). Warm: a second forecast in the same
+       process with different evidence values. Kish ESS of the Pareto-smoothed weights; ESS/s over
+       the forecast call (warm) or the whole process (cold); the largest MCSE over every reported
        probability (every state of every non-evidence node).
     2. NUTS path (``forecast.inference.pymc_model.sample_nuts``, if the module exists): the
        ten cases, cold in a fresh process including PyTensor compilation. Per posterior draw of the

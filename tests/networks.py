@@ -52,3 +52,22 @@ def brute_force(
         for n in nodes
     }
     return marginals, families, float(np.log(pe))
+
+
+def random_dynamic(rng: np.random.Generator, n: int, cards: tuple[int, int] = (2, 3)):
+    """A random two-slice network on ``x0..x{n-1}``: a random slice whose persistent nodes are a
+    random parent-closed subset (a persistent node's parents persist too), each with a random
+    transition ``(*parents, previous, card)``."""
+    from forecast.network.dynamic import DynamicNetwork
+
+    net = random_network(rng, n, max_parents=2, cards=cards)
+    persistent: set[str] = set()
+    for node in net.order:  # parents come first, so closure is checked as we go
+        if all(p in persistent for p in net.parents[node]) and rng.random() < 0.6:
+            persistent.add(node)
+    transitions = {
+        node: rng.dirichlet(np.ones(net.card(node)),
+                            size=(*(net.card(p) for p in net.parents[node]), net.card(node)))
+        for node in persistent
+    }
+    return DynamicNetwork(net, transitions)

@@ -288,3 +288,14 @@ def test_history_command(tmp_path):
     assert "2016-06-30" in text.output and "2025-11-20" in text.output
     records = json.loads(run("history", flagship, "--runs", runs, "--json").output)
     assert {r["as_of"] for r in records} == {"2016-06-30", "2025-11-20"}
+
+
+def test_update_exits_75_when_another_update_holds_the_lock(tmp_path):
+    from forecast.ops.store import RunStore
+
+    model = ROOT / "models" / "isis_pakistan_2015.yaml"
+    with RunStore(tmp_path / "runs", "isis_pakistan_2015").lock():
+        result = CliRunner().invoke(main, ["update", str(model), "--runs", str(tmp_path / "runs"),
+                                           "--lock-timeout", "0.05"])
+    assert result.exit_code == 75, result.output
+    assert "another update holds the lock" in result.stderr and "Traceback" not in result.output

@@ -402,7 +402,9 @@ def test_cli_validates_and_answers_the_headline() -> None:
 def test_drawing_has_every_node_and_edge_signs_follow_the_cpts(spec: ModelSpec) -> None:
     from matplotlib.figure import Figure
 
-    from forecast.report.graph_plot import draw_model, edge_signs, layered_layout
+    from forecast.report.plots import draw_model
+    from forecast.report.plots.layout import layered_layout
+    from forecast.report.plots.network import edge_signs
 
     graph = spec.network_structure()
     signs = edge_signs(spec)

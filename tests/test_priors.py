@@ -246,3 +246,36 @@ def test_every_prior_creates_its_own_pymc_variable() -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     # the sign is a constraint: a positive value of a "lowers" effect has no density
     assert pm.logp(model["lo"], 0.4).eval(mode="FAST_COMPILE") == -np.inf
+
+
+def test_the_normal_quantile_constant_is_scipys_to_the_last_bit():
+    from scipy import stats
+
+    from forecast.model import priors
+
+    assert priors._Z == float(stats.norm.ppf(priors.QUANTILES[1]))
+
+
+def test_validating_a_model_imports_no_numpy_scipy_pandas_or_networkx():
+    """The cold start of `forecast validate`: the CLI and the model-loading path (the package's
+    own __init__ aside, which loads its names lazily) import only what reading a model needs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """
+import importlib.util, sys, types
+found = importlib.util.find_spec("forecast")
+package = types.ModuleType("forecast")
+package.__path__ = list(found.submodule_search_locations)
+sys.modules["forecast"] = package
+from forecast.cli import main
+main(["validate", "models/afghan_caliphate.yaml"], standalone_mode=False)
+print(sorted(m for m in ("numpy", "scipy", "pandas", "networkx", "pymc", "matplotlib")
+             if m in sys.modules))
+"""
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+

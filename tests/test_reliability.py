@@ -145,9 +145,9 @@ def _doomed_update(runs: Path, seed: int, kill_at: tuple[int, str] | None) -> No
 
 def _check_store(runs: Path, before: set[str], latest_before: str) -> tuple[str, str, set]:
     """The store after a kill: no damaged run, LATEST intact and old or new; where it died."""
-    frame, problems = history(NAME, runs)
-    assert problems == [], problems  # a kill never leaves a damaged run folder
-    ids = set(frame["run_id"])
+    found = history(NAME, runs)
+    assert found.problems == [], found.problems  # a kill never leaves a damaged run folder
+    ids = set(found.frame["run_id"])
     new = ids - before
     assert before <= ids and len(new) <= 1
     store = RunStore(runs, NAME)
@@ -255,8 +255,8 @@ def test_concurrent_updates_at_different_dates_all_publish(tmp_path, fast_update
     # each run names the run published before it: together they form one chain, no fork
     previous = sorted((r.manifest["previous_run_id"] or "") for r in made)
     assert previous == sorted(["", *(r.run_id for r in made if r.run_id != latest.run_id)])
-    frame, problems = history(NAME, runs)
-    assert problems == [] and frame["run_id"].nunique() == 4
+    found = history(NAME, runs)
+    assert found.problems == [] and found.frame["run_id"].nunique() == 4
 
 
 # --- damaged runs ------------------------------------------------------------------------------

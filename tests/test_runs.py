@@ -9,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -225,18 +226,40 @@ def test_history_over_runs_skips_damaged_ones(tmp_path):
     runs = tmp_path / "runs"
     made = [update(MODEL, LEDGER, as_of=d, runs_dir=runs).run
             for d in ("2016-06-30", "2019-06-30", AS_OF)]
-    frame, problems = history(NAME, runs, nodes=["caliphate_declared"])
-    assert problems == []
+    found = history(NAME, runs, nodes=["caliphate_declared"])
+    frame = found.frame
+    assert found.problems == []
     assert list(frame["as_of"].unique()) == ["2016-06-30", "2019-06-30", AS_OF]
     assert set(frame["node"]) == {"caliphate_declared"} and len(frame) == 6
     assert (frame["hdi_5%"] <= frame["mean"]).all() and (frame["mean"] <= frame["hdi_95%"]).all()
-    cube = frame.set_index(["run_id", "node", "state"]).to_xarray()
-    assert cube["mean"].shape == (3, 1, 2)
     (made[1].path / "summary.csv").write_text("broken")
-    frame, problems = history(NAME, runs, nodes=["caliphate_declared"])
-    assert len(problems) == 1 and made[1].run_id in str(problems[0])
-    assert list(frame["as_of"].unique()) == ["2016-06-30", AS_OF]
-    assert history(NAME, tmp_path / "nowhere")[0].empty
+    found = history(NAME, runs, nodes=["caliphate_declared"])
+    assert len(found.problems) == 1 and made[1].run_id in str(found.problems[0])
+    assert list(found.frame["as_of"].unique()) == ["2016-06-30", AS_OF]
+    assert history(NAME, tmp_path / "nowhere").empty
+
+
+def test_history_is_a_cube_of_runs_nodes_and_states(tmp_path):
+    from forecast.ops.update import history
+
+    runs = tmp_path / "runs"
+    days = ("2016-06-30", AS_OF)
+    made = [update(MODEL, LEDGER, as_of=d, runs_dir=runs).run for d in days]
+    found = history(NAME, runs)
+    cube = found.to_xarray()
+    assert dict(cube.sizes) == {"run": 2, "node": found.frame["node"].nunique(),
+                                "state": found.frame["state"].nunique()}
+    assert list(cube["run"].values) == [r.run_id for r in made]
+    assert list(cube["as_of"].values.astype("datetime64[D]").astype(str)) == list(days)
+    assert set(cube.data_vars) == {"mean", "hdi_5%", "hdi_95%", "mcse"}
+    for row in found.frame.itertuples(index=False):
+        here = cube.sel(run=row.run_id, node=row.node, state=row.state)
+        assert float(here["mean"]) == row.mean and float(here["hdi_95%"]) == row._9
+    # a state that is not the node's is missing, not zero
+    assert cube["mean"].sel(node="caliphate_declared", state="high").isnull().all()
+    total = cube["mean"].sel(node="caliphate_declared").sum("state")
+    np.testing.assert_allclose(total.values, 1.0, atol=1e-9)
+    assert history(NAME, tmp_path / "nowhere").to_xarray()["mean"].size == 0
 
 
 def test_a_run_without_stored_evidence_says_so(tmp_path):

@@ -359,7 +359,7 @@ def test_cli_exit_3_when_a_forecast_failed_its_diagnostics(monkeypatch, tmp_path
                           "no_evidence": [0.5], "uniform": 0.5})
     attrs = {"model": "m", "ledger": "l.csv", "seed": 0, "as_of": ["2015-08-24"],
              "unpublishable": ["2015-08-24"]}
-    monkeypatch.setattr(forecast.ops.score, "score_questions",
+    monkeypatch.setattr(forecast.ops.score, "score",
                         lambda *args, **kwargs: evaluate(frame, attrs=attrs))
     result = run("score", MODEL, "--questions", tmp_path / "q.csv")
     assert result.exit_code == 3
@@ -375,7 +375,7 @@ def test_cli_exit_1_on_a_worker_failure(monkeypatch, tmp_path):
     def fail(*args, **kwargs):
         raise WorkerError("2015-08-24", "a worker process died")
 
-    monkeypatch.setattr(forecast.ops.score, "score_questions", fail)
+    monkeypatch.setattr(forecast.ops.score, "score", fail)
     result = run("score", MODEL, "--questions", tmp_path / "q.csv")
     assert result.exit_code == 1
     assert "error: unexpected failure: replay as of 2015-08-24 failed" in result.stderr

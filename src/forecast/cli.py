@@ -1,7 +1,13 @@
 """The ``forecast`` command: a thin layer that parses options, calls the library, prints.
 
-Every user mistake surfaces as a :class:`~forecast.errors.ForecastError`, printed as one
-message listing every problem, with exit code 2 and no traceback.
+Each command parses its options, calls one library function, prints what
+:mod:`forecast.report.text` renders, and maps errors to exit codes by their type: every user
+mistake surfaces as a :class:`~forecast.errors.ForecastError`, printed as one message listing
+every problem, with exit code 2 and no traceback; a :class:`~forecast.errors.LockTimeout`
+(another update holds the run store) exits 75 so a scheduler retries.
+
+Only click and the error family are imported here; each command imports what it needs when it
+runs, so ``forecast --help`` and ``forecast validate`` do not pay for PyMC, arviz or matplotlib.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from forecast.errors import EvidenceError, ForecastError, Problem, RunStoreError
+from forecast.errors import EvidenceError, ForecastError, LockTimeout, Problem
 
 EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
@@ -21,11 +27,14 @@ EXIT_LOCKED = 75  # EX_TEMPFAIL (sysexits.h): another update held the lock; retr
 
 
 class _Group(click.Group):
-    """Turn domain errors into one clear message and exit code 2."""
+    """Turn domain errors into one clear message and an exit code chosen by the error's type."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except LockTimeout as err:  # transient, not bad input: a scheduler retries
+            click.echo(f"error: {err}", err=True)
+            ctx.exit(EXIT_LOCKED)
         except ForecastError as err:
             click.echo(f"error: {err}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
@@ -180,20 +189,14 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
 
         result = run_update(model, ledger, as_of=as_of, runs_dir=runs_dir, seed=seed,
                             allow_unconverged=allow_unconverged, lock_timeout=lock_timeout)
-    except RunStoreError as err:
-        if not any(p.where.endswith(".lock") for p in err.problems):
-            raise
-        click.echo(f"error: {err}", err=True)  # transient, not bad input: a scheduler retries
-        raise SystemExit(EXIT_LOCKED) from None
-    except ForecastError:
+    except ForecastError:  # LockTimeout too: exit 75, by _Group
         raise
     except Exception as exc:  # a scheduler needs a one-line reason and exit 1, not a traceback
         click.echo(f"error: unexpected failure: {type(exc).__name__}: {exc}", err=True)
         raise SystemExit(EXIT_UNEXPECTED) from None
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
-    else:
-        click.echo(_update_report(result))
+    from forecast.report.text import update_text
+
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else update_text(result))
     if result.status == "unconverged":
         click.echo("error: the posterior failed its diagnostics, nothing was published: "
                    + "; ".join(result.failed), err=True)
@@ -221,23 +224,15 @@ def history(model: Path, runs_dir: Path, show_all: bool, as_json: bool) -> None:
     """
     from forecast.model.load import load_spec
     from forecast.ops.update import history as run_history
+    from forecast.report.text import history_text
 
     spec = load_spec(model)
-    frame, problems = run_history(spec.name, runs_dir, _shown(spec, show_all))
-    for problem in problems:
+    found = run_history(spec.name, runs_dir, nodes=_shown(spec, show_all))
+    frame = found.frame
+    for problem in found.problems:
         click.echo(f"warning: skipped a damaged run: {problem}", err=True)
-    if as_json:
-        click.echo(frame.to_json(orient="records", indent=2))
-        return
-    if frame.empty:
-        click.echo(f"no runs of {spec.name} under {runs_dir}")
-        return
-    for (node, state), rows in frame.groupby(["node", "state"], sort=False):
-        click.echo(f"{node} = {state}")
-        for row in rows.itertuples(index=False):
-            flag = "" if row.publishable else "  (not publishable)"
-            click.echo(f"  {row.as_of}  {row.mean:.3f} [{row._8:.3f}, {row._9:.3f}]  "
-                       f"{row.method}  {row.run_id}{flag}")
+    click.echo(frame.to_json(orient="records", indent=2) if as_json else
+               history_text(frame, spec.name, runs_dir))
 
 
 @main.command()
@@ -273,15 +268,15 @@ def score(model: Path, questions: Path, ledger: Path | None, seed: int, workers:
         --questions data/isis_pakistan_questions.csv --ledger data/isis_pakistan_ledger.csv
     """
     from forecast.ops.replay import WorkerError
-    from forecast.ops.score import score_questions
+    from forecast.ops.score import score as run_score
 
     if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ForecastError(f"{plot}: --plot writes .png, .svg or .pdf files",
                             [Problem("--plot", f"unknown file type '{plot.suffix}'",
                                      "e.g. --plot reliability.png")])
     try:
-        result = score_questions(model, questions, ledger, seed=seed, workers=workers,
-                                 bins=bins, progress=not as_json and sys.stderr.isatty())
+        result = run_score(model, questions, ledger, seed=seed, workers=workers, bins=bins,
+                           progress=not as_json and sys.stderr.isatty())
     except WorkerError as exc:  # a worker's bug or a lost process: one line naming the date
         click.echo(f"error: unexpected failure: {exc}", err=True)
         raise SystemExit(EXIT_UNEXPECTED) from None
@@ -415,56 +410,6 @@ def brief(model: Path, run_id: str, runs_dir: Path, out_dir: Path, formats: str,
         raise SystemExit(EXIT_UNEXPECTED) from None
     for path in written.values():
         click.echo(f"wrote {path}")
-
-
-def _update_report(result) -> str:
-    """A short human report: what happened, the key judgments, what changed."""
-    run = result.run
-    if result.status == "unchanged":
-        lines = [f"unchanged: the inputs equal those of run {run.run_id} "
-                 f"(as of {run.manifest['as_of']}); nothing written"]
-    elif result.status == "published":
-        m = run.manifest
-        lines = [f"published run {run.run_id} (as of {m['as_of']}, seed {m['seed']}, "
-                 f"{m['method']})", f"  {run.path}"]
-    else:
-        lines = ["unconverged: nothing published"]
-    lines.append("key judgments (mean, 90% interval):")
-    table = result.summary[result.summary["node"].isin(result.scenarios)]
-    for row in table.to_dict("records"):
-        lines.append(f"  {row['node']} = {row['state']}: {row['mean']:.3f} "
-                     f"[{row['hdi_5%']:.3f}, {row['hdi_95%']:.3f}] {row['likelihood']}, "
-                     f"{row['confidence']} confidence")
-    if result.status != "unchanged":
-        if result.previous is None:
-            lines.append("no previous run to compare with")
-        else:
-            changes = result.changes
-            moved = changes[~(changes["delta"].abs() < 0.0005)]  # NaN: observed or new
-            lines.append(f"changes since run {result.previous.run_id}:"
-                         if len(moved) else
-                         f"no scenario moved since run {result.previous.run_id}")
-            diff = result.evidence_changes()
-            if diff is not None and (diff[0] or diff[1]):
-                lines.append(f"  ledger rows that count now and did not: {_ids(diff[0])}; "
-                             f"that no longer count: {_ids(diff[1])}")
-            for row in moved.itertuples(index=False):
-                if row.after != row.after:  # NaN: the node is observed now, not forecast
-                    lines.append(f"  {row.node} = {row.state}: {row.before:.3f} -> observed")
-                elif row.before != row.before:
-                    lines.append(f"  {row.node} = {row.state}: new, {row.after:.3f}")
-                else:
-                    lines.append(f"  {row.node} = {row.state}: {row.before:.3f} -> "
-                                 f"{row.after:.3f} ({row.delta:+.3f})")
-    return "\n".join(lines)
-
-
-def _ids(ids: list[str], most: int = 8) -> str:
-    """``E001, E002 and 3 more``, or ``none``."""
-    if not ids:
-        return "none"
-    shown = ", ".join(ids[:most])
-    return shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
 
 
 def _load_network(path: Path):

@@ -3,7 +3,8 @@
 Each error carries a list of :class:`Problem` objects, each naming where the problem is
 (file, line, field), what is wrong and, when we know, how to fix it. Validators collect every
 problem they find before raising, so a user fixes a file in one pass, not one error per run.
-The CLI prints ``str(error)`` and exits 2; nothing here ever needs a traceback to be understood.
+The CLI prints ``str(error)`` and exits 2 (75 for :class:`LockTimeout`, which is transient);
+nothing here ever needs a traceback to be understood.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ __all__ = [
     "EvidenceError",
     "ForecastError",
     "InferenceError",
+    "LockTimeout",
     "Problem",
     "RunStoreError",
     "SpecError",
@@ -83,6 +85,13 @@ class InferenceError(ForecastError):
 
 class RunStoreError(ForecastError):
     """A stored run is missing, corrupt or does not match its provenance."""
+
+
+class LockTimeout(RunStoreError):
+    """Another update held the run store's lock too long: transient, retry later.
+
+    The CLI exits 75 (``EX_TEMPFAIL``) on it, so a scheduler retries instead of alerting.
+    """
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

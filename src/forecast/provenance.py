@@ -1,6 +1,7 @@
 """Provenance fingerprints: canonical JSON, hashes of objects and of files.
 
-Light on purpose (numpy only), so that loading a ledger does not import the inference stack.
+Light on purpose (standard library only), so that loading a model or a ledger does not import
+the inference stack.
 """
 
 from __future__ import annotations
@@ -9,16 +10,12 @@ import hashlib
 import json
 import os
 
-import numpy as np
-
 __all__ = ["canonical_json", "file_sha256", "stable_hash"]
 
 
 def _plain(x: object) -> object:
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
+    if type(x).__module__ == "numpy":  # an ndarray or a numpy scalar (numpy not imported here)
+        return x.tolist()  # type: ignore[attr-defined]
     return str(x)
 
 

@@ -53,7 +53,7 @@ from forecast.model.parameters import parameters, sample_parameters
 from forecast.model.schema import ModelSpec
 from forecast.network.exact import ExactEngine
 from forecast.network.network import Network
-from forecast.provenance import canonical_json, stable_hash
+from forecast.provenance import canonical_json
 
 __all__ = [
     "CONFLICT_ROUNDING",
@@ -108,7 +108,7 @@ def _forecast_values(spec: ModelSpec, forecast: Forecast, case: Case) -> dict[st
     """Parameter values of the forecast's posterior draws, checked to be of `spec` and `case`."""
     attrs = forecast.attrs
     problems = []
-    if attrs.get("model_hash") != stable_hash(spec.model_dump(mode="json")):
+    if attrs.get("model_hash") != spec.fingerprint:
         problems.append(Problem("forecast", "was made with another model (its model hash "
                                 "differs)", "pass the forecast of this model"))
     cases = attrs.get("evidence") or [{}]

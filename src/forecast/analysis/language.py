@@ -37,7 +37,6 @@ confidence level).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -45,6 +44,7 @@ from typing import TYPE_CHECKING
 import networkx as nx
 import pandas as pd
 
+from forecast._dates import parse_date
 from forecast.model.schema import ModelSpec
 from forecast.model.words import (
     CONFIDENCE_LEVELS,
@@ -120,8 +120,8 @@ def _points(width: float) -> str:
 
 def _day(text: str) -> str:
     try:
-        day = dt.date.fromisoformat(text)
-    except (TypeError, ValueError):
+        day = parse_date(text)
+    except ValueError:
         return text
     return f"{day.day} {day:%B %Y}"
 

@@ -20,22 +20,19 @@ The data flow::
                    ─► evaluate ─► ScoreResult: Brier, log and skill scores; calibration table
 
 :func:`brier_score`, :func:`log_score`, :func:`brier_skill` and :func:`calibration_table` are pure
-functions of probabilities and outcomes; :func:`forecast.ops.score.score_questions` is the whole
+functions of probabilities and outcomes; :func:`forecast.ops.score.score` is the whole
 pipeline. The reliability diagram is :func:`forecast.report.plots.plot_reliability` on
 ``ScoreResult.calibration``.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import math
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -51,8 +48,9 @@ from pydantic import (
 )
 from scipy import stats
 
+from forecast._dates import parse_date
+from forecast._io import read_checked_csv
 from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean
-from forecast.evidence.ledger import check_header, iso_date
 from forecast.model.schema import ModelSpec
 
 __all__ = [
@@ -110,12 +108,8 @@ class QuestionRow(BaseModel):
     @field_validator("as_of", "resolved", mode="before")
     @classmethod
     def _iso_date(cls, value: object, info: ValidationInfo) -> dt.date:
-        day = iso_date(value)
-        today = (info.context or {}).get("today")
-        if info.field_name == "resolved" and today is not None and day > today:
-            raise ValueError(f"{day} is in the future (today is {today}): only a question "
-                             "that has been resolved can be scored")
-        return day
+        today = (info.context or {}).get("today") if info.field_name == "resolved" else None
+        return parse_date(value, today=today)  # only a question already resolved is scored
 
     @field_validator("window_months", mode="before")
     @classmethod
@@ -214,27 +208,12 @@ def load_questions(
         If the file cannot be read or any question breaks a rule; every problem is listed with
         its line, what is wrong and how to fix it.
     """
-    name = os.fspath(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise EvidenceError(f"{name}: no such questions file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvidenceError(f"{name}: cannot read the questions file: {exc}") from None
-    problems: list[Problem] = []
-    header, records = _read_csv(text, name, problems)
-    if header is None:
-        raise EvidenceError(f"{name}: the questions file is empty")
-    problems += check_header(header, name, QUESTION_COLUMNS)
+    read = read_checked_csv(path, QUESTION_COLUMNS, what="questions file")
+    name, problems = read.name, list(read.problems)
     context = {"today": today or dt.date.today()}
     rows: list[tuple[int, QuestionRow]] = []
     first_line: dict[str, int] = {}
-    for line, cells in records:
-        if len(cells) != len(header):
-            problems.append(Problem(f"{name}:{line}", f"has {len(cells)} fields, the header has "
-                                    f"{len(header)}", "quote any cell that contains a comma"))
-            continue
-        raw = dict(zip(header, cells, strict=True))
+    for line, raw in read.records:
         qid = raw.get("id", "").strip()
         if qid and qid in first_line:
             problems.append(Problem(f"{name}:{line} id", f"duplicate id '{qid}' (also on line "
@@ -266,30 +245,6 @@ def _cell(value: object) -> object:
     if isinstance(value, tuple):
         return ";".join(value)
     return value
-
-
-def _read_csv(text: str, name: str, problems: list[Problem]
-              ) -> tuple[list[str] | None, list[tuple[int, list[str]]]]:
-    """Header cells and, per record, its first line in the file and its cells (blanks skipped)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    records: list[tuple[int, list[str]]] = []
-    start = 1
-    try:
-        for cells in reader:
-            if cells and any(cell.strip() for cell in cells):
-                if header is None:
-                    header = [cell.strip() for cell in cells]
-                else:
-                    records.append((start, cells))
-                    if reader.line_num > start:
-                        problems.append(Problem(
-                            f"{name}:{start}", f"a cell spans lines {start}-{reader.line_num}",
-                            "keep every question on one line"))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise EvidenceError(f"{name}:{start}: not valid CSV: {exc}") from None
-    return header, records
 
 
 def _validate_row(raw: Mapping[str, str], line: int, name: str, context: dict[str, Any],

@@ -10,12 +10,13 @@ A row observes one node either as a hard ``state`` or as a soft ``likelihood`` (
 number per state, in the node's state order), never both. ``grade`` is an Admiralty code: the
 source's reliability ``A``-``F`` and the report's credibility ``1``-``6``.
 
-:func:`load_ledger` reads the file with pandas (every cell as text, empty cells stay empty),
-checks every row with a pydantic model plus the rules that span rows or need the model, and
-either returns a typed :class:`pandas.DataFrame` or raises one
-:class:`~forecast.errors.EvidenceError` listing every problem with its file line (the header is
-line 1), what is wrong and how to fix it. Loading never writes or modifies anything.
-:func:`ledger_hash` fingerprints the file's bytes for run provenance.
+:func:`load_ledger` reads the file with :func:`forecast._io.read_checked_csv` (every cell as
+text, blank lines skipped, records numbered by file line), checks every row with a pydantic
+model plus the rules that span rows or need the model, and either returns a typed
+:class:`pandas.DataFrame` or raises one :class:`~forecast.errors.EvidenceError` listing
+every problem with its file line (the header is line 1), what is wrong and how to fix it.
+Loading never writes or modifies anything. :func:`ledger_hash` fingerprints the file's bytes
+for run provenance.
 
 :func:`rows_as_of` cuts a loaded ledger at an as-of date and keeps the rows that count then;
 :func:`case_from_rows` turns kept rows into a :class:`~forecast.inference.importance.Case` and
@@ -40,9 +41,7 @@ as of a date*):
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import math
 import os
 import re
@@ -63,6 +62,8 @@ from pydantic import (
     model_validator,
 )
 
+from forecast._dates import as_of_date, parse_date
+from forecast._io import atomic_write, read_checked_csv
 from forecast.errors import EvidenceError, Problem, did_you_mean
 from forecast.evidence.case import Case
 from forecast.evidence.lagged import lagged
@@ -79,26 +80,8 @@ COLUMNS: tuple[str, ...] = (
 """The ledger's columns, in the order the schema documents them (any order is accepted)."""
 
 _GRADE_HINT = "an Admiralty code: reliability A-F then credibility 1-6, e.g. B2"
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TEXT = Annotated[str, Field(min_length=1)]
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
-
-
-def iso_date(value: object) -> dt.date:
-    """A cell as a calendar date, written ``YYYY-MM-DD``.
-
-    Raises
-    ------
-    ValueError
-        Saying what is wrong (not ISO; not a real date), for a validator to report.
-    """
-    text = str(value).strip()
-    if not _ISO_DATE.match(text):
-        raise ValueError(f"'{text}' is not an ISO date (write YYYY-MM-DD, e.g. 2015-08-24)")
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"'{text}' is not a real calendar date") from None
 
 
 class LedgerRow(BaseModel):
@@ -124,14 +107,7 @@ class LedgerRow(BaseModel):
     @field_validator("date", mode="before")
     @classmethod
     def _iso_date(cls, value: object, info: ValidationInfo) -> dt.date:
-        day = iso_date(value)
-        today = (info.context or {}).get("today")
-        if today is not None and day > today:
-            raise ValueError(
-                f"{day} is in the future (today is {today}); a ledger records findings "
-                "that were already public"
-            )
-        return day
+        return parse_date(value, today=(info.context or {}).get("today"))
 
     @field_validator("state", mode="before")
     @classmethod
@@ -245,25 +221,13 @@ def load_ledger(
         If the file cannot be read or any row breaks a rule; every problem is listed with its
         line, what is wrong and how to fix it.
     """
-    name = os.fspath(path)
-    text = _read_text(path, name)
-    problems: list[Problem] = []
-    header, header_end, records = _scan(text, name, problems)
-    if header is None:
-        raise EvidenceError(f"{name}: the ledger is empty", problems)
-    problems += check_header(header, name)
-    frame = _read_frame(text, header, header_end)
+    read = read_checked_csv(path, COLUMNS, what="ledger")
+    name, problems = read.name, list(read.problems)
     context = {"today": today or dt.date.today()}
     rows: list[tuple[int, LedgerRow]] = []
     ids: list[tuple[int, str]] = []
-    for (line, width), raw in zip(records, frame.to_dict("records"), strict=True):
-        if width != len(header):
-            problems.append(Problem(
-                f"{name}:{line}", f"has {width} fields, the header has {len(header)}",
-                "quote any cell that contains a comma",
-            ))
-            continue
-        ids.append((line, str(raw.get("id", "")).strip()))
+    for line, raw in read.records:
+        ids.append((line, raw.get("id", "").strip()))
         row = _validate_row(raw, line, name, context, problems)
         if row is not None:
             rows.append((line, row))
@@ -277,97 +241,7 @@ def load_ledger(
     return _to_frame(rows)
 
 
-# --- reading --------------------------------------------------------------------------------------
-
-
-def _read_text(path: str | os.PathLike[str], name: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise EvidenceError(f"{name}: no such ledger file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvidenceError(f"{name}: cannot read the ledger: {exc}") from None
-
-
-def _scan(
-    text: str, name: str, problems: list[Problem]
-) -> tuple[list[str] | None, int, list[tuple[int, int]]]:
-    """Header cells, the header's last line and, per data record, its first line and width.
-
-    pandas does not report source lines, and a quoted cell may span lines, so the csv module
-    walks the same text once to number the records pandas will return.
-    """
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    header_end = 0
-    records: list[tuple[int, int]] = []
-    start = 1
-    try:
-        for cells in reader:
-            if cells and not (len(cells) == 1 and not cells[0].strip()):  # pandas' blank lines
-                if header is None:
-                    header, header_end = [cell.strip() for cell in cells], reader.line_num
-                else:
-                    records.append((start, len(cells)))
-                    if reader.line_num > start:
-                        problems.append(Problem(
-                            f"{name}:{start}", f"a cell spans lines {start}-{reader.line_num}",
-                            "keep every row on one line (close the quote; no line breaks in notes)",
-                        ))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise EvidenceError(f"{name}:{start}: not valid CSV: {exc}") from None
-    return header, header_end, records
-
-
-def _read_frame(text: str, header: list[str], header_end: int) -> pd.DataFrame:
-    """All records as text, one DataFrame row per record (rows of the wrong width kept, padded)."""
-    width = max(len(header), 1)
-    frame = pd.read_csv(
-        io.StringIO(text), dtype=str, keep_default_na=False, engine="python",
-        on_bad_lines=lambda cells: cells[:width], skip_blank_lines=True, header=None,
-        skiprows=header_end, names=list(range(width)),
-    )
-    return frame.fillna("").rename(columns=dict(enumerate(header)))
-
-
 # --- checks ---------------------------------------------------------------------------------------
-
-
-def check_header(header: Sequence[str], name: str,
-                 columns: Sequence[str] = COLUMNS) -> list[Problem]:
-    """Problems with a CSV file's header line: repeated, unknown and missing columns.
-
-    Parameters
-    ----------
-    header : sequence of str
-        The column names as read.
-    name : str
-        The file's name, for the problems' location (line 1).
-    columns : sequence of str
-        The columns the file must have, in any order (default: the ledger's).
-
-    Returns
-    -------
-    list of Problem
-        Empty if the header is right; unknown columns get a "did you mean" hint.
-    """
-    problems = []
-    seen: set[str] = set()
-    for column in header:
-        if column in seen:
-            problems.append(Problem(f"{name}:1", f"column '{column}' appears twice",
-                                    "keep one column of each name"))
-        seen.add(column)
-    missing = [c for c in columns if c not in seen]
-    for column in sorted(seen - set(columns)):
-        hint = did_you_mean(column, missing or columns)
-        problems.append(Problem(f"{name}:1", f"unknown column '{column}'",
-                                hint or f"the columns are {', '.join(columns)}"))
-    for column in missing:
-        problems.append(Problem(f"{name}:1", f"missing column '{column}'",
-                                f"the columns are {', '.join(columns)}"))
-    return problems
 
 
 def _validate_row(
@@ -682,13 +556,12 @@ def case_from_rows(rows: pd.DataFrame, spec: ModelSpec, *, reports: bool = False
 
 
 def write_rows(rows: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write kept rows as CSV (likelihoods ``;``-separated); :func:`read_rows` reads them."""
+    """Write kept rows as CSV (``;``-separated likelihoods), atomically; see :func:`read_rows`."""
     out = rows.copy()
     out["likelihood"] = [";".join(repr(float(x)) for x in v) if isinstance(v, tuple) else ""
                          for v in out["likelihood"]]
     out["date"] = out["date"].dt.strftime("%Y-%m-%d")
-    out.to_csv(path, index=False)
-    return Path(path)
+    return atomic_write(path, lambda tmp: out.to_csv(tmp, index=False))
 
 
 def read_rows(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -711,26 +584,7 @@ def read_rows(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 
 def _as_of_day(as_of: object) -> pd.Timestamp:
-    if isinstance(as_of, str):
-        text = as_of.strip()
-        if not _ISO_DATE.match(text):
-            raise EvidenceError(f"as-of date '{as_of}' is not an ISO date",
-                                [Problem("as_of", "not YYYY-MM-DD", "e.g. 2015-08-24")])
-    elif not isinstance(as_of, dt.date):  # pd.Timestamp and datetime are dates too
-        raise EvidenceError(f"as-of date {as_of!r} is not a date",
-                            [Problem("as_of", f"got {type(as_of).__name__}",
-                                     "give a datetime.date, a pandas.Timestamp or YYYY-MM-DD")])
-    try:
-        day = pd.Timestamp(as_of)
-    except (ValueError, TypeError, OverflowError):
-        raise EvidenceError(f"as-of date '{as_of}' is not a real calendar date",
-                            [Problem("as_of", "no such day", "e.g. 2015-08-24")]) from None
-    if pd.isna(day):
-        raise EvidenceError("the as-of date is missing",
-                            [Problem("as_of", "NaT", "give a real date, e.g. 2015-08-24")])
-    if day.tzinfo is not None:
-        day = day.tz_localize(None)
-    return day.normalize()
+    return pd.Timestamp(as_of_date(as_of, future=True))
 
 
 def _half_life(value: float | None) -> float | None:

@@ -87,8 +87,8 @@ def _check_interventions(target: Case, interventions: Mapping[str, str]) -> None
 
 def importance_forecast(
     spec: ModelSpec,
-    target: Case | None = None,
-    history: Sequence[Case] = (),
+    target: Case | Mapping[str, str] | None = None,
+    history: Sequence[Case | Mapping[str, str]] = (),
     *,
     draws: int = 20_000,
     max_draws: int = 320_000,
@@ -105,9 +105,10 @@ def importance_forecast(
     ----------
     spec : ModelSpec
         The model.
-    target : Case, optional
-        Findings of the case whose scenario probabilities are reported (none: the prior).
-    history : sequence of Case
+    target : Case or mapping, optional
+        Findings of the case whose scenario probabilities are reported (none: the prior); a
+        plain mapping ``{node: state}`` (or ``{node: [λ, ...]}``) is read by :meth:`Case.of`.
+    history : sequence of Case or mapping
         Further cases sharing the parameters; they inform θ only.
     draws : int
         Prior draws in the first round.
@@ -141,7 +142,7 @@ def importance_forecast(
     InferenceError
         If the evidence is impossible for every prior draw.
     """
-    target = target or Case()
+    target, history = Case.of(target), [Case.of(h) for h in history]
     _check_interventions(target, interventions or {})
     cases = [target, *history]
     params = parameters(spec)
@@ -185,8 +186,8 @@ def importance_forecast(
 
 def posterior_forecast(
     spec: ModelSpec,
-    target: Case | None = None,
-    history: Sequence[Case] = (),
+    target: Case | Mapping[str, str] | None = None,
+    history: Sequence[Case | Mapping[str, str]] = (),
     *,
     method: str = "auto",
     seed: int | np.random.Generator = 0,
@@ -226,7 +227,7 @@ def posterior_forecast(
     if method not in ("auto", "importance", "nuts"):
         raise ForecastError(f"unknown method '{method}'", [
             Problem("method", "choose 'auto', 'importance' or 'nuts'")])
-    target = target or Case()
+    target, history = Case.of(target), [Case.of(h) for h in history]
     if method != "nuts":
         result = importance_forecast(spec, target, history, draws=draws, seed=seed, as_of=as_of,
                                      count_models=count_models, interventions=interventions)
@@ -243,8 +244,8 @@ def posterior_forecast(
 
 def nuts_forecast(
     spec: ModelSpec,
-    target: Case | None = None,
-    history: Sequence[Case] = (),
+    target: Case | Mapping[str, str] | None = None,
+    history: Sequence[Case | Mapping[str, str]] = (),
     *,
     draws: int = 1000,
     chains: int = 2,
@@ -281,7 +282,7 @@ def nuts_forecast(
     """
     from forecast.inference.pymc_model import sample_nuts
 
-    target = target or Case()
+    target, history = Case.of(target), [Case.of(h) for h in history]
     _check_interventions(target, interventions or {})
     cases = [target, *history]
     params = parameters(spec)
@@ -489,7 +490,7 @@ def _forecast(spec, observations, cases, interventions, theta_names, theta, prob
                 for pkg in ("forecast", "numpy", "arviz", "xarray", "pandas")}
     attrs = {
         "model_name": spec.name,
-        "model_hash": stable_hash(spec.model_dump(mode="json")),
+        "model_hash": spec.fingerprint,
         "evidence_hash": stable_hash({
             "cases": [c.to_json() for c in cases], "do": dict(interventions),
             "count_models": [{**vars(m), "rates": dict(m.rates)}

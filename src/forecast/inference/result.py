@@ -18,16 +18,24 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import arviz as az
+import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecast.errors import Problem, RunStoreError
+from forecast._io import atomic_write
+from forecast.errors import ForecastError, Problem, RunStoreError, did_you_mean
+from forecast.inference.hooks import forecast_plotter
 from forecast.model.words import confidence_label, likelihood_word
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["Forecast"]
 
@@ -86,6 +94,133 @@ class Forecast:
         """Posterior draws of ``P(node = state | e, θ)``."""
         return self.idata.posterior["prob"].sel(outcome=f"{node}={state}")
 
+    def sel(self, node: str | None = None, state: str | None = None) -> pd.Series | pd.DataFrame:
+        """Rows of :attr:`summary`: one outcome, one node's states, or one state across nodes.
+
+        Parameters
+        ----------
+        node : str, optional
+            A forecast node.
+        state : str, optional
+            One of its states; without `node`, every node that has a state of that name.
+
+        Returns
+        -------
+        pandas.Series or pandas.DataFrame
+            With `node` and `state`, a Series named ``"node=state"`` (mean, hdi_5%, hdi_95%,
+            mcse, likelihood, confidence); with `node` only, a DataFrame indexed by state;
+            with `state` only, a DataFrame indexed by node.
+
+        Raises
+        ------
+        ForecastError
+            If neither is given, a name is unknown (with the closest names), or the node is
+            observed or set in this forecast (it has no forecast).
+
+        Examples
+        --------
+        >>> f.sel(node="caliphate_declared", state="yes")["mean"]        # doctest: +SKIP
+        0.63
+        >>> f.sel(node="afghan_conflict")                                # doctest: +SKIP
+        """
+        if node is None and state is None:
+            raise ForecastError("sel needs a node, a state or both", [Problem(
+                "sel", "nothing selected", 'e.g. f.sel(node="caliphate", state="yes")')])
+        summary = self.summary.set_index(["node", "state"])
+        states = self._states()
+        if node is not None:
+            if node not in states:
+                raise ForecastError(f"'{node}' is not a node of this forecast", [Problem(
+                    f"sel(node={node!r})", "unknown node",
+                    did_you_mean(node, states) or f"nodes: {', '.join(states)}")])
+            if node not in summary.index.get_level_values("node"):
+                raise ForecastError(f"'{node}' is observed or set in this forecast", [Problem(
+                    f"sel(node={node!r})", "a node with evidence or do() has no forecast",
+                    "its state is in the case; select another node")])
+        known = states[node] if node is not None else list(dict.fromkeys(
+            s for node_states in states.values() for s in node_states))
+        if state is not None and state not in known:
+            where = f"sel(node={node!r}, state={state!r})" if node else f"sel(state={state!r})"
+            raise ForecastError(f"'{state}' is not a state of {node or 'any node'}", [Problem(
+                where, "unknown state", did_you_mean(state, known) or f"states: "
+                f"{', '.join(known)}")])
+        if node is None:
+            return summary.xs(state, level="state")
+        if state is None:
+            return summary.xs(node, level="node")
+        row = summary.loc[(node, state)]
+        row.name = f"{node}={state}"
+        return row
+
+    def to_xarray(self) -> xr.Dataset:
+        """The forecast as a cube over ``node`` × ``state``, with the draws along ``draw``.
+
+        Nodes have different states, so the cube is padded: a state that is not one of a
+        node's holds NaN. Chains (NUTS) are laid end to end along ``draw``.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``mean``, ``hdi_5%``, ``hdi_95%``, ``mcse`` over (node, state), NaN for nodes
+            observed or set; ``prob`` over (draw, node, state): the equally weighted posterior
+            draws of every probability (observed nodes included); the provenance as attrs.
+        """
+        prob = self.idata.posterior["prob"]
+        nodes = list(dict.fromkeys(prob["node"].values.astype(str)))
+        state_names = list(dict.fromkeys(prob["state"].values.astype(str)))
+        node_at = {n: i for i, n in enumerate(nodes)}
+        state_at = {s: i for i, s in enumerate(state_names)}
+
+        def cube(values: np.ndarray, node: np.ndarray, state: np.ndarray) -> np.ndarray:
+            out = np.full((*values.shape[:-1], len(nodes), len(state_names)), np.nan)
+            out[..., [node_at[n] for n in node], [state_at[s] for s in state]] = values
+            return out
+
+        draws = prob.transpose("chain", "draw", "outcome").values
+        draws = draws.reshape(-1, draws.shape[-1])
+        ds = xr.Dataset(
+            {"prob": (("draw", "node", "state"),
+                      cube(draws, prob["node"].values.astype(str),
+                           prob["state"].values.astype(str)))},
+            coords={"draw": np.arange(len(draws)), "node": nodes, "state": state_names},
+            attrs=dict(self.idata.posterior.attrs))
+        summary = self.idata["forecast"]
+        at = (summary["node"].values.astype(str), summary["state"].values.astype(str))
+        for name, var in (("mean", "mean"), ("hdi_5%", "hdi_low"), ("hdi_95%", "hdi_high"),
+                          ("mcse", "mcse")):
+            ds[name] = (("node", "state"), cube(summary[var].values, *at))
+        return ds[["mean", "hdi_5%", "hdi_95%", "mcse", "prob"]]
+
+    def plot(self, nodes: Sequence[str] | str | None = None, *, ax: Axes | None = None) -> Figure:
+        """Draw the scenario probabilities: :func:`forecast.plots.plot_scenarios` of this forecast.
+
+        Parameters
+        ----------
+        nodes : sequence of str, optional
+            Nodes or ``node=state`` outcomes (default: the model's scenarios).
+        ax : matplotlib Axes, optional
+            Where to draw.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Notes
+        -----
+        Figures belong to the report layer, which this layer may not import; the drawing
+        function is registered by the package's top level (:mod:`forecast.inference.hooks`).
+        """
+        return forecast_plotter()(self, nodes, ax=ax)
+
+    def _states(self) -> dict[str, list[str]]:
+        """Every node of the forecast (observed ones too) with its states, in model order."""
+        prob = self.idata.posterior["prob"]
+        states: dict[str, list[str]] = {}
+        for n, s in zip(prob["node"].values.astype(str), prob["state"].values.astype(str),
+                        strict=True):
+            states.setdefault(n, []).append(s)
+        return states
+
     def _repr_html_(self) -> str:
         """The summary as an HTML table with interval bars (Jupyter's display)."""
         from forecast.inference.html import forecast_html  # Jinja2 only when displayed
@@ -102,15 +237,7 @@ class Forecast:
         """Write to netCDF atomically (a temporary file in the same folder, then a rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            self.idata.to_netcdf(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return atomic_write(path, self.idata.to_netcdf)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, model_hash: str | None = None,

@@ -13,12 +13,12 @@ problems as possible without reporting consequences of problems already listed.
 
 from __future__ import annotations
 
+import graphlib
 import re
 from collections.abc import Collection, Iterable, Mapping
 from functools import cache
 from typing import Annotated, Any
 
-import networkx as nx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticUndefined
 
@@ -45,7 +45,14 @@ from forecast.model.schema import (
     Table,
 )
 
-__all__ = ["Issue", "check_claim_quotes", "check_model", "partial_node", "raw_citations"]
+__all__ = [
+    "Issue",
+    "check_claim_quotes",
+    "check_model",
+    "partial_node",
+    "persistent_nodes",
+    "raw_citations",
+]
 
 
 def check_model(
@@ -55,6 +62,7 @@ def check_model(
     all_nodes: Collection[str],
     raw_edges: Iterable[tuple[str, str]] = (),
     raw_citations: Collection[str] = (),
+    default_memoryless: bool = False,
 ) -> list[Issue]:
     """Check the nodes and claims of a model against each other.
 
@@ -71,6 +79,9 @@ def check_model(
         Edges of nodes that failed the schema (for the cycle check).
     raw_citations : collection of str
         Claim ids cited by nodes that failed the schema (so those claims count as used).
+    default_memoryless : bool
+        Whether conditions without their own ``persistence`` keep no memory (the model's
+        ``time.persistence`` is ``none``).
 
     Returns
     -------
@@ -104,6 +115,14 @@ def check_model(
                             did_you_mean(cid, claims) or "add it under claims:",
                         )
                     )
+        if node.persistence is not None:
+            for j, cid in enumerate(node.persistence.claims):
+                cited.add(cid)
+                if claims is not None and cid not in claims:
+                    issues.append(((*path, "persistence", "claims", j),
+                                   f"claim '{cid}' does not exist",
+                                   did_you_mean(cid, claims) or "add it under claims:"))
+    issues += _time_issues(nodes, default_memoryless)
     if claims is not None:
         for cid in claims:
             if cid not in cited:
@@ -115,6 +134,68 @@ def check_model(
                     )
                 )
     issues += _cycles(nodes, raw_edges)
+    return issues
+
+
+def persistent_nodes(nodes: Mapping[str, Node], default_memoryless: bool = False) -> set[str]:
+    """The conditions that carry their state from one step to the next.
+
+    A condition persists when its own ``persistence`` (or the model's default) is not ``none``
+    and every parent persists too, so that the persistent nodes of one step separate the past
+    from the future (the frontier of :mod:`forecast.network.dynamic`). A condition that only
+    has the default and is caused by an event, or by a condition without memory, has no memory
+    either; one whose own ``persistence`` says otherwise is an error (:func:`check_model`).
+    """
+    keep = {
+        name for name, node in nodes.items()
+        if node.definition is not None and node.definition.kind == "condition" and not (
+            node.persistence.memoryless if node.persistence is not None else default_memoryless)
+    }
+    changed = True
+    while changed:
+        changed = False
+        for name in list(keep):
+            if any(p not in keep for p in nodes[name].parents or ()):
+                keep.discard(name)
+                changed = True
+    return keep
+
+
+def _time_issues(nodes: Mapping[str, Node], default_memoryless: bool) -> list[Issue]:
+    """Persistence only on conditions, whose causes persist too; non-occurrence only on events."""
+    issues: list[Issue] = []
+    persistent = persistent_nodes(nodes, default_memoryless)
+    for name, node in nodes.items():
+        if node.definition is None:  # a partly valid node: its definition is reported already
+            continue
+        path = ("nodes", name)
+        kind = node.definition.kind
+        if kind == "event" and node.persistence is not None:
+            issues.append(((*path, "persistence"), "an event happens within a time step and has "
+                           "no persistence", "remove persistence:, or make the node a condition"))
+        if kind == "condition":
+            d = node.definition
+            if d.complete_from is not None:
+                issues.append(((*path, "definition", "complete_from"), "only an event's record "
+                               "can show non-occurrence", "remove complete_from: from a condition"))
+            if not d.nonoccurrence:
+                issues.append(((*path, "definition", "nonoccurrence"), "only events have "
+                               "non-occurrence", "remove nonoccurrence: from a condition"))
+        wants = (kind == "condition" and node.persistence is not None
+                 and not node.persistence.memoryless)
+        if not wants or name in persistent:
+            continue
+        for j, parent in enumerate(node.parents):
+            other = nodes.get(parent)
+            if other is None or parent in persistent:
+                continue
+            what = ("an event" if other.definition.kind == "event"
+                    else "a condition without memory")
+            issues.append((
+                (*path, "parents", j),
+                f"'{name}' persists from step to step, so its causes must too, but '{parent}' is "
+                f"{what}",
+                f"give '{name}' persistence: none, or make '{parent}' a condition that persists"))
     return issues
 
 
@@ -192,9 +273,21 @@ def _node_basics(name: str, node: Node, all_nodes: Collection[str], path: Path) 
 
 
 def _cycles(nodes: Mapping[str, Node], raw_edges: Iterable[tuple[str, str]]) -> list[Issue]:
+    edges = [(p, n) for n, node in nodes.items() for p in node.parents if p != n]
+    edges += [(p, n) for p, n in raw_edges if p != n]
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for p, n in edges:
+        sorter.add(n, p)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError:
+        pass
+    else:
+        return []  # acyclic, as almost every model is: no need for networkx
+    import networkx as nx  # to name every cycle
+
     g = nx.DiGraph()
-    g.add_edges_from((p, n) for n, node in nodes.items() for p in node.parents if p != n)
-    g.add_edges_from((p, n) for p, n in raw_edges if p != n)
+    g.add_edges_from(edges)
     issues: list[Issue] = []
     position = {n: i for i, n in enumerate(nodes)}
     for component in nx.strongly_connected_components(g):

@@ -3,7 +3,9 @@
 :mod:`forecast.model.priors` builds these from words; :mod:`forecast.model.parameters` attaches
 one to each named parameter. Each has ``mean``, ``ppf(u)`` (quantile function, used for
 quasi-Monte Carlo), ``sample(seed, n)`` (numpy; `seed` an int or a ``numpy.random.Generator``),
-``describe()`` (a short text) and ``shape`` (``()`` or ``(k,)``).
+``describe()`` (a short text) and ``shape`` (``()`` or ``(k,)``). numpy, scipy and PyMC are
+imported by the methods that compute, not by this module: reading and validating a model builds
+these objects and must stay light (``forecast validate``'s cold start).
 
 PyMC
 ----
@@ -26,10 +28,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-from scipy import special, stats
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["DirichletPrior", "EffectPrior", "FixedValue", "Prior", "ProbabilityPrior"]
 
@@ -66,10 +68,15 @@ class ProbabilityPrior:
 
     def ppf(self, u: Any) -> np.ndarray:
         """Quantile function, applied elementwise to uniforms `u`."""
+        import numpy as np  # when sampling, not when a model is read
+        from scipy import stats
+
         return np.asarray(stats.beta.ppf(u, self.a, self.b), dtype=float)
 
     def sample(self, seed: int | np.random.Generator, n: int) -> np.ndarray:
         """Draw `n` values, shape ``(n,)`` (`seed`: an int, or a generator to advance)."""
+        import numpy as np  # when sampling, not when a model is read
+
         return np.random.default_rng(seed).beta(self.a, self.b, size=n)
 
     def to_pymc(self, name: str, *, dims: Dims = None) -> Any:
@@ -116,12 +123,17 @@ class EffectPrior:
 
     def ppf(self, u: Any) -> np.ndarray:
         """Quantile function of the signed effect (increasing in `u`)."""
+        import numpy as np  # when sampling, not when a model is read
+        from scipy import special
+
         u = np.asarray(u, dtype=float)
         magnitude = np.exp(self.mu + self.sigma * special.ndtri(u if self.sign > 0 else 1 - u))
         return self.sign * magnitude
 
     def sample(self, seed: int | np.random.Generator, n: int) -> np.ndarray:
         """Draw `n` values, shape ``(n,)`` (`seed`: an int, or a generator to advance)."""
+        import numpy as np  # when sampling, not when a model is read
+
         return self.sign * np.random.default_rng(seed).lognormal(self.mu, self.sigma, size=n)
 
     def to_pymc(self, name: str, *, dims: Dims = None) -> Any:
@@ -172,6 +184,8 @@ class DirichletPrior:
     @property
     def mean(self) -> np.ndarray:
         """Prior mean ``alpha / sum(alpha)``."""
+        import numpy as np  # when used: reading a model needs no numpy
+
         alpha = np.asarray(self.alpha, dtype=float)
         return alpha / alpha.sum()
 
@@ -181,15 +195,21 @@ class DirichletPrior:
 
     def ppf(self, u: Any) -> np.ndarray:
         """Map uniforms of shape ``(..., k)`` to draws: normalised Gamma quantiles."""
+        import numpy as np  # when sampling, not when a model is read
+        from scipy import stats
+
         g = stats.gamma.ppf(np.asarray(u, dtype=float), np.asarray(self.alpha, dtype=float))
         return g / g.sum(axis=-1, keepdims=True)
 
     def sample(self, seed: int | np.random.Generator, n: int) -> np.ndarray:
         """Draw `n` rows, shape ``(n, k)`` (`seed`: an int, or a generator to advance)."""
+        import numpy as np  # when sampling, not when a model is read
+
         return np.random.default_rng(seed).dirichlet(self.alpha, size=n)
 
     def to_pymc(self, name: str, *, dims: Dims = None) -> Any:
         """``pm.Dirichlet(name, a=alpha)`` in the current PyMC model (`dims`: the states)."""
+        import numpy as np
         import pymc as pm
 
         return pm.Dirichlet(name, a=np.asarray(self.alpha, dtype=float), dims=dims)
@@ -219,11 +239,15 @@ class FixedValue:
     @property
     def shape(self) -> tuple[int, ...]:
         """``()`` for a number, ``(k,)`` for a row."""
+        import numpy as np  # when used: reading a model needs no numpy
+
         return np.shape(self.value)
 
     @property
     def mean(self) -> float | np.ndarray:
         """The value itself."""
+        import numpy as np  # when used: reading a model needs no numpy
+
         return float(self.value) if not self.shape else np.asarray(self.value, dtype=float)
 
     def params(self) -> dict[str, float | tuple[float, ...]]:
@@ -232,14 +256,20 @@ class FixedValue:
 
     def ppf(self, u: Any) -> np.ndarray:
         """The value, broadcast to the shape of `u` (uniforms are ignored)."""
+        import numpy as np  # when used: reading a model needs no numpy
+
         return np.broadcast_to(np.asarray(self.value, dtype=float), np.shape(u)).copy()
 
     def sample(self, seed: int | np.random.Generator, n: int) -> np.ndarray:
         """The value repeated `n` times, shape ``(n, *shape)``."""
+        import numpy as np  # when used: reading a model needs no numpy
+
         return np.broadcast_to(np.asarray(self.value, dtype=float), (n, *self.shape)).copy()
 
     def to_pymc(self, name: str, *, dims: Dims = None) -> np.ndarray:
         """The value as a constant array: a fixed quantity is no random variable."""
+        import numpy as np
+
         return np.asarray(self.value, dtype=float)
 
     def describe(self) -> str:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from forecast.errors import did_you_mean
-from forecast.model.distributions import FixedValue
 from forecast.model.priors import PriorError
 from forecast.model.schema import Broken, Logit, Node, NoisyOr, Table
 
@@ -335,12 +334,12 @@ def check_logit(
     list of Issue
     """
     issues = _binary_form(name, node, "logit", logit.outcome, path)
-    base = logit.baseline.distribution() if logit.baseline is not None else None
-    if isinstance(base, FixedValue) and base.value in (0.0, 1.0):
+    base = logit.baseline.prior if logit.baseline is not None else None  # checked, not fitted
+    if isinstance(base, int | float) and not isinstance(base, bool) and base in (0, 1):
         issues.append(
             (
                 (*path, "baseline", "prior"),
-                f"a fixed baseline of {base.value:g} has infinite log-odds",
+                f"a fixed baseline of {float(base):g} has infinite log-odds",
                 "use a probability strictly between 0 and 1",
             )
         )

@@ -357,8 +357,20 @@ def _validate(data: Any) -> tuple[list[Issue], ModelSpec | None]:
         all_nodes=[str(n) for n in raw_nodes],
         raw_edges=raw_edges,
         raw_citations=cited_raw,
+        default_memoryless=_default_memoryless(data, spec),
     )
     return issues, spec
+
+
+def _default_memoryless(data: Mapping[str, Any], spec: ModelSpec | None) -> bool:
+    """Whether the model's default persistence is ``none`` (read from the raw file if needed)."""
+    if spec is not None:
+        return spec.model.time.persistence.memoryless
+    model = data.get("model")
+    time = model.get("time") if isinstance(model, Mapping) else None
+    default = time.get("persistence") if isinstance(time, Mapping) else None
+    default = default.get("prior") if isinstance(default, Mapping) else default
+    return isinstance(default, str) and default.strip().lower() == "none"
 
 
 def _short(value: Any) -> str:

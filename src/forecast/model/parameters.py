@@ -33,7 +33,7 @@ from forecast.model.schema import Logit, ModelSpec, Table
 
 __all__ = ["Parameter", "parameter_table", "parameters", "sample_parameters"]
 
-Role = Literal["row", "baseline", "effect", "leak", "link"]
+Role = Literal["row", "baseline", "effect", "leak", "link", "persistence"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,9 @@ class Parameter:
         Stable dotted name, e.g. ``caliphate.effect.reconciliation=achieved``.
     node : str
         The node whose CPT it enters.
-    role : {"row", "baseline", "effect", "leak", "link"}
-        What it is in its CPT form.
+    role : {"row", "baseline", "effect", "leak", "link", "persistence"}
+        What it is in its CPT form (``persistence``: a condition's per-step persistence,
+        :func:`forecast.model.time.time_parameters`).
     prior : Prior
         Its prior (:mod:`forecast.model.priors`); a FixedValue if fixed by the analyst.
     claims : tuple of str

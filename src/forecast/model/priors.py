@@ -55,10 +55,10 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from scipy import optimize, special, stats
+if TYPE_CHECKING:
+    import numpy as np
 
 from forecast.errors import SpecError, did_you_mean
 from forecast.model.distributions import (
@@ -81,6 +81,7 @@ __all__ = [
     "PriorError",
     "ProbabilityPrior",
     "beta_for_band",
+    "check_probability_prior",
     "dirichlet_prior",
     "effect_prior",
     "probability_prior",
@@ -121,7 +122,9 @@ STRENGTH_ODDS_RATIOS: dict[str, tuple[float, float]] = {
 }
 """Strength words and the odds-ratio range (5 %–95 %) each stands for."""
 
-_Z = float(stats.norm.ppf(QUANTILES[1]))
+_Z = 1.6448536269514722
+"""``scipy.stats.norm.ppf(0.95)`` to the last bit (a test checks it): kept as a number so that
+reading a model does not import scipy."""
 
 
 class PriorError(SpecError, ValueError):
@@ -180,11 +183,10 @@ def beta_for_band(lo: float, hi: float) -> tuple[float, float]:
     PriorError
         If the band is not inside (0, 1) or no Beta fits it.
     """
-    if not 0 < lo < hi < 1:
-        raise PriorError(
-            f"band [{lo}, {hi}] is not inside (0, 1) with lo < hi",
-            "give two probabilities strictly between 0 and 1, the smaller first",
-        )
+    _check_band(lo, hi)
+    import numpy as np  # the fit only: validating a model needs neither numpy nor scipy
+    from scipy import optimize, special, stats
+
     target = special.logit([lo, hi])
 
     def residual(x: np.ndarray) -> np.ndarray:
@@ -204,6 +206,14 @@ def beta_for_band(lo: float, hi: float) -> tuple[float, float]:
             "use a narrower band, or {beta: [a, b]}",
         )
     return a, b
+
+
+def _check_band(lo: float, hi: float) -> None:
+    if not 0 < lo < hi < 1:
+        raise PriorError(
+            f"band [{lo}, {hi}] is not inside (0, 1) with lo < hi",
+            "give two probabilities strictly between 0 and 1, the smaller first",
+        )
 
 
 def _lognormal_for_range(lo: float, hi: float) -> tuple[float, float]:
@@ -303,10 +313,34 @@ def probability_prior(value: Any) -> ProbabilityPrior | FixedValue:
     >>> probability_prior("unlikely").describe()
     'Beta(11.7, 24.9): unlikely (20–45%)'
     """
+    form = _probability_form(value)
+    if isinstance(form, FixedValue | ProbabilityPrior):
+        return form
+    lo, hi, label = form
+    a, b = beta_for_band(lo, hi)
+    return ProbabilityPrior(a, b, label)
+
+
+def check_probability_prior(value: Any) -> None:
+    """Check a written probability prior's form without fitting it (no scipy).
+
+    Everything :func:`probability_prior` checks except that a Beta can be fitted to a band
+    numerically (which it can for any band inside (0, 1) but the most extreme): validating a
+    model does not pay for the fit, which happens, cached, when the prior is first used.
+
+    Raises
+    ------
+    PriorError
+        As :func:`probability_prior`.
+    """
+    _probability_form(value)
+
+
+def _probability_form(value: Any) -> FixedValue | ProbabilityPrior | tuple[float, float, str]:
+    """A fixed value, an explicit Beta, or a band ``(lo, hi, label)`` still to be fitted."""
     if isinstance(value, str):
         word, (lo, hi) = probability_word(value)
-        a, b = beta_for_band(lo, hi)
-        return ProbabilityPrior(a, b, f"{word} ({_band_text(lo, hi)})")
+        return lo, hi, f"{word} ({_band_text(lo, hi)})"
     if isinstance(value, int | float) and not isinstance(value, bool):
         if not 0 <= value <= 1:
             raise PriorError(f"probability {value} is outside [0, 1]", _FORMS_HINT)
@@ -323,8 +357,8 @@ def probability_prior(value: Any) -> ProbabilityPrior | FixedValue:
                 raise PriorError(f"beta parameters must be > 0, got [{a}, {b}]")
             return ProbabilityPrior(a, b, "")
         lo, hi = _pair(value["between"], "between")
-        a, b = beta_for_band(lo, hi)
-        return ProbabilityPrior(a, b, f"between {_band_text(lo, hi)}")
+        _check_band(lo, hi)
+        return lo, hi, f"between {_band_text(lo, hi)}"
     shown = "nothing" if value is None else repr(value)
     raise PriorError(f"not a probability prior: {shown}", _FORMS_HINT)
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-import networkx as nx
-import pandas as pd
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -28,8 +26,13 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails
 
+if TYPE_CHECKING:  # imported where used: reading a model needs neither
+    import networkx as nx
+    import pandas as pd
+
 from forecast.errors import did_you_mean
-from forecast.model import priors
+from forecast.model import persistence, priors
+from forecast.provenance import stable_hash
 
 __all__ = [
     "Broken",
@@ -166,11 +169,59 @@ class Source(_Model):
     file: str | None = None
 
 
+def _check_persistence(value: Any) -> Any:
+    persistence.persistence_range(value)  # the form; raises PriorError (a ValueError) with a hint
+    return value
+
+
+PersistenceValue = Annotated[Any, BeforeValidator(_check_persistence)]
+"""How long a condition's state lasts: a word (``stable``), ``none``, or ``{half_life_months:
+[lo, hi]}`` (see :mod:`forecast.model.persistence`)."""
+
+
+class Persistence(_Justified):
+    """A condition's persistence prior, optionally with claims and an assumption (long form)."""
+
+    prior: PersistenceValue
+    hint_for_key: ClassVar[Mapping[str, str]] = {
+        "half_life_months": "put the form under prior: {prior: {half_life_months: [lo, hi]}}",
+    }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return {"prior": value}
+        if value and set(value) <= {"half_life_months"}:
+            return {"prior": dict(value)}
+        return value
+
+    @property
+    def memoryless(self) -> bool:
+        """Whether the condition keeps no memory from one step to the next (``none``)."""
+        return isinstance(self.prior, str) and self.prior.strip().lower() == "none"
+
+
+class TimeInfo(_Model):
+    """The ``model.time:`` section: the model's time step and default persistence.
+
+    A condition persists from step to step with the persistence its node gives (``persistence:``)
+    or, without one, this default; an event's CPT gives its probability over its window, turned
+    into a per-step hazard (:mod:`forecast.model.time`).
+    """
+
+    step: Literal["quarter", "month"] = "quarter"
+    persistence: Persistence = Persistence(prior="stable", assumption=(
+        "The package default when a model names no persistence: a condition's state has a "
+        "half-life of two to five years."))
+
+
 class ModelInfo(_Model):
     """The ``model:`` header.
 
     ``scenarios`` names the headline scenario nodes, in the order reports should feature them;
-    each must be a node of the model (checked by :class:`ModelSpec`).
+    each must be a node of the model (checked by :class:`ModelSpec`). ``time`` gives the time
+    step and the default persistence of conditions.
     """
 
     name: Annotated[
@@ -183,6 +234,7 @@ class ModelInfo(_Model):
     description: str | None = None
     source: Source | None = None
     scenarios: Annotated[list[NodeName], BeforeValidator(_as_list)] = []
+    time: TimeInfo = TimeInfo()
 
 
 _QUOTE_RULE = 'e.g. quote: "one passage", or quote: ["first passage", "second passage"]'
@@ -232,11 +284,18 @@ class Window(_Model):
 
 
 class Definition(_Model):
-    """What each state means and which public record resolves it."""
+    """What each state means and which public record resolves it.
+
+    ``complete_from`` is the first day from which the record is complete: for an event, every
+    closed step from then on in which the record holds no occurrence is observed as
+    non-occurrence (its first state), unless ``nonoccurrence: false``.
+    """
 
     kind: Literal["condition", "event"]
     window: Window | None = None
     record: str | None = None
+    complete_from: dt.date | None = None
+    nonoccurrence: bool = True
     states: dict[StateName, str]
 
 
@@ -246,7 +305,7 @@ class Definition(_Model):
 
 
 def _check_probability(value: Any) -> Any:
-    priors.probability_prior(value)  # raises PriorError (a ValueError) with a hint
+    priors.check_probability_prior(value)  # raises PriorError (a ValueError) with a hint
     return value
 
 
@@ -406,6 +465,7 @@ class Node(_Model):
     states: list[StateName]
     parents: Annotated[list[NodeName], BeforeValidator(_as_list)] = []
     definition: Definition
+    persistence: Persistence | None = None
     cpt: Cpt
 
     def elements(self) -> list[tuple[tuple[str | int, ...], _Justified]]:
@@ -515,6 +575,16 @@ class ModelSpec(_Model):
         return self.model.name
 
     @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the validated model's canonical JSON: the ``model_hash`` of its forecasts.
+
+        Two specs with the same content have the same fingerprint, whatever the file's layout,
+        comments or key order; a forecast, a run or an attribution checks it to know it was made
+        from this model.
+        """
+        return stable_hash(self.model_dump(mode="json"))
+
+    @property
     def scenarios(self) -> tuple[str, ...]:
         """The headline scenario nodes named in ``model.scenarios`` (may be empty)."""
         return tuple(self.model.scenarios)
@@ -543,6 +613,8 @@ class ModelSpec(_Model):
 
         Node attributes: ``label``, ``states`` (tuple), ``kind``, ``form``.
         """
+        import networkx as nx
+
         g = nx.DiGraph()
         for name, node in self.nodes.items():
             g.add_node(
@@ -565,6 +637,8 @@ class ModelSpec(_Model):
             for path, element in node.elements():
                 for cid in element.claims:
                     usage.setdefault(cid, []).append(format_path(("nodes", name, "cpt", *path)))
+            for cid in node.persistence.claims if node.persistence is not None else ():
+                usage.setdefault(cid, []).append(format_path(("nodes", name, "persistence")))
         return usage
 
     def summary(self) -> pd.DataFrame:
@@ -588,4 +662,6 @@ class ModelSpec(_Model):
                 }
             )
         columns = ["node", "label", "states", "kind", "form", "parents", "n_params", "claims"]
+        import pandas as pd
+
         return pd.DataFrame(rows, columns=columns)

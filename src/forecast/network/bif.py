@@ -31,15 +31,14 @@ BIF files that way.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import importlib.util
 import itertools
 import os
 import re
-import tempfile
 from pathlib import Path
 
+from forecast._io import atomic_write
 from forecast.errors import ForecastError, Problem, SpecError, did_you_mean
 from forecast.network.bif_parser import KEYWORDS, parse
 from forecast.network.network import Network
@@ -185,8 +184,9 @@ def write_bif(network: Network, path: str | os.PathLike[str] | None = None) -> s
     network : Network
         The network to write.
     path : str or path-like, optional
-        If given, also write the text there atomically (a temporary file in the same directory,
-        then :func:`os.replace`); gzip-compressed if the name ends in ``.gz``.
+        If given, also write the text there with :func:`forecast._io.atomic_write` (a
+        temporary file in the same folder, fsynced, then renamed; mode ``0o666`` less the
+        umask); gzip-compressed if the name ends in ``.gz``.
 
     Returns
     -------
@@ -228,25 +228,9 @@ def write_bif(network: Network, path: str | os.PathLike[str] | None = None) -> s
     text = "\n".join(out) + "\n"
     if path is not None:
         data = text.encode("utf-8")
-        _atomic_write(
-            Path(path), gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data
-        )
+        atomic_write(path, gzip.compress(data, mtime=0) if str(path).endswith(".gz") else data,
+                     fsync=True)
     return text
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def example_network(name: str) -> Network:

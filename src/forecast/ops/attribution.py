@@ -6,7 +6,6 @@ from forecast.analysis.explain import Attribution, attribute_change
 from forecast.errors import Problem, RunStoreError
 from forecast.model.schema import ModelSpec
 from forecast.ops.store import Run
-from forecast.provenance import stable_hash
 
 __all__ = ["attribute_runs"]
 
@@ -43,7 +42,7 @@ def attribute_runs(spec: ModelSpec, run_before: Run, run_after: Run, node: str, 
         raise RunStoreError("cannot attribute the change between these runs", problems)
     result = attribute_change(spec, run_before.evidence, run_after.evidence, node, state,
                               **kw)  # type: ignore[arg-type]
-    current = stable_hash(spec.model_dump(mode="json"))
+    current = spec.fingerprint
     if any(r.manifest.get("model_hash") not in (None, current) for r in (run_before, run_after)):
         result.notes.append("a run was made with another version of the model: the shares "
                             "explain the evidence change under the current model only")

@@ -30,7 +30,7 @@ from forecast.model.load import load_spec
 from forecast.ops.attribution import attribute_runs
 from forecast.ops.store import RunStore
 from forecast.ops.update import history
-from forecast.provenance import file_sha256, stable_hash
+from forecast.provenance import file_sha256
 
 if TYPE_CHECKING:
     from forecast.inference.result import Forecast
@@ -278,7 +278,7 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
     store = RunStore(runs_dir, spec.name)
     chosen = _pick_run(store, run)
     forecast = chosen.forecast()
-    if forecast.attrs.get("model_hash") != stable_hash(spec.model_dump(mode="json")):
+    if forecast.attrs.get("model_hash") != spec.fingerprint:
         raise RunStoreError(f"{chosen.path}: the run is not a forecast of {model_path}", [
             Problem(str(model_path), "the model differs from the one the run was made from",
                     "pass the model file the run used, or run forecast update again")])
@@ -290,7 +290,7 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
     found = judgments(forecast, spec, rows)
     scenarios = list(spec.scenarios or spec.node_names)
     observed = _observed(forecast, spec, scenarios)
-    frame, _problems = history(spec.name, runs_dir, scenarios)
+    frame = history(spec.name, runs_dir, nodes=scenarios).frame
     if not frame.empty:
         frame = frame[frame["run_id"] <= chosen.run_id]
     known = [r for r in (before_rows, rows) if r is not None and not r.empty]

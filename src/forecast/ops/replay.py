@@ -31,9 +31,7 @@ import json
 import math
 import multiprocessing
 import os
-import re
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -47,6 +45,8 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from forecast import errors
+from forecast._dates import date_or_problem
+from forecast._io import atomic_write
 from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean
 from forecast.evidence.case import Case
 from forecast.evidence.ledger import case_from_rows, load_ledger, rows_as_of
@@ -78,7 +78,6 @@ EVERY: dict[str, int] = {"month": 1, "quarter": 3, "year": 12}
 OUT_SUFFIXES: tuple[str, ...] = (".csv", ".nc")
 """File types :func:`save_replay` writes: a CSV of the frame, or netCDF of :func:`to_dataset`."""
 
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _CHUNKS_PER_WORKER = 4  # enough chunks to balance slow and fast dates, few enough to amortise
 
 
@@ -130,8 +129,9 @@ def as_of_dates(start: object, end: object, every: str) -> list[dt.date]:
         end before the start, an unknown step.
     """
     problems: list[Problem] = []
-    first = _day(start, "start", problems)
-    last = _day(end, "end", problems)
+    today = dt.date.today()
+    first = date_or_problem(start, "start", problems, today=today)
+    last = date_or_problem(end, "end", problems, today=today)
     step = EVERY.get(every.strip().lower()) if isinstance(every, str) else None
     if step is None:
         problems.append(Problem("every", f"unknown step {every!r}",
@@ -139,12 +139,6 @@ def as_of_dates(start: object, end: object, every: str) -> list[dt.date]:
     if first is not None and last is not None and last < first:
         problems.append(Problem("end", f"{last} is before the start {first}",
                                 "give an end on or after the start"))
-    today = dt.date.today()
-    for where, day in (("start", first), ("end", last)):
-        if day is not None and day > today:
-            problems.append(Problem(where, f"{day} is after today ({today})",
-                                    "forecast as of days whose evidence is public: today or "
-                                    "earlier"))
     if problems:
         raise EvidenceError("bad replay dates", problems)
     assert first is not None and last is not None and step is not None
@@ -160,24 +154,6 @@ def _add_months(day: dt.date, months: int, month_end: bool) -> dt.date:
     year, month = day.year + year, month + 1
     length = calendar.monthrange(year, month)[1]
     return dt.date(year, month, length if month_end else min(day.day, length))
-
-
-def _day(value: object, where: str, problems: list[Problem]) -> dt.date | None:
-    """`value` as a date, or None after adding a problem saying why it is not one."""
-    if isinstance(value, dt.datetime):  # pandas.Timestamp too: the time of day is dropped
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    text = str(value).strip() if isinstance(value, str) else None
-    if text is None or not _ISO.match(text):
-        problems.append(Problem(where, f"{value!r} is not a date", "write YYYY-MM-DD"))
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        problems.append(Problem(where, f"{text} is not a real calendar date",
-                                "e.g. 2015-09-30"))
-        return None
 
 
 # --- replay ---------------------------------------------------------------------------------------
@@ -329,7 +305,7 @@ def replay(
 
 def _check_dates(dates: Iterable[object]) -> list[str]:
     problems: list[Problem] = []
-    days = {_day(d, f"dates[{i}]", problems) for i, d in enumerate(dates)}
+    days = {date_or_problem(d, f"dates[{i}]", problems) for i, d in enumerate(dates)}
     if problems:
         raise EvidenceError("bad as-of dates", problems)
     if not days:
@@ -548,17 +524,8 @@ def save_replay(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """
     path = check_out_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        if path.suffix.lower() == ".csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            to_dataset(frame).to_netcdf(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    if path.suffix.lower() == ".csv":
+        return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+    return atomic_write(path, to_dataset(frame).to_netcdf)
 
 

@@ -18,10 +18,10 @@ from forecast.evidence.ledger import load_ledger
 from forecast.model.load import load_spec
 from forecast.ops.replay import replay_dates
 
-__all__ = ["score_questions"]
+__all__ = ["score"]
 
 
-def score_questions(
+def score(
     model_path: str | os.PathLike[str],
     questions_path: str | os.PathLike[str],
     ledger_path: str | os.PathLike[str] | None = None,

@@ -3,7 +3,7 @@
 Layout (one folder per model, one per run)::
 
     runs/<model>/
-        .lock                      filelock: one update at a time per model
+        .lock                      filelock: one update at a time per model (LockTimeout)
         LATEST                     the published run's id (one line), replaced atomically
         <run-id>/                  run-id = UTC creation time + inputs-hash prefix (sorts by age)
             manifest.json          every input hash, as-of, seed, method, diagnostics, versions,
@@ -13,11 +13,13 @@ Layout (one folder per model, one per run)::
             evidence.csv           the ledger rows that counted (``evidence.rows_as_of``)
 
 Publishing (:meth:`RunStore.publish`) writes everything into a hidden temporary folder inside
-``runs/<model>/``, fsyncs each file and the folder, ``os.rename`` s the folder to its run id and
-then replaces ``LATEST`` through a temporary file and ``os.replace``. Nothing is ever rewritten
-in place, so a kill at any moment leaves the previous ``LATEST`` and its run intact. Leftover
-temporary folders (``.tmp-*``) of killed updates are never listed and are removed by the next
-update, under the lock.
+``runs/<model>/`` (:func:`forecast._io.temp_folder`), fsyncs each file and the folder,
+``os.rename`` s the folder to its run id and then replaces ``LATEST`` with
+:func:`forecast._io.atomic_write` (a temporary file, fsync, rename). Files and folders get the
+modes ``open`` and ``mkdir`` give (``0o666``/``0o777`` less the umask), so other analysts can
+read the runs unless the umask says otherwise. Nothing is ever rewritten in place, so a kill at
+any moment leaves the previous ``LATEST`` and its run intact. Leftover temporaries of killed
+updates (``.tmp-*``) are never listed and are removed by the next update, under the lock.
 
 Reading a run checks it: the manifest must parse, name this run and list files whose sizes and
 sha256 match. :meth:`RunStore.runs` lists valid runs and *reports* damaged ones in
@@ -35,19 +37,19 @@ import json
 import logging
 import os
 import shutil
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from forecast.errors import Problem, RunStoreError
+from forecast._io import TEMP_PREFIX, atomic_write, fsync_file, fsync_folder, temp_folder
+from forecast.errors import LockTimeout, Problem, RunStoreError
 from forecast.evidence.ledger import read_rows, write_rows
 from forecast.inference.result import Forecast
 from forecast.provenance import file_sha256, stable_hash
 
-__all__ = ["Run", "RunStore", "inputs_hash"]
+__all__ = ["Run", "RunScan", "RunStore", "inputs_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +58,8 @@ POSTERIOR = "posterior.nc"
 SUMMARY = "summary.csv"
 EVIDENCE = "evidence.csv"
 LATEST = "LATEST"
-_TMP_PREFIX = ".tmp-"
 _REQUIRED = ("run_id", "model_name", "model_sha256", "ledger_sha256", "as_of", "seed", "method",
              "diagnostics", "publishable", "versions", "created", "inputs_hash", "files")
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def inputs_hash(model_sha256: str, ledger_sha256: str | None, as_of: str, seed: int) -> str:
@@ -127,6 +115,22 @@ class Run:
                              evidence_hash=self.manifest.get("evidence_hash"))
 
 
+@dataclass
+class RunScan:
+    """What :meth:`RunStore.scan` found: the valid runs and the damaged folders.
+
+    Attributes
+    ----------
+    runs : list of Run
+        Every valid run, oldest first.
+    problems : list of Problem
+        One or more per damaged run folder, which was skipped.
+    """
+
+    runs: list[Run] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
 class RunStore:
     """The runs of one model under `root` (``root/<model_name>/``).
 
@@ -154,13 +158,13 @@ class RunStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         return FileLock(self.dir / ".lock", timeout=self.lock_timeout)
 
-    def acquire(self):
-        """Enter the lock, or raise RunStoreError if another update holds it too long."""
+    def acquire(self) -> FileLock:
+        """Enter the lock, or raise LockTimeout if another update holds it too long."""
         lock = self.lock()
         try:
             lock.acquire()
         except Timeout:
-            raise RunStoreError(
+            raise LockTimeout(
                 f"{self.dir}: another update holds the lock", [Problem(
                     str(self.dir / ".lock"), f"still held after {self.lock_timeout:g} s",
                     "wait for the running update to finish, then retry")]) from None
@@ -202,27 +206,27 @@ class RunStore:
             raise RunStoreError(f"{where}: damaged run", problems)
         return Run(run_id, path, manifest)
 
-    def scan(self) -> tuple[list[Run], list[Problem]]:
+    def scan(self) -> RunScan:
         """Every valid run (oldest first) and a problem for each damaged run folder."""
-        runs: list[Run] = []
-        problems: list[Problem] = []
+        scan = RunScan()
         if not self.dir.is_dir():
-            return runs, problems
+            return scan
         for entry in sorted(self.dir.iterdir()):
             if not entry.is_dir() or entry.name.startswith("."):
                 continue
             try:
-                runs.append(self.read_run(entry.name))
+                scan.runs.append(self.read_run(entry.name))
             except RunStoreError as err:
-                problems.extend(err.problems or [Problem(str(entry), err.summary)])
-        return runs, problems
+                scan.problems.extend(err.problems or [Problem(str(entry), err.summary)])
+        return scan
 
     def runs(self) -> list[Run]:
         """Valid runs, oldest first; damaged ones are skipped and put in :attr:`problems`."""
-        runs, self.problems = self.scan()
+        scan = self.scan()
+        self.problems = scan.problems
         for problem in self.problems:
             log.warning("skipping damaged run: %s", problem)
-        return runs
+        return scan.runs
 
     def latest_id(self) -> str | None:
         """The run id in ``LATEST``, or None if there is no pointer yet."""
@@ -254,10 +258,10 @@ class RunStore:
 
     # ------------------------------------------------------------------ writing
     def clean_temporaries(self) -> None:
-        """Remove temporary folders left by killed updates (call under the lock)."""
+        """Remove temporary files and folders left by killed updates (call under the lock)."""
         if self.dir.is_dir():
             for entry in self.dir.iterdir():
-                if entry.name.startswith(_TMP_PREFIX):
+                if entry.name.startswith(TEMP_PREFIX):
                     if entry.is_dir():
                         shutil.rmtree(entry, ignore_errors=True)
                     else:
@@ -276,7 +280,7 @@ class RunStore:
         created = dt.datetime.now(dt.UTC)
         run_id = f"{created:%Y%m%dT%H%M%S%fZ}-{manifest['inputs_hash'][:8]}"
         final = self.dir / run_id
-        tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=self.dir))
+        tmp = temp_folder(self.dir, run_id)
         renamed = False
         try:
             forecast.save(tmp / POSTERIOR)
@@ -287,18 +291,18 @@ class RunStore:
                 names.append(EVIDENCE)
             files = {}
             for name in names:
-                _fsync_file(tmp / name)
+                fsync_file(tmp / name)
                 files[name] = {"sha256": file_sha256(tmp / name),
                                "size": (tmp / name).stat().st_size}
             manifest = {**manifest, "run_id": run_id, "created": created.isoformat(),
                         "files": files}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True,
                                                    default=str) + "\n", encoding="utf-8")
-            _fsync_file(tmp / MANIFEST)
-            _fsync_dir(tmp)
+            fsync_file(tmp / MANIFEST)
+            fsync_folder(tmp)
             os.rename(tmp, final)
             renamed = True
-            _fsync_dir(self.dir)
+            fsync_folder(self.dir)
             self._point_latest(run_id)
         except BaseException:
             shutil.rmtree(final if renamed else tmp, ignore_errors=True)
@@ -306,15 +310,4 @@ class RunStore:
         return Run(run_id, final, manifest)
 
     def _point_latest(self, run_id: str) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX + "LATEST-", dir=self.dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(run_id + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.dir / LATEST)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        _fsync_dir(self.dir)
-
+        atomic_write(self.dir / LATEST, run_id + "\n", fsync=True)

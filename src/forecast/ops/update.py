@@ -4,7 +4,7 @@
 in the :class:`~forecast.ops.store.RunStore`, either finds the same inputs already published
 ("unchanged"), or computes the posterior and publishes it atomically ("published"), or refuses
 a forecast whose diagnostics failed ("unconverged"). :func:`history` reads every valid run back
-as one table.
+as a :class:`History` (a table, and a cube by ``to_xarray``).
 """
 
 from __future__ import annotations
@@ -15,17 +15,20 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
+import xarray as xr
 
-from forecast.errors import EvidenceError, Problem, RunStoreError
+from forecast._dates import as_of_date
+from forecast.errors import Problem, RunStoreError
 from forecast.evidence.ledger import case_from_rows, load_ledger, no_rows, rows_as_of
 from forecast.inference.importance import posterior_forecast
 from forecast.model.load import load_spec
 from forecast.ops.store import Run, RunStore, inputs_hash
 from forecast.provenance import file_sha256
 
-__all__ = ["UpdateResult", "history", "update"]
+__all__ = ["History", "UpdateResult", "history", "update"]
 
 
 @dataclass
@@ -103,20 +106,8 @@ class UpdateResult:
 
 
 def _as_of_text(as_of: object) -> str:
-    if as_of is None:
-        return dt.date.today().isoformat()
-    if isinstance(as_of, dt.date):  # a datetime (or pandas.Timestamp) too: the day counts
-        as_of = as_of.date().isoformat() if isinstance(as_of, dt.datetime) else as_of.isoformat()
-    try:
-        day = dt.date.fromisoformat(str(as_of).strip())
-    except ValueError:
-        raise EvidenceError(f"as-of date '{as_of}' is not an ISO date", [
-            Problem("as_of", "not a real YYYY-MM-DD date", "e.g. 2015-08-24")]) from None
-    if day > dt.date.today():
-        raise EvidenceError(f"as-of date {day} is in the future", [
-            Problem("as_of", f"after today ({dt.date.today()}): no ledger can hold its evidence "
-                    "yet", "leave the as-of date out for today, or give a past date")])
-    return day.isoformat()
+    """The as-of day as ``YYYY-MM-DD``: today by default, never after it."""
+    return (dt.date.today() if as_of is None else as_of_date(as_of)).isoformat()
 
 
 def _changes(before: pd.DataFrame | None, after: pd.DataFrame,
@@ -232,8 +223,60 @@ def update(
         lock.release()
 
 
-def history(model_name: str, runs_dir: str | os.PathLike[str] = "runs",
-            nodes: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+@dataclass(frozen=True)
+class History:
+    """Every valid run of a model, read back: :func:`history`'s result.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per (run, node, state), oldest run first; columns run_id, as_of, created,
+        method, publishable, node, state, mean, hdi_5%, hdi_95%, mcse.
+    problems : list of Problem
+        One per damaged run folder, which was skipped.
+    """
+
+    frame: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "run_id", "as_of", "created", "method", "publishable", "node", "state", "mean",
+        "hdi_5%", "hdi_95%", "mcse")
+    """The columns of :attr:`frame`, in order."""
+
+    @property
+    def empty(self) -> bool:
+        """Whether no valid run was found."""
+        return self.frame.empty
+
+    def to_xarray(self) -> xr.Dataset:
+        """The history as a cube: dims ``run`` × ``node`` × ``state``.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``mean``, ``hdi_5%``, ``hdi_95%`` and ``mcse`` over (run, node, state), NaN where
+            a state is not one of a node's or a node is not in a run (observed then); along
+            ``run`` (the run ids, oldest first) the coordinates ``as_of`` (datetime64),
+            ``created``, ``method`` and ``publishable``. Nodes and states keep the order of
+            the runs' summaries.
+        """
+        frame = self.frame
+        per_run = frame.drop_duplicates("run_id").set_index("run_id")
+        cube = (frame.set_index(["run_id", "node", "state"])[["mean", "hdi_5%", "hdi_95%", "mcse"]]
+                .to_xarray()
+                .reindex(run_id=list(per_run.index), node=list(dict.fromkeys(frame["node"])),
+                         state=list(dict.fromkeys(frame["state"])))
+                .rename(run_id="run"))
+        return cube.assign_coords(
+            as_of=("run", pd.to_datetime(per_run["as_of"], format="ISO8601").to_numpy()),
+            created=("run", per_run["created"].astype(str).to_numpy()),
+            method=("run", per_run["method"].astype(str).to_numpy()),
+            publishable=("run", per_run["publishable"].astype(bool).to_numpy()))
+
+
+def history(model_name: str, runs_dir: str | os.PathLike[str] = "runs", *,
+            nodes: Sequence[str] | None = None) -> History:
     """Each scenario's probability and 90% interval over every valid run, oldest first.
 
     Parameters
@@ -247,17 +290,13 @@ def history(model_name: str, runs_dir: str | os.PathLike[str] = "runs",
 
     Returns
     -------
-    frame : pandas.DataFrame
-        Columns run_id, as_of, created, method, publishable, node, state, mean, hdi_5%,
-        hdi_95%, mcse; one row per (run, node, state). ``to_xarray`` of
-        ``frame.set_index(["run_id", "node", "state"])`` gives a cube for plotting.
-    problems : list of Problem
-        One per damaged run folder, which was skipped.
+    History
+        The table (:attr:`History.frame`), the damaged run folders skipped
+        (:attr:`History.problems`) and :meth:`History.to_xarray` for a (run, node, state) cube.
     """
-    store = RunStore(runs_dir, model_name)
-    runs, problems = store.scan()
+    scan = RunStore(runs_dir, model_name).scan()
     frames = []
-    for run in runs:
+    for run in scan.runs:
         table = run.summary
         if nodes is not None:
             table = table[table["node"].isin(list(nodes))]
@@ -265,8 +304,7 @@ def history(model_name: str, runs_dir: str | os.PathLike[str] = "runs",
         frames.append(table.assign(run_id=run.run_id, as_of=m.get("as_of"),
                                    created=m.get("created"), method=m.get("method"),
                                    publishable=bool(m.get("publishable"))))
-    columns = ["run_id", "as_of", "created", "method", "publishable", "node", "state", "mean",
-               "hdi_5%", "hdi_95%", "mcse"]
-    if not frames:
-        return pd.DataFrame(columns=columns), problems
-    return pd.concat(frames, ignore_index=True)[columns], problems
+    columns = list(History.COLUMNS)
+    frame = (pd.concat(frames, ignore_index=True)[columns] if frames else
+             pd.DataFrame(columns=columns))
+    return History(frame, list(scan.problems))

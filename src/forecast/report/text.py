@@ -1,16 +1,29 @@
-"""Plain-text rendering of specs and query results for the terminal (no computation here)."""
+"""Plain-text rendering for the terminal: every report the CLI prints is built here.
+
+Each function takes a computed result (a spec, a posterior, a forecast, an update, a history, a
+replay) and returns a string; nothing is computed, read or written here, and nothing heavy is
+imported (the CLI's cold start stays light), so ``forecast validate`` does not pay for pandas.
+"""
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import os
 
-from forecast.network.exact import Posterior
+    import pandas as pd
 
-__all__ = ["forecast_table", "marginals_table", "replay_text", "spec_summary"]
+    from forecast.inference.result import Forecast
+    from forecast.model.schema import ModelSpec
+    from forecast.network.exact import Posterior
+    from forecast.ops.update import UpdateResult
+
+__all__ = ["forecast_table", "history_text", "marginals_table", "replay_text", "spec_summary",
+           "update_text"]
 
 _BAR = 20
 
@@ -54,7 +67,7 @@ def marginals_table(
     return "\n".join(lines)
 
 
-def spec_summary(spec, width: int = 120) -> str:
+def spec_summary(spec: ModelSpec, width: int = 120) -> str:
     """One-screen summary of a validated model: nodes, forms, parents, claim use.
 
     Parameters
@@ -64,26 +77,28 @@ def spec_summary(spec, width: int = 120) -> str:
     width : int
         Longest line; long cells are shortened with an ellipsis.
     """
-    frame = spec.summary()
     usage = spec.claim_usage()
     meta = spec.model
     lines = [
         f"{meta.name}: {meta.title}" if getattr(meta, "title", None) else meta.name,
-        f"valid: {len(frame)} nodes, "
+        f"valid: {len(spec.nodes)} nodes, "
         f"{sum(len(p) for p in spec.parents.values())} edges, {len(usage)} claims",
         "",
     ]
     cols = ["node", "states", "kind", "form", "n_params", "parents"]
-    table = frame[cols].astype(str)
-    table["states"] = [v if len(v) <= 22 else v[:21] + "…" for v in table["states"]]
-    widths = {c: max(len(c), *(len(v) for v in table[c])) for c in cols[:-1]}
+    table = [{"node": name, "states": ", ".join(node.states), "kind": node.definition.kind,
+              "form": node.cpt.form, "n_params": str(node.n_params()),
+              "parents": ", ".join(node.parents)} for name, node in spec.nodes.items()]
+    for row in table:  # the columns of spec.summary(), without building a DataFrame
+        row["states"] = row["states"] if len(row["states"]) <= 22 else row["states"][:21] + "…"
+    widths = {c: max(len(c), *(len(row[c]) for row in table)) for c in cols[:-1]}
     room = max(12, width - sum(widths.values()) - 2 * (len(cols) - 1))
 
     def cell(text: str, size: int) -> str:
         return text if len(text) <= size else text[: size - 1] + "…"
 
     lines.append("  ".join([*(c.ljust(widths[c]) for c in cols[:-1]), "parents"]))
-    for _, row in table.iterrows():
+    for row in table:
         lines.append("  ".join([*(row[c].ljust(widths[c]) for c in cols[:-1]),
                                 cell(row["parents"], room)]).rstrip())
     lines.append("")
@@ -95,12 +110,12 @@ def spec_summary(spec, width: int = 120) -> str:
 def _sampler_line(diag: dict) -> str:
     if "max_rhat" in diag:
         return f" R-hat ≤ {diag['max_rhat']:.3f}, {diag['divergences']} divergences"
-    if np.isfinite(diag.get("khat", np.nan)):
+    if math.isfinite(diag.get("khat", math.nan)):
         return f" Pareto k {diag['khat']:.2f}"
     return " no evidence (prior draws, equal weights)"
 
 
-def forecast_table(forecast, nodes: Sequence[str] | None = None) -> str:
+def forecast_table(forecast: Forecast, nodes: Sequence[str] | None = None) -> str:
     """Format a :class:`~forecast.inference.result.Forecast` summary: mean, interval, MCSE, words.
 
     Parameters
@@ -205,4 +220,96 @@ def replay_text(frame: pd.DataFrame, nodes: Sequence[str] | None = None, *,
         lines.append(f"{span}: {len(failed)} failed their diagnostics (marked *; kept, "
                      "not publishable):")
         lines += [f"  {day}: {'; '.join(reasons)}" for day, reasons in failed.items()]
+    return "\n".join(lines)
+
+
+def update_text(result: UpdateResult) -> str:
+    """A short report of an update: what happened, the key judgments, what changed.
+
+    Parameters
+    ----------
+    result : UpdateResult
+        As returned by :func:`forecast.ops.update.update`.
+
+    Returns
+    -------
+    str
+    """
+    run = result.run
+    if result.status == "unchanged":
+        lines = [f"unchanged: the inputs equal those of run {run.run_id} "
+                 f"(as of {run.manifest['as_of']}); nothing written"]
+    elif result.status == "published":
+        m = run.manifest
+        lines = [f"published run {run.run_id} (as of {m['as_of']}, seed {m['seed']}, "
+                 f"{m['method']})", f"  {run.path}"]
+    else:
+        lines = ["unconverged: nothing published"]
+    lines.append("key judgments (mean, 90% interval):")
+    table = result.summary[result.summary["node"].isin(result.scenarios)]
+    for row in table.to_dict("records"):
+        lines.append(f"  {row['node']} = {row['state']}: {row['mean']:.3f} "
+                     f"[{row['hdi_5%']:.3f}, {row['hdi_95%']:.3f}] {row['likelihood']}, "
+                     f"{row['confidence']} confidence")
+    if result.status != "unchanged":
+        lines += _changes_text(result)
+    return "\n".join(lines)
+
+
+def _changes_text(result: Any) -> list[str]:
+    if result.previous is None:
+        return ["no previous run to compare with"]
+    changes = result.changes
+    moved = changes[~(changes["delta"].abs() < 0.0005)]  # NaN: observed or new
+    lines = [f"changes since run {result.previous.run_id}:" if len(moved) else
+             f"no scenario moved since run {result.previous.run_id}"]
+    diff = result.evidence_changes()
+    if diff is not None and (diff[0] or diff[1]):
+        lines.append(f"  ledger rows that count now and did not: {_ids(diff[0])}; "
+                     f"that no longer count: {_ids(diff[1])}")
+    for row in moved.itertuples(index=False):
+        if row.after != row.after:  # NaN: the node is observed now, not forecast
+            lines.append(f"  {row.node} = {row.state}: {row.before:.3f} -> observed")
+        elif row.before != row.before:
+            lines.append(f"  {row.node} = {row.state}: new, {row.after:.3f}")
+        else:
+            lines.append(f"  {row.node} = {row.state}: {row.before:.3f} -> "
+                         f"{row.after:.3f} ({row.delta:+.3f})")
+    return lines
+
+
+def _ids(ids: list[str], most: int = 8) -> str:
+    """``E001, E002 and 3 more``, or ``none``."""
+    if not ids:
+        return "none"
+    shown = ", ".join(ids[:most])
+    return shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
+
+
+def history_text(frame: pd.DataFrame, model_name: str,
+                 runs_dir: str | os.PathLike[str]) -> str:
+    """Each scenario's mean and 90% interval over the runs, one block per outcome.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        As returned by :func:`forecast.ops.update.history`.
+    model_name : str
+        The model, for the message when there are no runs.
+    runs_dir : path-like
+        The run store, for the same message.
+
+    Returns
+    -------
+    str
+    """
+    if frame.empty:
+        return f"no runs of {model_name} under {runs_dir}"
+    lines = []
+    for (node, state), rows in frame.groupby(["node", "state"], sort=False):
+        lines.append(f"{node} = {state}")
+        for row in rows.to_dict("records"):
+            flag = "" if row["publishable"] else "  (not publishable)"
+            lines.append(f"  {row['as_of']}  {row['mean']:.3f} [{row['hdi_5%']:.3f}, "
+                         f"{row['hdi_95%']:.3f}]  {row['method']}  {row['run_id']}{flag}")
     return "\n".join(lines)

@@ -8,23 +8,10 @@ import datetime as dt
 import importlib.metadata
 import io
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from forecast.inference.html import environment
 from forecast.ops.brief import BriefData, FigureImage
-
-if TYPE_CHECKING:
-    pass
-
-
-
-# ---------------------------------------------------------------------------------- rendering
-
-
-
-
-
-
 
 
 def _png_uri(fig) -> str:
@@ -104,7 +91,3 @@ def render_html(data: BriefData, figures: Sequence[FigureImage] | None = None) -
         d=data, figures=by_section, notes=notes,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         version=importlib.metadata.version("forecast"))
-
-
-
-

@@ -15,10 +15,11 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from forecast._io import atomic_write
 from forecast.errors import ForecastError, Problem, did_you_mean
 from forecast.ops.brief import BriefData, build_brief
 from forecast.report.brief.html import render_html
@@ -94,21 +95,6 @@ def run_chromium(binary: str, flags: Sequence[str], url: str, output: Path,
         raise RuntimeError(f"Chromium failed (exit {process.returncode}) writing {output}: "
                            f"{tail}")
     return output
-
-
-def _atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600: give the file the usual mode
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 PDF_ENGINES = ("auto", "chromium", "weasyprint")
@@ -257,8 +243,8 @@ def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
         page = Path(work) / "brief.html"
         page.write_text(html, encoding="utf-8")
         if "html" in wanted:
-            written["html"] = _atomic_write(out / "brief.html",
-                                            lambda p: shutil.copyfile(page, p))
+            written["html"] = atomic_write(out / "brief.html",
+                                           lambda p: shutil.copyfile(page, p))
         url = page.resolve().as_uri()
         if "pdf" in wanted:
             target = Path(work) / "brief.pdf"
@@ -267,12 +253,12 @@ def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
                              url, target)
             else:
                 _weasyprint_pdf(page, target)
-            written["pdf"] = _atomic_write(out / "brief.pdf",
-                                           lambda p: shutil.copyfile(target, p))
+            written["pdf"] = atomic_write(out / "brief.pdf",
+                                          lambda p: shutil.copyfile(target, p))
         if "png" in wanted:
             width, height = SCREEN_SIZE
             png = run_chromium(binary, [f"--window-size={width},{height}",
                                         f"--screenshot={Path(work) / 'brief.png'}"],
                                url, Path(work) / "brief.png")
-            written["png"] = _atomic_write(out / "brief.png", lambda p: shutil.copyfile(png, p))
+            written["png"] = atomic_write(out / "brief.png", lambda p: shutil.copyfile(png, p))
     return {f: written[f] for f in wanted}

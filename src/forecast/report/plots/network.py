@@ -1,16 +1,15 @@
-"""Draw a model's causal graph: layered by topological generation, edges by sign and strength.
+"""The model graph: nodes by kind or probability, edges by sign and strength of effect.
 
-Plotting only: the drawing is computed from the spec and the prior means of its parameters
-(no inference); node colours, when given, come from a forecast computed elsewhere (see
-:func:`forecast.report.plots.plot_network`). matplotlib is imported here and nowhere in the compute
-path. The figure is drawn in the package style (:mod:`forecast.report.style`).
+Columns are topological generations (:func:`~forecast.report.plots.layout.layered_layout`).
+
+The drawing is computed from the spec and the prior means of its parameters (no inference);
+node colours, when given, come from a forecast computed elsewhere (:func:`plot_network`).
 
 Examples
 --------
->>> from forecast.model.load import load_spec
->>> from forecast.report.graph_plot import draw_model
->>> fig = draw_model(load_spec("models/isis_pakistan_2015.yaml"))   # doctest: +SKIP
->>> fig.savefig("models/isis_pakistan_2015.png", dpi=110)           # doctest: +SKIP
+>>> import forecast as fc
+>>> fig = fc.plots.draw_model(fc.load_spec("models/isis_pakistan_2015.yaml"))  # doctest: +SKIP
+>>> fig.savefig("models/isis_pakistan_2015.png", dpi=110)                      # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import matplotlib as mpl
-import networkx as nx
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
@@ -31,11 +29,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from forecast.errors import ForecastError, Problem, did_you_mean
+from forecast.inference.result import Forecast
 from forecast.model.cpts import build_cpts
 from forecast.model.parameters import parameters
 from forecast.model.priors import STRENGTH_ODDS_RATIOS
 from forecast.model.schema import ModelSpec
-from forecast.report.style import EFFECT_COLOURS, PROBABILITY_CMAP, with_style
+from forecast.report.plots.layout import layered_layout
+from forecast.report.plots.style import EFFECT_COLOURS, PROBABILITY_CMAP, with_style
 
 __all__ = [
     "EDGE_COLOURS",
@@ -44,7 +44,7 @@ __all__ = [
     "draw_model",
     "edge_signs",
     "edge_strengths",
-    "layered_layout",
+    "plot_network",
     "positive_state",
     "strength_of",
 ]
@@ -177,92 +177,6 @@ def strength_of(shift: float) -> str:
     return list(STRENGTH_ODDS_RATIOS)[-1]
 
 
-def layered_layout(
-    graph: nx.DiGraph, sweeps: int = 24, rounds: int = 60
-) -> tuple[dict[str, np.ndarray], dict[tuple[str, str], list[np.ndarray]]]:
-    """Positions in columns by topological generation, left to right, and edge routes.
-
-    A simple Sugiyama scheme. Columns: a node's topological generation (longest path from a
-    source; a source moves right to sit just before its nearest child). An edge spanning
-    several columns gets one bend point per column crossed, so long edges run between nodes,
-    not through them. Order within a column: barycentre of the neighbours in the adjacent
-    column, in alternating forward and backward sweeps (few crossings). Heights: each node
-    and bend point moves towards the mean height of its neighbours, keeping its column's
-    order and a minimum gap (1 between nodes, 0.65 between a node and a bend point, 0.3
-    between bend points), which straightens
-    long edges.
-
-    Parameters
-    ----------
-    graph : networkx.DiGraph
-        A directed acyclic graph with string node names.
-    sweeps : int, optional
-        Number of ordering sweeps.
-    rounds : int, optional
-        Number of straightening rounds.
-
-    Returns
-    -------
-    positions : dict of str to ndarray
-        Node → (column, height).
-    bends : dict of (str, str) to list of ndarray
-        Edge → its bend points from parent to child (empty for adjacent columns).
-    """
-    depth = {n: i for i, layer in enumerate(nx.topological_generations(graph)) for n in layer}
-    for n in graph:
-        children = list(graph.successors(n))
-        if graph.in_degree(n) == 0 and children:
-            depth[n] = min(depth[c] for c in children) - 1
-    expanded = nx.DiGraph()
-    expanded.add_nodes_from(graph)
-    chains: dict[tuple[str, str], list[tuple[str, str, int]]] = {}
-    for u, v in graph.edges:
-        chain = [(u, v, k) for k in range(depth[u] + 1, depth[v])]
-        depth.update({d: d[2] for d in chain})
-        nx.add_path(expanded, [u, *chain, v])
-        chains[(u, v)] = chain
-    layers: list[list] = [[] for _ in range(max(depth.values()) + 1)]
-    for n in expanded:
-        layers[depth[n]].append(n)
-    order = {n: i - (len(layer) - 1) / 2 for layer in layers for i, n in enumerate(layer)}
-    for sweep in range(sweeps):
-        forward = sweep % 2 == 0
-        for layer in layers[1:] if forward else layers[-2::-1]:
-            for n in layer:
-                near = list(expanded.predecessors(n) if forward else expanded.successors(n))
-                if near:
-                    order[n] = float(np.mean([order[m] for m in near]))
-            layer.sort(key=lambda n: order[n])
-            for i, n in enumerate(layer):
-                order[n] = i - (len(layer) - 1) / 2
-
-    def gap(a: object, b: object) -> float:
-        return 0.3 + 0.35 * ((a in graph) + (b in graph))
-
-    height = {n: order[n] for n in expanded}
-    for _ in range(rounds):
-        for layer in layers:
-            want = np.array([
-                np.mean([height[m] for m in nx.all_neighbors(expanded, n)])
-                if expanded.degree(n) else height[n]
-                for n in layer
-            ])
-            gaps = np.array([gap(a, b) for a, b in itertools.pairwise(layer)])
-            up, down = want.copy(), want.copy()
-            for i in range(1, len(layer)):  # push later items up past earlier ones
-                up[i] = max(up[i], up[i - 1] + gaps[i - 1])
-            for i in range(len(layer) - 2, -1, -1):  # and earlier items down
-                down[i] = min(down[i], down[i + 1] - gaps[i])
-            placed = (up + down) / 2
-            for i in range(1, len(layer)):  # averaging can break a gap: restore it
-                placed[i] = max(placed[i], placed[i - 1] + gaps[i - 1])
-            height.update(zip(layer, placed, strict=True))
-    point = {n: np.array([float(depth[n]), -height[n]]) for n in expanded}
-    positions = {n: point[n] for n in graph}
-    bends = {edge: [point[d] for d in chain] for edge, chain in chains.items()}
-    return positions, bends
-
-
 def _label(name: str, width: int = 16) -> str:
     return "\n".join(textwrap.wrap(name.replace("_", " "), width)).replace(" ", "_")
 
@@ -307,8 +221,8 @@ def _ink_on(colour: tuple[float, ...]) -> str:
 @with_style
 def draw_model(
     spec: ModelSpec,
-    ax: Axes | None = None,
     *,
+    ax: Axes | None = None,
     probabilities: Mapping[str, float] | None = None,
     observed: Mapping[str, str] | None = None,
 ) -> Figure:
@@ -441,3 +355,80 @@ def _legend_handles(signs: Mapping[tuple[str, str], Sign], coloured: bool,
         handles.append(Patch(facecolor=_OBSERVED_FILL, edgecolor=_OBSERVED_EDGE, linewidth=1.8,
                              linestyle="--", label="evidence on the node (dashed)"))
     return handles
+
+
+@with_style
+def plot_network(spec: ModelSpec, forecast: Forecast | None = None, *,
+                 ax: Axes | None = None) -> Figure:
+    """The model graph, nodes filled by posterior probability, edges by sign and strength.
+
+    Each node shows the probability of its notable state (``yes``, else its last state) with
+    a colour bar; nodes with evidence in the forecast's target case are outlined (dashed) and
+    say what was observed. Without a forecast, nodes are filled by kind
+    (:func:`draw_model`).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    forecast : Forecast, optional
+        A forecast of this model.
+    ax : matplotlib Axes, optional
+        Where to draw.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    ForecastError
+        If the forecast is of another model or lacks some of its nodes.
+    """
+    if forecast is None:
+        return draw_model(spec, ax=ax)
+    attrs = forecast.attrs
+    if attrs.get("model_name") not in (None, spec.name):
+        raise ForecastError("plot_network: the forecast is of another model", [Problem(
+            "forecast", f"model '{attrs.get('model_name')}', not '{spec.name}'",
+            "pass the spec the forecast was computed from")])
+    prob = forecast.idata.posterior["prob"]
+    outcomes = {str(o) for o in prob["outcome"].values}
+    missing = [n for n in spec.node_names
+               if f"{n}={positive_state(spec.states[n])}" not in outcomes]
+    if missing:
+        raise ForecastError("plot_network: the forecast lacks nodes of the model", [Problem(
+            "forecast", f"no probabilities for {', '.join(missing)}",
+            "pass the spec the forecast was computed from")])
+    summary = forecast.summary.set_index(["node", "state"])["mean"]
+    probabilities = {}
+    for n in spec.node_names:
+        s = positive_state(spec.states[n])
+        probabilities[n] = (float(summary.loc[(n, s)]) if (n, s) in summary.index else
+                            float(prob.sel(outcome=f"{n}={s}").mean()))
+    observed = _findings(attrs, spec)
+    fig = draw_model(spec, ax=ax, probabilities=probabilities, observed=observed)
+    axes = ax if ax is not None else fig.axes[0]
+    as_of = attrs.get("as_of")
+    axes.set_title(f"{spec.model.title}: posterior" + (f" as of {as_of}" if as_of else ""))
+    return fig
+
+
+def _findings(attrs: dict, spec: ModelSpec) -> dict[str, str]:
+    """Short notes of the target case's evidence on each node of `spec`."""
+    cases = attrs.get("evidence") or [{}]
+    target = cases[0] if isinstance(cases, list) and cases else {}
+    notes: dict[str, str] = {}
+    for n in target.get("soft", {}):
+        notes[n] = "soft evidence"
+    for r in target.get("reports", []):
+        if isinstance(r, dict) and "node" in r:
+            notes.setdefault(r["node"], "reported")
+    for n in target.get("counts", {}):
+        notes.setdefault(n, "count observed")
+    for n, s in target.get("evidence", {}).items():
+        notes[n] = f"observed: {s}"
+    for n, s in (attrs.get("interventions") or {}).items():
+        notes[n] = f"set: {s}"
+    return {n: note for n, note in notes.items() if n in spec.nodes}
+

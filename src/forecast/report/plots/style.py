@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 STYLE_FILE = "style.mplstyle"
-"""Name of the style sheet inside :mod:`forecast.report`."""
+"""Name of the style sheet inside :mod:`forecast.report.plots`."""
 
 
 EFFECT_COLOURS: dict[str, str] = {"raises": "#c0392b", "lowers": "#1f618d", "mixed": "#7f8c8d"}
@@ -62,7 +62,7 @@ def styled() -> Iterator[None]:
     None
     """
     with ExitStack() as stack:
-        sheet = resources.files("forecast.report") / STYLE_FILE
+        sheet = resources.files("forecast.report.plots") / STYLE_FILE
         path = stack.enter_context(resources.as_file(sheet))
         stack.enter_context(matplotlib.style.context(str(path)))
         yield

@@ -1,0 +1,245 @@
+"""A ledger laid out in time steps: each row is evidence about the step that holds its date.
+
+:func:`timeline` turns a loaded ledger (:func:`forecast.evidence.ledger.load_ledger`) into the
+evidence of a dynamic model (:mod:`forecast.model.time`) up to an as-of date:
+
+* **A row counts at its own step, and only there.** A finding on a condition says what held in
+  the step of its date; the model's persistence carries it forward with the uncertainty it
+  implies, so an old finding fades by itself and a later one on the same node does not erase
+  it (both count, each at its step). An event row says it happened in that step.
+* **Grades count.** With ``grades=True`` (the default) a hard row is a *report* of its source
+  (:class:`~forecast.evidence.observations.Report`): a likelihood ``r`` on the reported state
+  and ``(1 − r)/(k − 1)`` on the others, where the source's reliability ``r`` has the prior of
+  its Admiralty letter and is a parameter learned from all of that source's rows. Soft rows are
+  fixed likelihoods (the ambiguity of their content). ``grades=False`` enters hard rows as
+  certain findings (the behaviour before grades counted).
+* **Non-occurrence is evidence.** For an event whose definition says from when its record is
+  complete (``definition.complete_from``) and does not switch it off (``nonoccurrence:
+  false``), every *closed* step from then on in which the ledger holds no row on the event is
+  observed as "did not happen" (its first state). These observations are rows of the timeline
+  (``how == "nonoccurrence"``, source ``record``), stored with each run in ``evidence.csv``.
+  ``nonoccurrence=False`` switches them all off.
+
+Step 0 is the step holding the ledger's first row (or ``start``); the as-of date's step is the
+last step, *open* when the as-of date is not its last day: its rows up to the as-of day count,
+but its non-occurrence does not (the step's record is not complete yet).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from forecast.errors import EvidenceError, Problem
+from forecast.evidence.case import Case
+from forecast.evidence.observations import ObservationModel, Report
+from forecast.model.schema import ModelSpec
+from forecast.model.time import Calendar
+
+__all__ = ["RECORD_SOURCE", "TIMELINE_COLUMNS", "Timeline", "timeline"]
+
+RECORD_SOURCE = "record"
+"""The source named on non-occurrence rows: the node's public record, read as complete."""
+
+TIMELINE_COLUMNS = ("id", "date", "node", "state", "likelihood", "grade", "source", "step",
+                    "step_label", "how")
+"""Columns of :attr:`Timeline.rows` (``how``: finding, report, soft or nonoccurrence)."""
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The evidence of a ledger, step by step, up to an as-of date.
+
+    Attributes
+    ----------
+    calendar : Calendar
+        Step 0 and the step length.
+    steps : int
+        Number of steps with evidence: 0 .. ``steps − 1``, the last holding the as-of day.
+    closed : int
+        Steps that ended on or before the as-of day (``steps`` or ``steps − 1``).
+    rows : pandas.DataFrame
+        Every observation, in step order (:data:`TIMELINE_COLUMNS`), non-occurrence included.
+    fixed : dict of str to ndarray
+        ``{node: (steps, card)}``: certain findings, soft rows and non-occurrence, multiplied.
+    reports : tuple of (int, Report)
+        Graded hard rows with their steps.
+    observation : ObservationModel
+        The sources and their reliability priors (empty without reports).
+    """
+
+    calendar: Calendar
+    steps: int
+    closed: int
+    rows: pd.DataFrame
+    fixed: dict[str, np.ndarray]
+    reports: tuple[tuple[int, Report], ...]
+    observation: ObservationModel
+    states: Mapping[str, tuple[str, ...]] = field(repr=False, default_factory=dict)
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        """The observation parameters (source reliabilities) with their priors."""
+        return dict(self.observation.priors)
+
+    def likelihoods(self, values: Mapping[str, np.ndarray] | None = None, *,
+                    steps: int | None = None) -> dict[str, np.ndarray]:
+        """Likelihood vectors per node and step, for a batch of reliability draws.
+
+        Parameters
+        ----------
+        values : mapping of str to ndarray, optional
+            ``source.<name>.reliability`` draws, shape ``(B,)`` each; required when the
+            timeline has reports.
+        steps : int, optional
+            Length of the result (default :attr:`steps`); steps beyond the evidence are ones
+            (a forecast's horizon).
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``{node: (1 or B, steps, card)}``: with reports, every node they touch is batched.
+        """
+        length = self.steps if steps is None else steps
+        if length < self.steps:
+            raise EvidenceError("too few steps", [Problem(
+                "steps", f"the evidence spans {self.steps} steps; got {length}")])
+        out: dict[str, np.ndarray] = {}
+        for node, table in self.fixed.items():
+            full = np.ones((1, length, table.shape[1]))
+            full[0, :self.steps] = table
+            out[node] = full
+        if not self.reports:
+            return out
+        if values is None:
+            raise EvidenceError("reports need the sources' reliabilities", [Problem(
+                "values", "no reliability draws", "pass the draws of Timeline.parameters")])
+        batch = max(np.shape(values[f"source.{rep.source}.reliability"])[0]
+                    for _, rep in self.reports)
+        for step, rep in self.reports:
+            states = self.states[rep.node]
+            r = np.broadcast_to(np.asarray(values[f"source.{rep.source}.reliability"],
+                                           dtype=float).reshape(-1), (batch,))
+            hit = np.array([s == rep.state for s in states])
+            lam = np.where(hit, r[:, None], ((1.0 - r) / (len(states) - 1))[:, None])
+            if rep.node not in out:
+                out[rep.node] = np.ones((1, length, len(states)))
+            if out[rep.node].shape[0] != batch:
+                out[rep.node] = np.repeat(out[rep.node], batch, axis=0)
+            out[rep.node][:, step] *= lam
+        return out
+
+
+def timeline(
+    ledger: pd.DataFrame,
+    spec: ModelSpec,
+    as_of: dt.date | str,
+    *,
+    grades: bool = True,
+    nonoccurrence: bool = True,
+    start: dt.date | None = None,
+) -> Timeline:
+    """Lay out the ledger's rows up to `as_of` in the model's time steps.
+
+    Parameters
+    ----------
+    ledger : pandas.DataFrame
+        From :func:`forecast.evidence.ledger.load_ledger` (checked against `spec`).
+    spec : ModelSpec
+        The model (its time step, node kinds, and events' record completeness).
+    as_of : datetime.date or str
+        The as-of day; rows after it do not count.
+    grades : bool
+        Hard rows as graded reports (default) or as certain findings.
+    nonoccurrence : bool
+        Observe closed steps without an event row as non-occurrence (per the model's
+        definitions; default) or never.
+    start : datetime.date, optional
+        A day in step 0 (default: the ledger's first date, or the as-of day if it is empty).
+        Replays pass the same start for every date so that steps line up.
+
+    Returns
+    -------
+    Timeline
+
+    Raises
+    ------
+    EvidenceError
+        If `as_of` is before step 0, or the ledger has nodes or states the model lacks.
+    """
+    day = pd.Timestamp(as_of).date() if not isinstance(as_of, dt.date) else as_of
+    if isinstance(day, dt.datetime):
+        day = day.date()
+    first = start or (ledger["date"].min().date() if len(ledger) else day)
+    calendar = Calendar(spec.model.time.step, first)
+    last = calendar.index(day)
+    if last < 0:
+        raise EvidenceError(f"as-of date {day} is before the first step", [Problem(
+            "as_of", f"step 0 begins {calendar.first_day(0)}", "give a later as-of date")])
+    steps = last + 1
+    closed = steps if calendar.last_day(last) <= day else steps - 1
+    rows = ledger[ledger["date"].dt.date <= day].sort_values(["date", "line"], kind="stable")
+    unknown = sorted(set(rows["node"]) - set(spec.nodes))
+    if unknown:
+        raise EvidenceError("the ledger has nodes the model lacks", [
+            Problem(f"node {n}", "not a node of the model") for n in unknown])
+    states = spec.states
+    fixed: dict[str, np.ndarray] = {}
+    reports: list[tuple[int, Report]] = []
+    records: list[dict[str, object]] = []
+
+    def table(node: str) -> np.ndarray:
+        return fixed.setdefault(node, np.ones((steps, len(states[node]))))
+
+    seen: set[tuple[str, int]] = set()
+    for row in rows.itertuples(index=False):
+        node = str(row.node)
+        step = calendar.index(row.date.date())
+        seen.add((node, step))
+        if isinstance(row.likelihood, tuple):
+            vec = np.asarray(row.likelihood, dtype=float)
+            table(node)[step] *= vec / vec.max()
+            how = "soft"
+        elif grades:
+            reports.append((step, Report(node, str(row.state), str(row.source), str(row.grade))))
+            how = "report"
+        else:
+            onehot = np.zeros(len(states[node]))
+            onehot[states[node].index(str(row.state))] = 1.0
+            table(node)[step] *= onehot
+            how = "finding"
+        records.append({"id": row.id, "date": row.date, "node": node,
+                        "state": row.state, "likelihood": row.likelihood,
+                        "grade": row.grade, "source": row.source, "step": step,
+                        "step_label": calendar.label(step), "how": how})
+    if nonoccurrence:
+        for node, spec_node in spec.nodes.items():
+            definition = spec_node.definition
+            if definition.kind != "event" or not definition.nonoccurrence \
+                    or definition.complete_from is None:
+                continue
+            begin = calendar.index(definition.complete_from)
+            if calendar.first_day(begin) < definition.complete_from:
+                begin += 1  # the record must be complete for the whole step
+            for step in range(max(begin, 0), closed):
+                if (node, step) in seen:
+                    continue
+                onehot = np.zeros(len(states[node]))
+                onehot[0] = 1.0
+                table(node)[step] *= onehot
+                end = calendar.last_day(step)
+                records.append({"id": f"none:{node}:{calendar.label(step)}",
+                                "date": pd.Timestamp(end), "node": node,
+                                "state": states[node][0], "likelihood": None, "grade": "",
+                                "source": RECORD_SOURCE, "step": step,
+                                "step_label": calendar.label(step), "how": "nonoccurrence"})
+    frame = pd.DataFrame.from_records(records, columns=list(TIMELINE_COLUMNS))
+    frame = frame.sort_values(["step", "date"], kind="stable").reset_index(drop=True)
+    cases = [Case(reports=tuple(r for _, r in reports))]
+    observation = ObservationModel(states, cases)
+    return Timeline(calendar, steps, closed, frame, fixed, tuple(reports), observation,
+                    dict(states))

@@ -1,0 +1,132 @@
+"""The parameter space of a model: every uncertain quantity, its prior, and an unconstrained view.
+
+Samplers that move parameters (the sequential sampler's Metropolis moves) work on an
+unconstrained vector ``z``; the model works on constrained values. :class:`ParameterSpace`
+maps between them, one block per parameter, and gives the log prior density of ``z`` with the
+change-of-variables Jacobian:
+
+=================================  =======================  =====================================
+prior                              transform                log density of z
+=================================  =======================  =====================================
+Beta(a, b) on a probability x      z = logit x              log Beta(x) + log x + log(1 − x)
+sign × LogNormal(μ, σ)             z = log |x|              log Normal(z; μ, σ)
+Dirichlet(α) on a row x (k)        z_j = log x_j − log x_k  log Dir(x) + Σ_j log x_j
+fixed value                        (not in z)               —
+=================================  =======================  =====================================
+
+Densities come from :mod:`scipy.stats`; everything is vectorised over a leading axis of draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import special, stats
+
+from forecast.model.distributions import (
+    DirichletPrior,
+    EffectPrior,
+    FixedValue,
+    Prior,
+    ProbabilityPrior,
+)
+
+__all__ = ["ParameterSpace"]
+
+
+@dataclass(frozen=True)
+class _Block:
+    name: str
+    prior: Prior
+    start: int
+    width: int
+
+
+class ParameterSpace:
+    """Named parameters with priors, as one unconstrained vector per draw.
+
+    Parameters
+    ----------
+    priors : mapping of str to Prior
+        Every parameter, fixed ones included (they are kept out of ``z``).
+    """
+
+    def __init__(self, priors: Mapping[str, Prior]) -> None:
+        self.priors = dict(priors)
+        blocks, start = [], 0
+        for name, prior in self.priors.items():
+            if isinstance(prior, FixedValue):
+                continue
+            width = len(prior.alpha) - 1 if isinstance(prior, DirichletPrior) else 1
+            blocks.append(_Block(name, prior, start, width))
+            start += width
+        self._blocks: tuple[_Block, ...] = tuple(blocks)
+        self.dim = start
+        self.fixed = {n: p for n, p in self.priors.items() if isinstance(p, FixedValue)}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Names of the uncertain parameters, in ``z`` order."""
+        return tuple(b.name for b in self._blocks)
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """`n` prior draws as unconstrained vectors, shape ``(n, dim)``."""
+        return self.to_z({b.name: b.prior.sample(rng, n) for b in self._blocks})
+
+    def to_z(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Constrained values (``(n,)`` or ``(n, k)`` each) → ``z`` of shape ``(n, dim)``."""
+        n = len(np.asarray(values[self._blocks[0].name])) if self._blocks else 0
+        z = np.empty((n, self.dim))
+        for b in self._blocks:
+            x = np.asarray(values[b.name], dtype=float)
+            if isinstance(b.prior, ProbabilityPrior):
+                z[:, b.start] = special.logit(np.clip(x, 1e-300, 1 - 1e-16))
+            elif isinstance(b.prior, EffectPrior):
+                z[:, b.start] = np.log(np.abs(x))
+            else:  # Dirichlet: additive log-ratios against the last state
+                logs = np.log(np.clip(x, 1e-300, None))
+                z[:, b.start:b.start + b.width] = logs[:, :-1] - logs[:, -1:]
+        return z
+
+    def values(self, z: np.ndarray) -> dict[str, np.ndarray]:
+        """``z`` (n, dim) → every parameter's values, fixed ones as their unbatched value."""
+        out: dict[str, np.ndarray] = {n: np.asarray(p.value, dtype=float)
+                                      for n, p in self.fixed.items()}
+        for b in self._blocks:
+            if isinstance(b.prior, ProbabilityPrior):
+                out[b.name] = special.expit(z[:, b.start])
+            elif isinstance(b.prior, EffectPrior):
+                out[b.name] = b.prior.sign * np.exp(z[:, b.start])
+            else:
+                logits = np.concatenate([z[:, b.start:b.start + b.width],
+                                         np.zeros((len(z), 1))], axis=1)
+                out[b.name] = special.softmax(logits, axis=1)
+        return out
+
+    def log_prior(self, z: np.ndarray) -> np.ndarray:
+        """Log prior density of ``z`` (with the Jacobian), shape ``(n,)``."""
+        total = np.zeros(len(z))
+        for b in self._blocks:
+            p = b.prior
+            if isinstance(p, ProbabilityPrior):
+                u = z[:, b.start]
+                # log Beta(x) + log x + log(1-x) = a log x + b log(1-x) - log B(a, b)
+                total += (p.a * -np.logaddexp(0.0, -u) + p.b * -np.logaddexp(0.0, u)
+                          - special.betaln(p.a, p.b))
+            elif isinstance(p, EffectPrior):
+                total += stats.norm.logpdf(z[:, b.start], p.mu, p.sigma)
+            else:
+                alpha = np.asarray(p.alpha, dtype=float)
+                logits = np.concatenate([z[:, b.start:b.start + b.width],
+                                         np.zeros((len(z), 1))], axis=1)
+                logx = logits - special.logsumexp(logits, axis=1, keepdims=True)
+                total += ((alpha * logx).sum(axis=1) + special.gammaln(alpha.sum())
+                          - special.gammaln(alpha).sum())
+        return total
+
+    def describe(self, names: Sequence[str] | None = None) -> list[str]:
+        """``name: prior`` lines."""
+        wanted = self.priors if names is None else {n: self.priors[n] for n in names}
+        return [f"{n}: {p.describe()}" for n, p in wanted.items()]

@@ -1,0 +1,249 @@
+"""Time in the model language: steps, persistence of conditions, per-step hazards of events.
+
+A model moves in calendar **steps** (``model.time.step``: quarters by default, or months).
+Its nodes mean, at each step ``t``:
+
+* a **condition** holds in one of its states during the step. A condition that *persists*
+  (:func:`forecast.model.checks.persistent_nodes`) keeps its state from ``t − 1`` with
+  probability ``ρ`` (its per-step persistence, :mod:`forecast.model.persistence`) and is
+  otherwise drawn afresh from its CPT given its causes at ``t``::
+
+      P(x_t | x_{t-1}, u_t) = ρ·[x_t = x_{t-1}] + (1 − ρ)·θ(x_t | u_t)
+
+  so under constant causes its long-run distribution is the CPT the article's words gave, and
+  a finding about it fades by itself (its information survives ``k`` steps with probability
+  ``ρ^k``). At the first step it is drawn from its CPT. A condition without memory is drawn
+  from its CPT at every step.
+* an **event** happens within the step or not (its first state is "did not happen"). Its CPT
+  gives the probability over its definition's *window* (24 months in the flagship) under causes
+  that hold throughout; the per-step **hazard** is what gives that window probability over
+  ``W = window / step`` steps: ``P_step(no) = P_window(no)^(1/W)``, the other states sharing the
+  rest in the CPT's proportions. A row in which an event *parent* happened in the same step is
+  not converted: that occurrence triggers this event (a claim following an attack, a
+  proclamation following an alliance) with the probability the CPT gives for the window.
+
+Questions are derived: "within ``h`` months" is the probability of at least one occurrence in
+the next ``h / step`` steps, "holds at date d" the condition's marginal at d's step.
+
+:func:`dynamic_tables` turns a batch of parameter draws (the static parameters of
+:func:`forecast.model.parameters.parameters` and the persistences of :func:`time_parameters`) into
+the per-step CPTs and transitions of a :class:`~forecast.network.dynamic.DynamicNetwork`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from forecast.model.checks import persistent_nodes
+from forecast.model.cpts import build_cpts, prior_mean_network
+from forecast.model.parameters import Parameter
+from forecast.model.persistence import STEP_MONTHS, persistence_prior
+from forecast.model.schema import ModelSpec
+from forecast.network.dynamic import DynamicNetwork
+from forecast.network.network import Network
+
+__all__ = [
+    "Calendar",
+    "dynamic_network",
+    "dynamic_tables",
+    "hazard_cpt",
+    "persistent",
+    "time_parameters",
+    "window_steps",
+]
+
+_DAYS_PER_MONTH = 365.25 / 12
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """Calendar steps (quarters or months) counted from the step that holds ``start``.
+
+    Parameters
+    ----------
+    step : {"quarter", "month"}
+        The step length.
+    start : datetime.date
+        A day in step 0.
+    """
+
+    step: str
+    start: dt.date
+
+    @property
+    def months(self) -> int:
+        """Months per step."""
+        return STEP_MONTHS[self.step]
+
+    def _ordinal(self, day: dt.date) -> int:
+        return (day.year * 12 + day.month - 1) // self.months
+
+    def index(self, day: dt.date) -> int:
+        """The step holding `day` (negative before step 0)."""
+        return self._ordinal(day) - self._ordinal(self.start)
+
+    def first_day(self, index: int) -> dt.date:
+        """The first day of step `index`."""
+        month = (self._ordinal(self.start) + index) * self.months
+        return dt.date(month // 12, month % 12 + 1, 1)
+
+    def last_day(self, index: int) -> dt.date:
+        """The last day of step `index`."""
+        return self.first_day(index + 1) - dt.timedelta(days=1)
+
+    def label(self, index: int) -> str:
+        """``2015Q3`` or ``2015-07``."""
+        first = self.first_day(index)
+        if self.step == "quarter":
+            return f"{first.year}Q{(first.month - 1) // 3 + 1}"
+        return f"{first.year}-{first.month:02d}"
+
+
+def persistent(spec: ModelSpec) -> tuple[str, ...]:
+    """The spec's persistent conditions, in file order (see :func:`persistent_nodes`)."""
+    keep = persistent_nodes(spec.nodes, spec.model.time.persistence.memoryless)
+    return tuple(n for n in spec.nodes if n in keep)
+
+
+def time_parameters(spec: ModelSpec) -> list[Parameter]:
+    """One parameter per persistent condition: its per-step persistence ``ρ``.
+
+    Named ``<node>.persistence`` with role ``"persistence"``; its prior comes from the node's
+    ``persistence:`` or, without one, the model's ``time.persistence``.
+    """
+    months = STEP_MONTHS[spec.model.time.step]
+    out = []
+    for node in persistent(spec):
+        given = spec.nodes[node].persistence
+        field = given if given is not None else spec.model.time.persistence
+        prior = persistence_prior(field.prior, months)
+        assert prior is not None  # persistent nodes are not memoryless
+        out.append(Parameter(
+            name=f"{node}.persistence", node=node, role="persistence", prior=prior,
+            claims=tuple(field.claims), assumption=field.assumption,
+            path=f"nodes.{node}.persistence" if given is not None else "model.time.persistence"))
+    return out
+
+
+def window_steps(spec: ModelSpec, node: str) -> float:
+    """Steps in an event's window (``W``): the window over which its CPT is stated."""
+    window = spec.nodes[node].definition.window
+    months = STEP_MONTHS[spec.model.time.step]
+    if window is None:
+        return 1.0
+    length = window.months if window.months is not None else window.days / _DAYS_PER_MONTH
+    return max(float(length) / months, 1.0)
+
+
+def hazard_cpt(cpt: np.ndarray, steps: float, background: np.ndarray) -> np.ndarray:
+    """Per-step CPT of an event from its window CPT.
+
+    Parameters
+    ----------
+    cpt : ndarray, shape (B, *parent_cards, card)
+        Window probabilities; state 0 is non-occurrence.
+    steps : float
+        Steps per window ``W``.
+    background : ndarray of bool, shape parent_cards
+        Rows to convert (no event parent happened in the step); others are kept (triggered).
+
+    Returns
+    -------
+    ndarray
+        Same shape: ``P(no)`` raised to ``1 / W`` on background rows, the other states keeping
+        their proportions.
+    """
+    out = np.array(cpt, dtype=float)
+    if steps == 1.0:
+        return out
+    q = out[..., 0]
+    q_step = np.power(q, 1.0 / steps)
+    rest = 1.0 - q
+    scale = np.divide(1.0 - q_step, rest, out=np.zeros_like(rest), where=rest > 0)
+    converted = out.copy()
+    converted[..., 0] = q_step
+    converted[..., 1:] = out[..., 1:] * scale[..., None]
+    mask = np.broadcast_to(background, q.shape)
+    return np.where(mask[..., None], converted, out)
+
+
+def _background(spec: ModelSpec, node: str) -> np.ndarray:
+    """Rows of an event's CPT in which no event parent happened (state 0 of every event)."""
+    parents = spec.nodes[node].parents
+    shape = tuple(spec.card(p) for p in parents)
+    mask = np.ones(shape, dtype=bool)
+    for axis, parent in enumerate(parents):
+        if spec.nodes[parent].definition.kind == "event":
+            index = [slice(None)] * len(shape)
+            index[axis] = slice(1, None)
+            mask[tuple(index)] = False
+    return mask
+
+
+def dynamic_tables(
+    spec: ModelSpec,
+    values: Mapping[str, np.ndarray],
+    *,
+    params: list[Parameter] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per-step CPTs and transitions for a batch of parameter values.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    values : mapping of str to ndarray
+        Every parameter of :func:`forecast.model.parameters.parameters` and :func:`time_parameters`,
+        batched ``(B, ...)`` or unbatched.
+    params : list of Parameter, optional
+        ``parameters(spec)``, if already computed.
+
+    Returns
+    -------
+    cpts : dict of str to ndarray
+        ``(B, *parents, card)``: conditions' CPTs as given (the initial distribution of
+        persistent ones), events' per-step hazards.
+    transitions : dict of str to ndarray
+        ``(B, *parents, previous, card)`` for the persistent conditions.
+    """
+    window = build_cpts(spec, values, params=params)
+    cpts: dict[str, np.ndarray] = {}
+    for node, cpt in window.items():
+        if spec.nodes[node].definition.kind == "event":
+            cpts[node] = hazard_cpt(cpt, window_steps(spec, node), _background(spec, node))
+        else:
+            cpts[node] = cpt
+    transitions: dict[str, np.ndarray] = {}
+    for node in persistent(spec):
+        theta = cpts[node]  # (B or 1, *parents, card)
+        rho = np.asarray(values[f"{node}.persistence"], dtype=float).reshape(-1)
+        rho = rho.reshape((-1,) + (1,) * theta.ndim)  # (B or 1, 1, ..., 1)
+        transitions[node] = rho * np.eye(spec.card(node)) + (1.0 - rho) * theta[..., None, :]
+    return cpts, transitions
+
+
+def dynamic_network(spec: ModelSpec) -> DynamicNetwork:
+    """The spec's two-slice network at the prior means of its CPT entries and persistences.
+
+    The engine's structure and default tables; inference over uncertain parameters passes the
+    tables of each draw (:func:`dynamic_tables`).
+    """
+    slice_ = prior_mean_network(spec)
+    values = {p.name: np.asarray(p.prior.mean) for p in time_parameters(spec)}
+    cpts: dict[str, np.ndarray] = {}
+    for node in spec.nodes:
+        table = np.asarray(slice_.cpts[node])[None]
+        if spec.nodes[node].definition.kind == "event":
+            table = hazard_cpt(table, window_steps(spec, node), _background(spec, node))
+        cpts[node] = table[0]
+    transitions = {}
+    for node in persistent(spec):
+        rho = float(values[f"{node}.persistence"])
+        transitions[node] = rho * np.eye(spec.card(node)) + (1 - rho) * cpts[node][..., None, :]
+    net = Network(slice_.states, slice_.parents, cpts, name=spec.name)
+    return DynamicNetwork(net, transitions)
+

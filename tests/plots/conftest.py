@@ -1,0 +1,101 @@
+"""Inputs of the plot tests, computed once per session (and per xdist worker)."""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast.analysis.explain import attribute_change, parameter_sensitivity
+from forecast.analysis.scoring import calibration_table
+from forecast.evidence.case import Case
+from forecast.evidence.ledger import case_as_of, load_ledger, rows_as_of
+from forecast.inference.importance import importance_forecast
+from forecast.model.load import load_spec
+from tests.plots.helpers import AS_OF, FLAGSHIP, HISTORY_DATES, LEDGER, SMALL, nuts_like
+
+
+# ------------------------------------------------------------------------------ fixtures
+@pytest.fixture(autouse=True)
+def pyplot_untouched(monkeypatch):
+    """Every test: no plt.show(), no figure left in pyplot's list, global style unchanged."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a plot function called plt.show()")
+
+    monkeypatch.setattr(plt, "show", refuse)
+    figures = plt.get_fignums()
+    style = {k: mpl.rcParams[k] for k in ("axes.spines.top", "font.size", "axes.prop_cycle",
+                                          "savefig.dpi", "svg.fonttype", "figure.figsize")}
+    yield
+    assert plt.get_fignums() == figures
+    assert {k: mpl.rcParams[k] for k in style} == style
+
+
+@pytest.fixture(scope="session")
+def spec():
+    return load_spec(FLAGSHIP)
+
+
+@pytest.fixture(scope="session")
+def small():
+    return load_spec(SMALL)
+
+
+@pytest.fixture(scope="session")
+def ledger(spec):
+    return load_ledger(LEDGER, spec)
+
+
+@pytest.fixture(scope="session")
+def flagship(spec, ledger):
+    """The flagship forecast from the ledger as of mid-2016 (importance sampling)."""
+    return importance_forecast(spec, case_as_of(ledger, spec, AS_OF), draws=3000,
+                               target_mcse=0.05, seed=1, as_of=AS_OF)
+
+
+@pytest.fixture(scope="session")
+def small_forecast(small):
+    return importance_forecast(small, Case({"reconciliation": "failed"}), draws=4000,
+                               target_mcse=0.05, seed=3)
+
+
+@pytest.fixture(scope="session")
+def history(spec, ledger):
+    """What a run history holds: the flagship's summary at each of several as-of dates."""
+    frames = []
+    for day in HISTORY_DATES:
+        forecast = importance_forecast(spec, case_as_of(ledger, spec, day), draws=2000,
+                                       target_mcse=0.05, seed=1, as_of=day)
+        frames.append(forecast.summary.assign(as_of=day))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def sensitivity(spec, flagship):
+    return parameter_sensitivity(flagship, "caliphate_declared", "yes", spec=spec)
+
+
+@pytest.fixture(scope="session")
+def attribution(spec, ledger):
+    return attribute_change(spec, rows_as_of(ledger, spec, "2015-12-31"),
+                            rows_as_of(ledger, spec, AS_OF), "caliphate_declared", "yes",
+                            draws=2000)
+
+
+@pytest.fixture(scope="session")
+def calibration():
+    rng = np.random.default_rng(20150824)
+    p = rng.uniform(size=300)
+    outcome = (rng.uniform(size=300) < p).astype(int)
+    frames = [calibration_table(p, outcome).assign(forecaster="model"),
+              calibration_table(np.clip(p + 0.25, 0, 1), outcome).assign(forecaster="too high")]
+    table = pd.concat(frames, ignore_index=True)
+    return table[["forecaster", *(c for c in table.columns if c != "forecaster")]]
+
+
+@pytest.fixture(scope="session")
+def nuts(small_forecast):
+    return nuts_like(small_forecast)
+

@@ -1,0 +1,69 @@
+"""A ledger laid out in steps: each row at its step, grades as reports, non-occurrence."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from forecast.evidence.ledger import load_ledger
+from forecast.evidence.steps import RECORD_SOURCE, timeline
+from forecast.model.load import load_spec
+
+FLAGSHIP = "models/isis_pakistan_2015.yaml"
+LEDGER = "data/isis_pakistan_ledger.csv"
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec(FLAGSHIP)
+
+
+@pytest.fixture(scope="module")
+def ledger(spec):
+    return load_ledger(LEDGER, spec)
+
+
+def test_every_row_counts_at_its_own_step_only(spec, ledger):
+    tl = timeline(ledger, spec, "2017-12-31", grades=False, nonoccurrence=False)
+    kept = ledger[ledger["date"] <= "2017-12-31"]
+    assert len(tl.rows) == len(kept)
+    assert tl.calendar.label(0) == "2014Q2" and tl.steps == tl.closed == 15
+    for row in tl.rows.itertuples():
+        assert tl.calendar.first_day(row.step) <= row.date.date() <= tl.calendar.last_day(row.step)
+    hard = tl.rows[tl.rows["how"] == "finding"].iloc[0]
+    vec = tl.fixed[hard.node][hard.step]
+    assert vec[spec.states[hard.node].index(hard.state)] == 1.0 and vec.sum() == 1.0
+
+
+def test_grades_make_hard_rows_reports_of_their_sources(spec, ledger):
+    tl = timeline(ledger, spec, "2017-12-31", nonoccurrence=False)
+    assert set(tl.rows["how"]) == {"report", "soft"}
+    sources = {r.source for _, r in tl.reports}
+    assert set(tl.parameters) == {f"source.{s}.reliability" for s in sources}
+    keys = [(s, r.node) for s, r in tl.reports]
+    step, rep = next((s, r) for s, r in tl.reports if keys.count((s, r.node)) == 1)
+    values = {name: np.array([0.9, 0.6]) for name in tl.parameters}
+    lik = tl.likelihoods(values)
+    vec = lik[rep.node][:, step]
+    hit = spec.states[rep.node].index(rep.state)
+    assert vec.shape[0] == 2 and vec[0, hit] >= 0.9 - 1e-12
+    # a report moves less when its source is less reliable
+    assert vec[1, hit] / vec[1].sum() < vec[0, hit] / vec[0].sum()
+
+
+def test_nonoccurrence_fills_closed_steps_without_a_row_from_the_complete_record(spec, ledger):
+    tl = timeline(ledger, spec, "2016-08-15")  # 2016Q3 is open
+    none = tl.rows[tl.rows["how"] == "nonoccurrence"]
+    assert set(none["source"]) == {RECORD_SOURCE}
+    assert none["step"].max() == tl.closed - 1 == tl.steps - 2
+    assert none["step"].min() == tl.calendar.index(dt.date(2014, 7, 1))
+    events = [n for n, node in spec.nodes.items() if node.definition.kind == "event"]
+    assert set(none["node"]) <= set(events)
+    seen = set(zip(tl.rows.loc[tl.rows["how"] != "nonoccurrence", "node"],
+                   tl.rows.loc[tl.rows["how"] != "nonoccurrence", "step"], strict=True))
+    assert not any((n, s) in seen for n, s in zip(none["node"], none["step"], strict=True))
+    for row in none.itertuples():
+        assert tl.fixed[row.node][row.step].tolist() == [1.0, 0.0]
+    assert len(timeline(ledger, spec, "2016-08-15", nonoccurrence=False).rows) < len(tl.rows)
