@@ -15,10 +15,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from forecast.errors import EvidenceError, ForecastError, LockTimeout, Problem
+
+if TYPE_CHECKING:  # not imported at run time: the CLI starts light
+    from forecast.model.schema import ModelSpec
+    from forecast.network.network import Network
 
 EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
@@ -29,7 +34,7 @@ EXIT_LOCKED = 75  # EX_TEMPFAIL (sysexits.h): another update held the lock; retr
 class _Group(click.Group):
     """Turn domain errors into one clear message and an exit code chosen by the error's type."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LockTimeout as err:  # transient, not bad input: a scheduler retries
@@ -121,12 +126,13 @@ def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_js
         click.echo(marginals_table(post, hard, lik, nodes=_shown(spec, show_all)))
 
 
-def _shown(spec, show_all: bool) -> list[str] | None:
+def _shown(spec: ModelSpec | None, show_all: bool) -> list[str] | None:
     """The nodes to print: a model's headline scenarios, unless all are asked for."""
     return list(spec.scenarios) if spec is not None and spec.scenarios and not show_all else None
 
 
-def _posterior(path: Path, hard, lik, seed: int, as_json: bool, show_all: bool,
+def _posterior(path: Path, hard: dict[str, str], lik: dict[str, list[float]], seed: int,
+               as_json: bool, show_all: bool,
                interventions: dict[str, str]) -> None:
     if not path.name.lower().endswith((".yaml", ".yml")):
         raise ForecastError(f"{path}: --posterior needs a model file (.yaml); a BIF network "
@@ -412,7 +418,7 @@ def brief(model: Path, run_id: str, runs_dir: Path, out_dir: Path, formats: str,
         click.echo(f"wrote {path}")
 
 
-def _load_network(path: Path):
+def _load_network(path: Path) -> tuple[Network, ModelSpec | None]:
     if not path.exists():
         raise ForecastError(f"{path}: no such file")
     name = path.name.lower()
@@ -430,7 +436,8 @@ def _load_network(path: Path):
     raise ForecastError(f"{path}: not a model (.yaml) or BIF (.bif, .bif.gz) file")
 
 
-def _parse_findings(evidence: tuple[str, ...], soft: tuple[str, ...]):
+def _parse_findings(evidence: tuple[str, ...], soft: tuple[str, ...]
+                    ) -> tuple[dict[str, str], dict[str, list[float]]]:
     problems: list[Problem] = []
     hard: dict[str, str] = {}
     lik: dict[str, list[float]] = {}

@@ -118,7 +118,7 @@ def _forecast_values(spec: ModelSpec, forecast: Forecast, case: Case) -> dict[st
     if attrs.get("interventions"):
         problems.append(Problem("forecast", "is a forecast under do(); explanations condition "
                                 "on findings only", "explain the forecast without --do"))
-    post = forecast.idata.posterior
+    post = forecast.idata["posterior"]
     names = [str(n) for n in post["parameter"].values]
     theta = post["theta"].values.reshape(-1, len(names))
     column = {n: i for i, n in enumerate(names)}
@@ -235,7 +235,7 @@ def parameter_sensitivity(forecast: Forecast, node: str, state: str, *,
     EvidenceError
         If the forecast has no such node or state.
     """
-    post = forecast.idata.posterior
+    post = forecast.idata["posterior"]
     states: dict[str, list[str]] = {}
     for n, s in zip(post["node"].values, post["state"].values, strict=True):
         states.setdefault(str(n), []).append(str(s))
@@ -397,7 +397,7 @@ def _information(engine: ExactEngine, cpts: Mapping[str, np.ndarray],
     with np.errstate(invalid="ignore"):  # -inf - -inf where the case is impossible
         log_pe = special.logsumexp(lls, axis=0)
         p_state = np.where(np.isfinite(lls), np.exp(lls - log_pe), 0.0)  # P(node=t | e, θ)
-    diagnostics = {"draws": n}
+    diagnostics: dict[str, float] = {"draws": n}
     if weights is None:
         weights, khat = _smoothed_weights(log_pe, [case])
         diagnostics["khat"] = khat

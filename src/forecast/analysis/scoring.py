@@ -460,9 +460,9 @@ def log_score(p: Sequence[float] | np.ndarray, outcome: Sequence[int] | np.ndarr
     ForecastError
         If the inputs are empty, of different lengths, or out of range.
     """
-    p, y = _checked(p, outcome)
-    p = np.clip(p, LOG_CLIP, 1 - LOG_CLIP)
-    return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
+    q, y = _checked(p, outcome)
+    q = np.clip(q, LOG_CLIP, 1 - LOG_CLIP)
+    return float(-np.mean(np.where(y == 1, np.log(q), np.log1p(-q))))
 
 
 def brier_skill(score: float, reference: float) -> float:

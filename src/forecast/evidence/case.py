@@ -7,7 +7,7 @@ a hard finding, ``{node: [λ, ...]}`` a likelihood vector, so
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
@@ -116,7 +116,8 @@ class Case:
                 "counts": {k: int(v) for k, v in self.counts.items()}}
 
 
-def _check_mapping(value: object, name: str, ok, expected: str) -> list[Problem]:
+def _check_mapping(value: object, name: str, ok: Callable[[object], bool], expected: str
+                   ) -> list[Problem]:
     """Problems of `value` as a mapping of node names to values accepted by `ok`."""
     if not isinstance(value, Mapping):
         return [Problem(name, f"expected a mapping {{node: value}}, got {type(value).__name__}")]

@@ -47,7 +47,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 import pandas as pd
 from pydantic import (
@@ -359,7 +359,7 @@ def _to_frame(rows: Sequence[tuple[int, LedgerRow]]) -> pd.DataFrame:
 
 # --- evidence as of a date ------------------------------------------------------------------------
 
-AsOf = dt.date | str | pd.Timestamp
+AsOf: TypeAlias = dt.date | str | pd.Timestamp
 """An as-of date: a ``datetime.date``, a ``pandas.Timestamp`` or an ISO string ``YYYY-MM-DD``."""
 
 _KEPT_COLUMNS = ("kind", "target", "age_days", "weight")

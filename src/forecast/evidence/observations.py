@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from scipy import special
@@ -109,6 +109,22 @@ def _lognormal(low: float, high: float, label: str) -> EffectPrior:
                        (math.log(high) - math.log(low)) / (2 * _Z90), 1, label)
 
 
+class Reported(Protocol):
+    """What the observation model reads of a case (a :class:`~forecast.evidence.case.Case`)."""
+
+    @property
+    def reports(self) -> Sequence[Report]: ...
+    @property
+    def counts(self) -> Mapping[str, int]: ...
+
+
+class Findings(Reported, Protocol):
+    """A case's reports and counts, and its fixed likelihood vectors."""
+
+    @property
+    def soft(self) -> Mapping[str, Sequence[float]]: ...
+
+
 class ObservationModel:
     """The parameters of all reports and counts of a set of cases, and their likelihoods.
 
@@ -129,7 +145,7 @@ class ObservationModel:
         grade, counts without a count model, bad rate ranges.
     """
 
-    def __init__(self, states: Mapping[str, Sequence[str]], cases: Sequence,
+    def __init__(self, states: Mapping[str, Sequence[str]], cases: Sequence[Reported],
                  count_models: Sequence[CountModel] = ()) -> None:
         self.states = {n: tuple(s) for n, s in states.items()}
         problems: list[Problem] = []
@@ -209,7 +225,7 @@ class ObservationModel:
         return {name: prior.sample(rng, n) for name, prior in self.priors.items()}
 
     def log_likelihoods(
-        self, case, values: Mapping[str, Any], *, ops: ArrayOps = NUMPY
+        self, case: Reported, values: Mapping[str, Any], *, ops: ArrayOps = NUMPY
     ) -> dict[str, Any]:
         """``log λ`` of a case's reports and counts, per node they bear on: the one formula.
 
@@ -252,7 +268,8 @@ class ObservationModel:
             out[node] = out[node] + log_lam if node in out else log_lam
         return out
 
-    def likelihoods(self, case, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def likelihoods(self, case: Findings, values: Mapping[str, np.ndarray]
+                    ) -> dict[str, np.ndarray]:
         """Per-draw likelihood vectors of a case's findings: soft ones, reports and counts.
 
         Parameters

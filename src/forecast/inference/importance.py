@@ -24,6 +24,7 @@ import importlib.metadata
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -35,7 +36,7 @@ from forecast.evidence.lagged import twin_cpts, twins_of, with_twins
 from forecast.evidence.observations import CountModel, ObservationModel
 from forecast.inference.result import Forecast
 from forecast.model.cpts import build_cpts, intervention_cpts
-from forecast.model.parameters import parameters, sample_parameters
+from forecast.model.parameters import Parameter, parameters, sample_parameters
 from forecast.model.schema import ModelSpec
 from forecast.network.exact import ExactEngine
 from forecast.network.network import Network
@@ -142,9 +143,9 @@ def importance_forecast(
     InferenceError
         If the evidence is impossible for every prior draw.
     """
-    target, history = Case.of(target), [Case.of(h) for h in history]
+    cases = [Case.of(target), *(Case.of(h) for h in history)]
+    target = cases[0]
     _check_interventions(target, interventions or {})
-    cases = [target, *history]
     params = parameters(spec)
     twins = twins_of(spec, cases)
     observations = ObservationModel(with_twins(spec.states, spec.parents, twins)[0], cases,
@@ -282,9 +283,9 @@ def nuts_forecast(
     """
     from forecast.inference.pymc_model import sample_nuts
 
-    target, history = Case.of(target), [Case.of(h) for h in history]
+    cases = [Case.of(target), *(Case.of(h) for h in history)]
+    target = cases[0]
     _check_interventions(target, interventions or {})
-    cases = [target, *history]
     params = parameters(spec)
     twins = twins_of(spec, cases)
     observations = ObservationModel(with_twins(spec.states, spec.parents, twins)[0], cases,
@@ -294,7 +295,7 @@ def nuts_forecast(
     idata = sample_nuts(spec, cases, draws=draws, tune=draws, chains=chains, seed=seed,
                         count_models=count_models, interventions=interventions, engine=engine)
     do = intervention_cpts(spec, interventions or {})
-    post = idata.posterior
+    post = idata["posterior"]
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
     values = {}
     for p in params:
@@ -320,7 +321,7 @@ def nuts_forecast(
         draws_ds = xr.Dataset({"p": (("chain", "draw", "outcome"), probs[..., varying])})
         mcse[varying], ess[varying], rhat[varying] = (
             f(draws_ds)["p"].values for f in (az.mcse, az.ess, az.rhat))
-    divergences = int(idata.sample_stats["diverging"].sum())
+    divergences = int(idata["sample_stats"]["diverging"].sum())
     reasons = []
     if rhat.max() > RHAT_MAX:
         reasons.append(f"R-hat {rhat.max():.3f} > {RHAT_MAX}")
@@ -344,7 +345,7 @@ def nuts_forecast(
     return _forecast(spec, observations, cases, interventions or {}, theta_names, theta, probs,
                      mean,
                      mcse, diagnostics, "nuts", reason, recorded, as_of,
-                     {"sample_stats": idata.sample_stats})
+                     {"sample_stats": idata["sample_stats"]})
 
 
 def _streams(seed: int | np.random.Generator) -> tuple[np.random.Generator, np.random.Generator]:
@@ -434,8 +435,10 @@ def _resample(w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return np.minimum(np.searchsorted(np.cumsum(w), positions), len(w) - 1)
 
 
-def _theta_table(params, values, index) -> tuple[list[str], np.ndarray]:
-    names, columns = [], []
+def _theta_table(params: Sequence[Parameter], values: Mapping[str, np.ndarray],
+                 index: np.ndarray | slice) -> tuple[list[str], np.ndarray]:
+    names: list[str] = []
+    columns: list[np.ndarray] = []
     for p in params:
         v = np.asarray(values[p.name])[index]
         if v.ndim == 1:
@@ -449,8 +452,11 @@ def _theta_table(params, values, index) -> tuple[list[str], np.ndarray]:
     return names, np.stack(columns, axis=1)
 
 
-def _assemble(spec, params, observations, cases, values, probs, loglik, weights, khat, mean,
-              mcse, rng, seed, as_of, target_mcse, interventions) -> Forecast:
+def _assemble(spec: ModelSpec, params: Sequence[Parameter], observations: ObservationModel,
+              cases: Sequence[Case], values: Mapping[str, np.ndarray], probs: np.ndarray,
+              loglik: np.ndarray, weights: np.ndarray, khat: float, mean: np.ndarray,
+              mcse: np.ndarray, rng: np.random.Generator, seed: int | str, as_of: str | None,
+              target_mcse: float, interventions: Mapping[str, str]) -> Forecast:
     """Build the Forecast of an importance run: resample equally weighted draws, diagnose."""
     index = _resample(weights, min(_RESAMPLED, len(weights)), rng)
     theta_names, theta = _theta_table(params, values, index)
@@ -480,8 +486,11 @@ def _assemble(spec, params, observations, cases, values, probs, loglik, weights,
         seed, as_of, {"importance": weights_ds})
 
 
-def _forecast(spec, observations, cases, interventions, theta_names, theta, probs, mean, mcse,
-              diagnostics, method, reason, seed, as_of, extra_groups) -> Forecast:
+def _forecast(spec: ModelSpec, observations: ObservationModel, cases: Sequence[Case],
+              interventions: Mapping[str, str], theta_names: Sequence[str], theta: np.ndarray,
+              probs: np.ndarray, mean: np.ndarray, mcse: np.ndarray,
+              diagnostics: Mapping[str, Any], method: str, reason: str, seed: int | str,
+              as_of: str | None, extra_groups: Mapping[str, xr.Dataset]) -> Forecast:
     """The Forecast of any sampler: ``theta`` and ``probs`` have shape (chain, draw, ...)."""
     outcomes = [(n, s) for n in spec.states for s in spec.states[n]]
     labels = [f"{n}={s}" for n, s in outcomes]
@@ -524,7 +533,8 @@ def _forecast(spec, observations, cases, interventions, theta_names, theta, prob
                 "state": ("outcome", [outcomes[i][1] for i in keep])},
     )
     standard = {k: v for k, v in extra_groups.items() if k == "sample_stats"}
-    idata = az.InferenceData(posterior=posterior, **standard)
+    # arviz's signature puts its bool flag beside **groups, so a dict of groups cannot match
+    idata = az.InferenceData(posterior=posterior, **standard)  # type: ignore[arg-type]
     idata.add_groups({"forecast": summary,
                       **{k: v for k, v in extra_groups.items() if k not in standard}})
     return Forecast(idata)

@@ -36,7 +36,7 @@ from pytensor.graph.op import Op
 
 from forecast.errors import EvidenceError, ForecastError, InferenceError, Problem
 from forecast.evidence.lagged import twin_cpts, twins_of, with_twins
-from forecast.evidence.observations import CountModel, ObservationModel
+from forecast.evidence.observations import CountModel, ObservationModel, Report, Reported
 from forecast.model.arrays import pytensor_ops
 from forecast.model.cpts import build_cpts, intervention_cpts, node_cpt
 from forecast.model.parameters import parameters
@@ -102,8 +102,7 @@ class LogEvidenceOp(Op):
         likelihood_nodes: Sequence[str] = (),
     ) -> None:
         self.engine = engine
-        cases = [_case(c) for c in cases]
-        self.hard, self.soft = _batched_evidence(engine.network, cases)
+        self.hard, self.soft = _batched_evidence(engine.network, [_case(c) for c in cases])
         self.likelihood_nodes = tuple(likelihood_nodes)
         for n in self.likelihood_nodes:  # variable likelihoods multiply these fixed rows
             self.soft.setdefault(n, np.ones((len(cases), engine.network.card(n))))
@@ -162,7 +161,8 @@ class LogEvidenceOp(Op):
         """A scalar, then one gradient per input with the input's shape."""
         return [(), *shapes]
 
-    def L_op(self, inputs: Sequence[Any], outputs: Sequence[Any], output_grads: Sequence[Any]):
+    def L_op(self, inputs: Sequence[Any], outputs: Sequence[Any], output_grads: Sequence[Any]
+             ) -> list[Any]:
         """Output gradient × the engine's gradient (first derivatives only)."""
         if any(not isinstance(g.type, DisconnectedType) for g in output_grads[1:]):
             return [grad_not_implemented(self, k, x, "second derivatives of log P(e)")
@@ -292,7 +292,7 @@ def build_pymc_model(
     normalised = [_case(c) for c in cases]
     do = intervention_cpts(spec, interventions or {})
     _check_cases(engine, normalised, mean_cpts, target_cpts={**mean_cpts, **do})
-    observed = [c if hasattr(c, "reports") else _NoObservations() for c in cases]
+    observed = [_reported(c) for c in cases]
     observations = ObservationModel(states, observed, count_models)
     likelihood_nodes = [n for n in states
                         if any(r.node == n for c in observed for r in c.reports)
@@ -316,7 +316,8 @@ def build_pymc_model(
         obs_values = {name: pt.as_tensor_variable(prior.to_pymc(name))[None]
                       for name, prior in observations.priors.items()}
         log_liks = [observations.log_likelihoods(c, obs_values, ops=ops) for c in observed]
-        liks, shift = [], 0.0
+        liks = []
+        shift: Any = 0.0  # a float, then a PyTensor scalar
         for node in likelihood_nodes:
             none = np.zeros((1, len(states[node])))
             log_lik = pt.concatenate([c.get(node, none) for c in log_liks])
@@ -333,10 +334,17 @@ def build_pymc_model(
     return model
 
 
+def _reported(case: CaseLike) -> Reported:
+    """A case's reports and counts: its own, or none for an ``(evidence, soft)`` pair."""
+    if isinstance(case, tuple) or not hasattr(case, "reports"):
+        return _NoObservations()
+    return case
+
+
 class _NoObservations:
     """The reports and counts of a case given as ``(evidence, soft)``: none."""
 
-    reports: tuple = ()
+    reports: tuple[Report, ...] = ()
     counts: Mapping[str, int] = {}
 
 

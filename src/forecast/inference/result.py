@@ -59,7 +59,7 @@ class Forecast:
     def attrs(self) -> dict:
         """Provenance, with JSON-encoded fields decoded."""
         out = {}
-        for key, value in self.idata.posterior.attrs.items():
+        for key, value in self.idata["posterior"].attrs.items():
             if isinstance(value, str) and value[:1] in "{[":
                 try:
                     value = json.loads(value)
@@ -92,7 +92,7 @@ class Forecast:
 
     def probability(self, node: str, state: str) -> xr.DataArray:
         """Posterior draws of ``P(node = state | e, θ)``."""
-        return self.idata.posterior["prob"].sel(outcome=f"{node}={state}")
+        return self.idata["posterior"]["prob"].sel(outcome=f"{node}={state}")
 
     def sel(self, node: str | None = None, state: str | None = None) -> pd.Series | pd.DataFrame:
         """Rows of :attr:`summary`: one outcome, one node's states, or one state across nodes.
@@ -165,7 +165,7 @@ class Forecast:
             observed or set; ``prob`` over (draw, node, state): the equally weighted posterior
             draws of every probability (observed nodes included); the provenance as attrs.
         """
-        prob = self.idata.posterior["prob"]
+        prob = self.idata["posterior"]["prob"]
         nodes = list(dict.fromkeys(prob["node"].values.astype(str)))
         state_names = list(dict.fromkeys(prob["state"].values.astype(str)))
         node_at = {n: i for i, n in enumerate(nodes)}
@@ -183,7 +183,7 @@ class Forecast:
                       cube(draws, prob["node"].values.astype(str),
                            prob["state"].values.astype(str)))},
             coords={"draw": np.arange(len(draws)), "node": nodes, "state": state_names},
-            attrs=dict(self.idata.posterior.attrs))
+            attrs=dict(self.idata["posterior"].attrs))
         summary = self.idata["forecast"]
         at = (summary["node"].values.astype(str), summary["state"].values.astype(str))
         for name, var in (("mean", "mean"), ("hdi_5%", "hdi_low"), ("hdi_95%", "hdi_high"),
@@ -214,7 +214,7 @@ class Forecast:
 
     def _states(self) -> dict[str, list[str]]:
         """Every node of the forecast (observed ones too) with its states, in model order."""
-        prob = self.idata.posterior["prob"]
+        prob = self.idata["posterior"]["prob"]
         states: dict[str, list[str]] = {}
         for n, s in zip(prob["node"].values.astype(str), prob["state"].values.astype(str),
                         strict=True):
@@ -237,7 +237,7 @@ class Forecast:
         """Write to netCDF atomically (a temporary file in the same folder, then a rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return atomic_write(path, self.idata.to_netcdf)
+        return atomic_write(path, lambda tmp: self.idata.to_netcdf(str(tmp)))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, model_hash: str | None = None,

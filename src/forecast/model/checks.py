@@ -286,7 +286,7 @@ def _cycles(nodes: Mapping[str, Node], raw_edges: Iterable[tuple[str, str]]) -> 
         return []  # acyclic, as almost every model is: no need for networkx
     import networkx as nx  # to name every cycle
 
-    g = nx.DiGraph()
+    g: nx.DiGraph[str] = nx.DiGraph()
     g.add_edges_from(edges)
     issues: list[Issue] = []
     position = {n: i for i, n in enumerate(nodes)}

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import qmc
 
 from forecast.errors import EvidenceError, Problem
@@ -126,7 +127,7 @@ def _indicator(spec: ModelSpec, node: str, p: Parameter) -> np.ndarray:
 
 def build_cpts(
     spec: ModelSpec,
-    values: Mapping[str, np.ndarray],
+    values: Mapping[str, ArrayLike],
     *,
     params: list[Parameter] | None = None,
 ) -> dict[str, np.ndarray]:

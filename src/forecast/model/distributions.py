@@ -248,7 +248,8 @@ class FixedValue:
         """The value itself."""
         import numpy as np  # when used: reading a model needs no numpy
 
-        return float(self.value) if not self.shape else np.asarray(self.value, dtype=float)
+        value = np.asarray(self.value, dtype=float)
+        return value if value.ndim else float(value)
 
     def params(self) -> dict[str, float | tuple[float, ...]]:
         """Parameters: ``value``."""

@@ -155,7 +155,8 @@ def check_table(
             )
     if not complete:  # a row with a broken `when` may be meant for a "missing" configuration
         return issues
-    every = itertools.product(*(parent_states[p] for p in parents))
+    # complete: every parent's states are known
+    every = itertools.product(*(s for s in parent_states.values() if s is not None))
     missing = [c for c in every if c not in configs]
     if missing:
         shown = "; ".join(_config_text(parents, c) for c in missing[:8])

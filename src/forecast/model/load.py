@@ -51,7 +51,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path as FilePath
-from typing import Any, Union, get_args, get_origin
+from typing import Any, NoReturn, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -299,7 +299,7 @@ def _duplicate_keys(filename: str, lines: _Lines) -> list[Problem]:
     ]
 
 
-def _raise(filename: str, problems: list[Problem]) -> None:
+def _raise(filename: str, problems: list[Problem]) -> NoReturn:
     def line_of(p: Problem) -> int:
         m = re.match(rf"{re.escape(filename)}:(\d+)", p.where)
         return int(m.group(1)) if m else 0
@@ -404,7 +404,7 @@ def _schema_issues(exc: ValidationError, root: type[BaseModel], data: Any) -> li
             fields = list(model.model_fields) if model else []
             key = loc[-1]
             hint = (
-                (model.hint_for_key.get(str(key)) if model else None)
+                (getattr(model, "hint_for_key", {}).get(str(key)) if model else None)
                 or did_you_mean(str(key), fields)
                 or (f"allowed keys: {', '.join(fields)}" if fields else None)
             )

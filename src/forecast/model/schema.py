@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -81,7 +81,7 @@ _CLAIM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _BOOL_HINT = 'YAML reads unquoted yes/no/on/off/true/false as booleans; quote it, e.g. "yes"'
 
 
-def _text_check(kind: str, pattern: re.Pattern[str], rule: str):
+def _text_check(kind: str, pattern: re.Pattern[str], rule: str) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         if isinstance(value, bool):
             raise Invalid(f"{kind} {value} was read as a boolean, not text", _BOOL_HINT)
@@ -615,7 +615,7 @@ class ModelSpec(_Model):
         """
         import networkx as nx
 
-        g = nx.DiGraph()
+        g: nx.DiGraph[str] = nx.DiGraph()
         for name, node in self.nodes.items():
             g.add_node(
                 name,

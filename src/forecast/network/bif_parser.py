@@ -39,6 +39,13 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _ITEM = re.compile(r"[^\s,]+")
 
 
+def _end(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    """End of ``pattern``'s match at ``pos``, for a pattern that also matches the empty string."""
+    m = pattern.match(text, pos)
+    assert m is not None, "the pattern matches the empty string"
+    return m.end()
+
+
 class _SyntaxFailure(Exception):
     def __init__(self, pos: int, message: str) -> None:
         self.pos, self.message = pos, message
@@ -94,7 +101,7 @@ class _Parser:
 
     # -- tokens ---------------------------------------------------------------------------
     def peek(self) -> str:
-        self.pos = _WS.match(self.text, self.pos).end()
+        self.pos = _end(_WS, self.text, self.pos)
         return self.text[self.pos : self.pos + 1]
 
     def expect(self, char: str, context: str) -> None:
@@ -124,7 +131,7 @@ class _Parser:
         """Read ``p1, p2, ...;`` (commas optional) and return the numbers."""
         self.peek()
         start = self.pos
-        chunk = _NUMBERS.match(self.text, start).group(0)
+        chunk = self.text[start : _end(_NUMBERS, self.text, start)]
         end = start + len(chunk)
         if not _NOT_NUMERIC.search(chunk):
             with contextlib.suppress(ValueError):
@@ -133,8 +140,8 @@ class _Parser:
                     self.pos = end + 1
                     return values
                 if values:  # point at the last number, where the ';' should be
-                    last = start + len(chunk.rstrip()) - 1
-                    raise self.fail(last, f"expected ';' after {what}, found {self.found(end)}")
+                    at = start + len(chunk.rstrip()) - 1
+                    raise self.fail(at, f"expected ';' after {what}, found {self.found(end)}")
         last = None  # find the first item that is not a number and say what was expected
         for m in _ITEM.finditer(chunk):
             item = m.group(0)
@@ -156,7 +163,7 @@ class _Parser:
                 raise self.fail(
                     start, f"expected 'network', 'variable' or 'probability', found {found}"
                 )
-            self.pos = m.end()
+            self.pos = start + len(keyword)
             if keyword == "network":
                 self.network_name = self.name("a network name")
                 self.expect("{", "after the network name")
@@ -174,7 +181,7 @@ class _Parser:
             m = _WORD.match(self.text, start)
             key = "(" if c == "(" else m.group(0) if m else None
             if key == "property":
-                self.pos = _PROPERTY.match(self.text, m.end()).end()
+                self.pos = _end(_PROPERTY, self.text, start + len(key))
                 self.expect(";", "ending the property")
             elif key in handlers:
                 self.pos = start + (1 if key == "(" else len(key))
@@ -378,11 +385,11 @@ def _fill_cpt(parser: _Parser, block: _Block, states: dict, atol: float) -> np.n
             )
     # Range and sum checks, vectorised; each bad row is reported at the line it was written.
     sums = cpt.sum(axis=-1)
-    outside = ((cpt < 0) | (cpt > 1)).any(axis=-1)
+    outside = np.asarray(((cpt < 0) | (cpt > 1)).any(axis=-1))
     bad = (outside | (np.abs(sums - 1) > atol)) & (rowpos >= 0)
     reported: set[int] = set()
-    for i in np.argwhere(bad):
-        idx = tuple(int(k) for k in i)
+    for where in np.argwhere(bad):
+        idx = tuple(int(k) for k in where)
         pos = int(rowpos[idx])
         if block.default is not None and pos == block.default[1]:
             if pos in reported:  # one message for the default, not one per row it fills

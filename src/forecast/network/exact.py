@@ -36,10 +36,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, overload
 
 import networkx as nx
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from threadpoolctl import ThreadpoolController
 
 from forecast.errors import EvidenceError, InferenceError, Problem
@@ -124,7 +126,7 @@ class ExactEngine:
     def query(
         self,
         evidence: Mapping[str, str] | None = None,
-        soft: Mapping[str, np.ndarray] | None = None,
+        soft: Mapping[str, ArrayLike] | None = None,
         cpts: Mapping[str, np.ndarray] | None = None,
         *,
         families: bool = False,
@@ -198,7 +200,7 @@ class ExactEngine:
     def log_evidence(
         self,
         evidence: Mapping[str, str] | None = None,
-        soft: Mapping[str, np.ndarray] | None = None,
+        soft: Mapping[str, ArrayLike] | None = None,
         cpts: Mapping[str, np.ndarray] | None = None,
     ) -> float | np.ndarray:
         """``log P(e)``, computed on the evidence nodes and their ancestors only.
@@ -213,10 +215,30 @@ class ExactEngine:
         """
         return self._log_evidence(evidence, soft, cpts, gradient=False)[0]
 
+    @overload
     def log_evidence_grad(
         self,
         evidence: Mapping[str, str] | None = None,
-        soft: Mapping[str, np.ndarray] | None = None,
+        soft: Mapping[str, ArrayLike] | None = None,
+        cpts: Mapping[str, np.ndarray] | None = None,
+        *,
+        soft_grad: Literal[False] = False,
+    ) -> tuple[float | np.ndarray, dict[str, np.ndarray]]: ...
+
+    @overload
+    def log_evidence_grad(
+        self,
+        evidence: Mapping[str, str] | None = None,
+        soft: Mapping[str, ArrayLike] | None = None,
+        cpts: Mapping[str, np.ndarray] | None = None,
+        *,
+        soft_grad: Literal[True],
+    ) -> tuple[float | np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]: ...
+
+    def log_evidence_grad(
+        self,
+        evidence: Mapping[str, str] | None = None,
+        soft: Mapping[str, ArrayLike] | None = None,
         cpts: Mapping[str, np.ndarray] | None = None,
         *,
         soft_grad: bool = False,

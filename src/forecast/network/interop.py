@@ -23,6 +23,7 @@ from forecast.errors import ForecastError, Problem, SpecError
 from forecast.network.network import Network
 
 if TYPE_CHECKING:
+    import pyagrum
     from pgmpy.models import DiscreteBayesianNetwork
 
 __all__ = ["from_pgmpy", "to_pgmpy", "to_pyagrum"]
@@ -117,7 +118,8 @@ def from_pgmpy(model: DiscreteBayesianNetwork, *, name: str | None = None) -> Ne
     if problems:
         raise SpecError(f"pgmpy model '{label}' cannot be converted", problems)
     states = {n: [str(s) for s in cpd.state_names[n]] for n, cpd in cpds.items()}
-    parents, cpts = {}, {}
+    parents: dict[str, tuple[str, ...]] = {}
+    cpts: dict[str, np.ndarray] = {}
     for node, cpd in cpds.items():
         variables = list(cpd.variables)
         table = np.moveaxis(np.asarray(cpd.values, dtype=float), 0, -1)
@@ -134,13 +136,13 @@ def from_pgmpy(model: DiscreteBayesianNetwork, *, name: str | None = None) -> Ne
                 )
                 continue
             table = np.take(table, [listed.index(s) for s in states[parent]], axis=axis)
-        parents[node], cpts[node] = variables[1:], table
+        parents[node], cpts[node] = tuple(variables[1:]), table
     if problems:
         raise SpecError(f"pgmpy model '{label}' cannot be converted", problems)
-    return Network(states, parents, cpts, name=label)
+    return Network({n: tuple(s) for n, s in states.items()}, parents, cpts, name=label)
 
 
-def to_pyagrum(network: Network):
+def to_pyagrum(network: Network) -> pyagrum.BayesNet:
     """Convert a network to a ``pyagrum.BayesNet`` with the same states and CPTs.
 
     Built through pyAgrum's API rather than a BIF file: its BIF reader stores probabilities in

@@ -102,7 +102,7 @@ class Network:
     @cached_property
     def graph(self) -> nx.DiGraph:
         """The DAG, edges from parent to child."""
-        g = nx.DiGraph()
+        g: nx.DiGraph[str] = nx.DiGraph()
         g.add_nodes_from(self.states)
         g.add_edges_from((p, n) for n, ps in self.parents.items() for p in ps)
         return g

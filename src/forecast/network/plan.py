@@ -20,8 +20,9 @@ factors carry the batch so that intermediates stay small.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import opt_einsum
@@ -55,6 +56,9 @@ class _Operand:
         inverse = np.argsort(self.perm) if self.perm else ()
         object.__setattr__(self, "backward", (0, *(1 + int(p) for p in inverse)))
 
+_Index = TypeVar("_Index", bound=Hashable)
+"""A variable of the plan: anything hashable (node names in practice)."""
+
 
 @dataclass(frozen=True)
 class _Step:
@@ -64,7 +68,7 @@ class _Step:
     right: int | None
     out: int
     a: _Operand
-    b: _Operand | None
+    b: _Operand | None  # None exactly when right is None
     out_shape: tuple[int, ...]
 
 
@@ -104,8 +108,8 @@ class Plan:
 
     def __init__(
         self,
-        indices: Sequence[Sequence[object]],
-        sizes: dict[object, int],
+        indices: Sequence[Sequence[_Index]],
+        sizes: Mapping[_Index, int],
         batched: Sequence[bool],
         batch: int,
     ) -> None:
@@ -132,7 +136,7 @@ class Plan:
         self.largest_intermediate = int(info.largest_intermediate)
         self.steps = self._compile(path, sizes)
 
-    def _compile(self, path: Sequence[tuple[int, ...]], sizes: dict[object, int]) -> list[_Step]:
+    def _compile(self, path: Sequence[tuple[int, ...]], sizes: Mapping[Any, int]) -> list[_Step]:
         live: list[tuple[int, tuple[object, ...]]] = list(enumerate(self.input_indices))
         next_id = self.n_inputs
         steps = []
@@ -237,6 +241,7 @@ class Plan:
                 b2 = None
                 c = a2.sum(axis=(1, 2)).reshape((a2.shape[0], *st.out_shape))
             else:
+                assert st.b is not None  # a product step has both operands
                 b2 = _prepare(tensors.pop(st.right), st.b)
                 c = np.matmul(a2, b2).reshape((-1, *st.out_shape))
             scale = None
@@ -281,6 +286,7 @@ class Plan:
                                       (dc.shape[0], *st.a.matrix))
                 grads[st.left] = _unprepare(da2, st.a)
                 continue
+            assert st.b is not None  # a product step has both operands
             g, i, _ = st.a.matrix
             j = st.b.matrix[2]
             dc2 = dc.reshape((dc.shape[0], g, i, j))

@@ -332,7 +332,7 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
     )
 
 
-def _pick_run(store, run: str) -> Run:
+def _pick_run(store: RunStore, run: str) -> Run:
     if run == "latest":
         chosen = store.latest()
         if chosen is None:
@@ -348,7 +348,7 @@ def _pick_run(store, run: str) -> Run:
     return store.read_run(run)
 
 
-def _previous_run(store, manifest: dict, notes: list[str]) -> Run | None:
+def _previous_run(store: RunStore, manifest: dict, notes: list[str]) -> Run | None:
     previous_id = manifest.get("previous_run_id")
     if not previous_id:
         return None
@@ -376,14 +376,16 @@ def _run_evidence(run: Run, spec: ModelSpec, notes: list[str]) -> pd.DataFrame |
     return rows_as_of(load_ledger(path, spec), spec, run.manifest["as_of"])
 
 
-def _observed(forecast: Forecast, spec: ModelSpec, scenarios: Sequence[str]):
+def _observed(forecast: Forecast, spec: ModelSpec, scenarios: Sequence[str]
+              ) -> list[tuple[str, str, str]]:
     shown = set(forecast.summary["node"])
     evidence = (forecast.attrs.get("evidence") or [{}])[0].get("evidence", {})
     return [(n, spec.nodes[n].label, str(evidence.get(n, "observed")))
             for n in scenarios if n not in shown]
 
 
-def _interval(summary: pd.DataFrame, node: str, state: str):
+def _interval(summary: pd.DataFrame, node: str, state: str
+              ) -> tuple[float, tuple[float, float]] | tuple[None, None]:
     row = summary[(summary["node"] == node) & (summary["state"] == state)]
     if row.empty:
         return None, None
@@ -400,6 +402,7 @@ def _changes(spec: ModelSpec, found: list[Judgment], run: Run, previous: Run | N
     for j in found:
         before, before_iv = _interval(before_summary, j.node, j.state)
         after, after_iv = _interval(after_summary, j.node, j.state)
+        assert after is not None  # the judgments are read from this run's summary
         status = ("new" if before is None else
                   "moved" if abs(after - before) >= _MOVED else "unchanged")
         drivers: tuple[Driver, ...] = ()
@@ -420,14 +423,14 @@ def _drivers(table: pd.DataFrame) -> tuple[Driver, ...]:
                  for r in top.head(_TOP_DRIVERS).itertuples(index=False))
 
 
-def _case(spec: ModelSpec, rows: pd.DataFrame | None):
+def _case(spec: ModelSpec, rows: pd.DataFrame | None) -> Case | None:
     """The run's findings as a Case; None when its evidence cannot be shown."""
     if rows is None:
         return None
     return Case() if rows.empty else case_from_rows(rows, spec)
 
 
-def _indicators(spec: ModelSpec, forecast: Forecast, case,
+def _indicators(spec: ModelSpec, forecast: Forecast, case: Case | None,
                 found: list[Judgment]) -> list[Indicator]:
     if not found or case is None:
         return []
@@ -441,7 +444,7 @@ def _indicators(spec: ModelSpec, forecast: Forecast, case,
             for r in table.itertuples(index=False) if str(r.node) in spec.nodes]
 
 
-def _conflicts(spec: ModelSpec, forecast: Forecast, case) -> list[str]:
+def _conflicts(spec: ModelSpec, forecast: Forecast, case: Case | None) -> list[str]:
     """The pairs of findings most at odds (at most :data:`_TOP_CONFLICTS`).
 
     A pair counts when it is at least :data:`CONFLICT_RATIO` times less probable together
@@ -460,7 +463,7 @@ def _sensitivity(spec: ModelSpec, forecast: Forecast, head: Judgment) -> pd.Data
     return explain.parameter_sensitivity(forecast, head.node, head.state, spec=spec)
 
 
-def _finding(spec: ModelSpec, row) -> str:
+def _finding(spec: ModelSpec, row: Any) -> str:  # a row of itertuples()
     likelihood = row.likelihood
     if isinstance(likelihood, tuple):
         parts = [f"{s} {float(x):g}" for s, x in zip(spec.states[str(row.node)], likelihood,

@@ -143,7 +143,7 @@ def as_of_dates(start: object, end: object, every: str) -> list[dt.date]:
         raise EvidenceError("bad replay dates", problems)
     assert first is not None and last is not None and step is not None
     month_ends = first.day == calendar.monthrange(first.year, first.month)[1]
-    dates = []
+    dates: list[dt.date] = []
     while (day := _add_months(first, step * len(dates), month_ends)) <= last:
         dates.append(day)
     return dates

@@ -27,7 +27,7 @@ def score(
     ledger_path: str | os.PathLike[str] | None = None,
     *,
     seed: int = 0,
-    workers: int = 1,
+    workers: int | None = 1,
     progress: bool = False,
     bins: int = 10,
 ) -> ScoreResult:
@@ -45,8 +45,9 @@ def score(
         it the model uses no evidence and equals the ``no_evidence`` baseline.
     seed : int
         Random seed of every forecast.
-    workers : int
-        Processes forecasting as-of dates in parallel.
+    workers : int or None
+        Processes forecasting as-of dates in parallel; None for one per date up to the number
+        of CPUs (as :func:`~forecast.ops.replay.replay_dates`).
     progress : bool
         Show a progress bar on stderr.
     bins : int

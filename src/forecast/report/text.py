@@ -236,10 +236,11 @@ def update_text(result: UpdateResult) -> str:
     str
     """
     run = result.run
-    if result.status == "unchanged":
+    assert run is not None or result.status == "unconverged"  # the other two carry a run
+    if result.status == "unchanged" and run is not None:
         lines = [f"unchanged: the inputs equal those of run {run.run_id} "
                  f"(as of {run.manifest['as_of']}); nothing written"]
-    elif result.status == "published":
+    elif result.status == "published" and run is not None:
         m = run.manifest
         lines = [f"published run {run.run_id} (as of {m['as_of']}, seed {m['seed']}, "
                  f"{m['method']})", f"  {run.path}"]

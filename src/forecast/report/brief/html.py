@@ -8,13 +8,16 @@ import datetime as dt
 import importlib.metadata
 import io
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forecast.inference.html import environment
 from forecast.ops.brief import BriefData, FigureImage
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def _png_uri(fig) -> str:
+
+def _png_uri(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

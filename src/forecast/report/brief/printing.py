@@ -249,6 +249,7 @@ def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
         if "pdf" in wanted:
             target = Path(work) / "brief.pdf"
             if use_chromium_pdf:
+                assert binary is not None  # _check_output: Chromium prints only if found
                 run_chromium(binary, ["--no-pdf-header-footer", f"--print-to-pdf={target}"],
                              url, target)
             else:
@@ -257,6 +258,7 @@ def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
                                           lambda p: shutil.copyfile(target, p))
         if "png" in wanted:
             width, height = SCREEN_SIZE
+            assert binary is not None  # _check_output raised if PNG was wanted without it
             png = run_chromium(binary, [f"--window-size={width},{height}",
                                         f"--screenshot={Path(work) / 'brief.png'}"],
                                url, Path(work) / "brief.png")

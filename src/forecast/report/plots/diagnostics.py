@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import arviz as az
 import numpy as np
@@ -64,7 +65,11 @@ def plot_diagnostics(forecast: Forecast, *, var_names: Sequence[str] = ("theta",
     return _importance_diagnostics(forecast)
 
 
-def _worst_components(posterior, var_names: Iterable[str], n: int) -> list[tuple[str, str, str]]:
+def _worst_components(
+    posterior: Any,  # xr.Dataset; Any while the did_you_mean below takes its Hashable names
+    var_names: Iterable[str],
+    n: int,
+) -> list[tuple[str, str, str]]:
     """(variable, dimension, coordinate) of the `n` non-constant components of largest R-hat."""
     problems, found = [], []
     for i, var in enumerate(var_names):
@@ -87,7 +92,8 @@ def _worst_components(posterior, var_names: Iterable[str], n: int) -> list[tuple
     return [(var, dim, c) for _, var, dim, c in found[:max(int(n), 1)]]
 
 
-def _per_component(statistic, values: np.ndarray) -> np.ndarray:
+def _per_component(statistic: Callable[[xr.Dataset], xr.Dataset], values: np.ndarray
+                   ) -> np.ndarray:
     """An arviz diagnostic (R-hat, ESS) of each component of draws ``(chain, draw, k)``."""
     data = xr.Dataset({"x": (("chain", "draw", "k"), values)})
     return statistic(data)["x"].values
@@ -102,7 +108,7 @@ def _ess(values: np.ndarray) -> np.ndarray:
 
 
 def _nuts_diagnostics(forecast: Forecast, var_names: Sequence[str], max_params: int) -> Figure:
-    posterior = forecast.idata.posterior
+    posterior = forecast.idata["posterior"]
     chosen = _worst_components(posterior, var_names, max_params)
     if not chosen:
         raise ForecastError("plot_diagnostics: every component of "

@@ -50,7 +50,7 @@ def layered_layout(
         children = list(graph.successors(n))
         if graph.in_degree(n) == 0 and children:
             depth[n] = min(depth[c] for c in children) - 1
-    expanded = nx.DiGraph()
+    expanded: nx.DiGraph[object] = nx.DiGraph()
     expanded.add_nodes_from(graph)
     chains: dict[tuple[str, str], list[tuple[str, str, int]]] = {}
     for u, v in graph.edges:

@@ -278,7 +278,7 @@ def draw_model(
         kind = spec.nodes[name].definition.kind
         bold, seen = name in scenarios, name in observed
         label = _label(name)
-        face: str | tuple[float, ...] = _NODE_COLOURS[kind]
+        face: str | tuple[float, float, float, float] = _NODE_COLOURS[kind]
         known = seen and observed[name].startswith(_KNOWN)
         if probabilities is not None and known:
             face = _OBSERVED_FILL
@@ -307,8 +307,9 @@ def draw_model(
         points = [pos[parent], *bends[(parent, child)], pos[child]]
         for k, (start, stop) in enumerate(itertools.pairwise(points)):
             first, last = k == 0, k == len(points) - 2
+            # matplotlib's stub types xy as a tuple; the (2,) arrays of the layout work as well
             ax.annotate(
-                "", xy=stop, xytext=start, zorder=2,
+                "", xy=stop, xytext=start, zorder=2,  # type: ignore[arg-type]
                 arrowprops={
                     "arrowstyle": "-|>" if last else "-", "shrinkA": 0, "shrinkB": 0,
                     "mutation_scale": 8 + 2.5 * width, "joinstyle": "round",
@@ -392,7 +393,7 @@ def plot_network(spec: ModelSpec, forecast: Forecast | None = None, *,
         raise ForecastError("plot_network: the forecast is of another model", [Problem(
             "forecast", f"model '{attrs.get('model_name')}', not '{spec.name}'",
             "pass the spec the forecast was computed from")])
-    prob = forecast.idata.posterior["prob"]
+    prob = forecast.idata["posterior"]["prob"]
     outcomes = {str(o) for o in prob["outcome"].values}
     missing = [n for n in spec.node_names
                if f"{n}={positive_state(spec.states[n])}" not in outcomes]

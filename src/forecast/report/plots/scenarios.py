@@ -23,7 +23,7 @@ __all__ = ["plot_scenarios"]
 
 def _scenario_table(forecast: Forecast, nodes: Sequence[str] | None) -> pd.DataFrame:
     """Mean and 50% / 90% HDIs of each requested outcome (from the summary, else the draws)."""
-    prob = forecast.idata.posterior["prob"]
+    prob = forecast.idata["posterior"]["prob"]
     all_outcomes = [str(o) for o in prob["outcome"].values]
     states: dict[str, list[str]] = {}
     for outcome in all_outcomes:
@@ -64,14 +64,17 @@ def _scenario_table(forecast: Forecast, nodes: Sequence[str] | None) -> pd.DataF
     summary = forecast.summary.set_index(["node", "state"])
     rows = []
     for k, (node, state) in enumerate(wanted):
-        reported = (node, state) in summary.index
-        row = summary.loc[(node, state)] if reported else None
+        if (node, state) in summary.index:  # reported: from the summary
+            row = summary.loc[(node, state)]
+            mean, low, high = float(row["mean"]), float(row["hdi_5%"]), float(row["hdi_95%"])
+        else:  # observed: from the draws
+            mean, low, high = float(draws[..., k].mean()), hdi90[k, 0], hdi90[k, 1]
         rows.append({
-            "node": node, "state": state, "observed": not reported,
-            "mean": float(row["mean"]) if reported else float(draws[..., k].mean()),
+            "node": node, "state": state, "observed": (node, state) not in summary.index,
+            "mean": mean,
             "hdi_25%": hdi50[k, 0], "hdi_75%": hdi50[k, 1],
-            "hdi_5%": float(row["hdi_5%"]) if reported else hdi90[k, 0],
-            "hdi_95%": float(row["hdi_95%"]) if reported else hdi90[k, 1],
+            "hdi_5%": low,
+            "hdi_95%": high,
         })
     return pd.DataFrame(rows)
 
