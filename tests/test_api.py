@@ -32,8 +32,8 @@ def loaded_after(code: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def spec():
-    return fc.load_spec(SMALL)
+def spec(small_spec):
+    return small_spec
 
 
 @pytest.fixture(scope="module")

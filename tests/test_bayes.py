@@ -11,7 +11,6 @@ from forecast.evidence.observations import Report
 from forecast.inference.importance import KHAT_MAX, importance_forecast
 from forecast.inference.result import Forecast
 from forecast.model.cpts import prior_mean_network
-from forecast.model.load import load_spec
 from forecast.model.words import confidence_label, likelihood_word
 from forecast.network.exact import ExactEngine
 
@@ -19,8 +18,8 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "models" / "afghan_caliphate.yam
 
 
 @pytest.fixture(scope="module")
-def spec():
-    return load_spec(EXAMPLE)
+def spec(small_spec):
+    return small_spec
 
 
 @pytest.mark.parametrize(

@@ -353,8 +353,8 @@ def test_bad_rows_and_scenarios_are_named(uncertain, rows, zero, tmp_path):
 
 # ---------------------------------------------------------------------------- between runs
 @pytest.fixture(scope="module")
-def flagship() -> ModelSpec:
-    return load_spec(FLAGSHIP)
+def flagship(flagship_spec: ModelSpec) -> ModelSpec:
+    return flagship_spec
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from forecast.cli import main
 from forecast.model import priors
 from forecast.model.checks import check_claim_quotes
 from forecast.model.cpts import build_cpts, prior_mean_network
-from forecast.model.load import load_spec, parse_spec
+from forecast.model.load import parse_spec
 from forecast.model.parameters import Parameter, parameters, sample_parameters
 from forecast.model.schema import Logit, ModelSpec, NoisyOr, Table
 from forecast.network.exact import ExactEngine
@@ -133,8 +133,8 @@ BANDS: list[tuple[str, dict[str, str], str, str, tuple[float, float]]] = [
 
 
 @pytest.fixture(scope="module")
-def spec() -> ModelSpec:
-    return load_spec(MODEL)
+def spec(flagship_spec: ModelSpec) -> ModelSpec:
+    return flagship_spec
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,8 @@ from hypothesis import strategies as st
 
 from forecast.analysis.language import evidence_volume, headline_state, judgment, judgments
 from forecast.evidence.case import Case
-from forecast.evidence.ledger import case_as_of, load_ledger, rows_as_of
+from forecast.evidence.ledger import rows_as_of
 from forecast.inference.importance import importance_forecast
-from forecast.model.load import load_spec
 from forecast.model.priors import PROBABILITY_BANDS
 from forecast.model.words import (
     CONFIDENCE_LEVELS,
@@ -41,26 +40,27 @@ CONFIDENCE_WORD = re.compile(r"\b(confidence|confident|high|moderate|low)\b", re
 QUOTED = re.compile(r"‘[^’]*’")  # names of nodes and states: ‘high’ may be a state
 
 
+# this module's names for the shared session fixtures of tests/conftest.py
 @pytest.fixture(scope="module")
-def spec():
-    return load_spec(FLAGSHIP)
-
-
-@pytest.fixture(scope="module")
-def small():
-    return load_spec(SMALL)
+def spec(flagship_spec):
+    return flagship_spec
 
 
 @pytest.fixture(scope="module")
-def ledger(spec):
-    return load_ledger(LEDGER, spec)
+def small(small_spec):
+    return small_spec
 
 
 @pytest.fixture(scope="module")
-def flagship(spec, ledger):
+def ledger(flagship_ledger):
+    return flagship_ledger
+
+
+@pytest.fixture(scope="module")
+def flagship(flagship_forecast):
     """The flagship model's forecast from the ledger as of mid-2016 (importance sampling)."""
-    return importance_forecast(spec, case_as_of(ledger, spec, AS_OF), draws=3000,
-                               target_mcse=0.05, seed=1, as_of=AS_OF)
+    assert flagship_forecast.attrs["as_of"] == AS_OF
+    return flagship_forecast
 
 
 def _has_likelihood_word(text: str) -> bool:

@@ -40,8 +40,8 @@ NUTS_EVIDENCE = {"pro_isis_strength": "strong", "pakistan_spillover": "yes"}
 
 
 @pytest.fixture(scope="module")
-def spec():
-    return load_spec(MODEL)
+def spec(small_spec):
+    return small_spec
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,6 @@ from forecast.analysis.scoring import (
 )
 from forecast.cli import main
 from forecast.errors import EvidenceError, ForecastError
-from forecast.evidence.ledger import load_ledger
-from forecast.model.load import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "isis_pakistan_2015.yaml"
@@ -36,13 +34,13 @@ CALIBRATION_COLUMNS = ["forecaster", "bin_low", "bin_high", "n", "forecast_mean"
 
 
 @pytest.fixture(scope="module")
-def spec():
-    return load_spec(MODEL)
+def spec(flagship_spec):
+    return flagship_spec
 
 
 @pytest.fixture(scope="module")
-def ledger(spec):
-    return load_ledger(LEDGER, spec)
+def ledger(flagship_ledger):
+    return flagship_ledger
 
 
 def write(tmp_path: Path, *rows: str, header: str = HEADER) -> Path:

@@ -22,6 +22,7 @@ import click
 from forecast.errors import EvidenceError, ForecastError, LockTimeout, Problem
 
 if TYPE_CHECKING:  # not imported at run time: the CLI starts light
+    from forecast.inference.importance import Forecaster
     from forecast.model.schema import ModelSpec
     from forecast.network.network import Network
 
@@ -29,6 +30,16 @@ EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_DIAGNOSTICS = 3
 EXIT_LOCKED = 75  # EX_TEMPFAIL (sysexits.h): another update held the lock; retry later
+
+FORECASTER: Forecaster | None = None
+"""The forecaster that update, replay and score pass to the library; None for the library's
+default (:func:`~forecast.inference.importance.posterior_forecast`). The CLI never sets it: it
+is the seam through which tests give the commands a stub, with
+``monkeypatch.setattr(forecast.cli, "FORECASTER", stub)``."""
+
+
+def _forecaster() -> dict[str, Any]:
+    return {} if FORECASTER is None else {"forecaster": FORECASTER}
 
 
 class _Group(click.Group):
@@ -194,7 +205,8 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
         )
 
         result = run_update(model, ledger, as_of=as_of, runs_dir=runs_dir, seed=seed,
-                            allow_unconverged=allow_unconverged, lock_timeout=lock_timeout)
+                            allow_unconverged=allow_unconverged, lock_timeout=lock_timeout,
+                            **_forecaster())
     except ForecastError:  # LockTimeout too: exit 75, by _Group
         raise
     except Exception as exc:  # a scheduler needs a one-line reason and exit 1, not a traceback
@@ -282,7 +294,7 @@ def score(model: Path, questions: Path, ledger: Path | None, seed: int, workers:
                                      "e.g. --plot reliability.png")])
     try:
         result = run_score(model, questions, ledger, seed=seed, workers=workers, bins=bins,
-                           progress=not as_json and sys.stderr.isatty())
+                           progress=not as_json and sys.stderr.isatty(), **_forecaster())
     except WorkerError as exc:  # a worker's bug or a lost process: one line naming the date
         click.echo(f"error: unexpected failure: {exc}", err=True)
         raise SystemExit(EXIT_UNEXPECTED) from None
@@ -354,7 +366,8 @@ def replay(model: Path, ledger: Path | None, start: str, end: str | None, every:
             check_out_path(out)
         frame = replay_dates(model, ledger, as_of_dates(start, end or dt.date.today(), every),
                              seed=seed, workers=workers, scheduler=scheduler,
-                             progress=sys.stderr.isatty() if progress is None else progress)
+                             progress=sys.stderr.isatty() if progress is None else progress,
+                             **_forecaster())
     except ForecastError as err:  # name the options, not the library's parameters
         raise type(err)(err.summary, [Problem(options.get(p.where, p.where), p.message, p.hint)
                                       for p in err.problems]) from None

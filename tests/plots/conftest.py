@@ -11,10 +11,9 @@ import pytest
 from forecast.analysis.explain import attribute_change, parameter_sensitivity
 from forecast.analysis.scoring import calibration_table
 from forecast.evidence.case import Case
-from forecast.evidence.ledger import case_as_of, load_ledger, rows_as_of
+from forecast.evidence.ledger import case_as_of, rows_as_of
 from forecast.inference.importance import importance_forecast
-from forecast.model.load import load_spec
-from tests.plots.helpers import AS_OF, FLAGSHIP, HISTORY_DATES, LEDGER, SMALL, nuts_like
+from tests.plots.helpers import AS_OF, HISTORY_DATES, nuts_like
 
 
 # ------------------------------------------------------------------------------ fixtures
@@ -33,26 +32,27 @@ def pyplot_untouched(monkeypatch):
     assert {k: mpl.rcParams[k] for k in style} == style
 
 
+# the plot modules' names for the shared session fixtures of tests/conftest.py
 @pytest.fixture(scope="session")
-def spec():
-    return load_spec(FLAGSHIP)
-
-
-@pytest.fixture(scope="session")
-def small():
-    return load_spec(SMALL)
+def spec(flagship_spec):
+    return flagship_spec
 
 
 @pytest.fixture(scope="session")
-def ledger(spec):
-    return load_ledger(LEDGER, spec)
+def small(small_spec):
+    return small_spec
 
 
 @pytest.fixture(scope="session")
-def flagship(spec, ledger):
+def ledger(flagship_ledger):
+    return flagship_ledger
+
+
+@pytest.fixture(scope="session")
+def flagship(flagship_forecast):
     """The flagship forecast from the ledger as of mid-2016 (importance sampling)."""
-    return importance_forecast(spec, case_as_of(ledger, spec, AS_OF), draws=3000,
-                               target_mcse=0.05, seed=1, as_of=AS_OF)
+    assert flagship_forecast.attrs["as_of"] == AS_OF
+    return flagship_forecast
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ import importlib.metadata
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import arviz as az
 import numpy as np
@@ -46,10 +46,26 @@ __all__ = [
     "KHAT_MAX",
     "MIN_ESS",
     "RHAT_MAX",
+    "Forecaster",
     "importance_forecast",
     "nuts_forecast",
     "posterior_forecast",
 ]
+
+
+
+class Forecaster(Protocol):
+    """What the jobs (update, replay, score) call to forecast one case as of a day.
+
+    :func:`posterior_forecast` is one and the default everywhere; a caller may pass another
+    (``functools.partial(posterior_forecast, method="nuts")``, or a stub that returns
+    :meth:`Forecast.from_draws <forecast.inference.result.Forecast.from_draws>` in a test).
+    """
+
+    def __call__(self, spec: ModelSpec, case: Case, /, *, seed: int, as_of: str) -> Forecast:
+        """The forecast of `case` under `spec` with this seed, recorded as of `as_of`."""
+        ...
+
 
 KHAT_MAX = 0.7
 """Pareto k̂ above which importance weights are unreliable (Vehtari et al., PSIS)."""

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import arviz as az
 import numpy as np
@@ -32,6 +32,7 @@ from forecast._io import atomic_write
 from forecast.errors import ForecastError, Problem, RunStoreError, did_you_mean
 from forecast.inference.hooks import forecast_plotter
 from forecast.model.words import confidence_label, likelihood_word
+from forecast.provenance import canonical_json
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,6 +42,7 @@ __all__ = ["Forecast"]
 
 _PROVENANCE_KEYS = ("model_hash", "evidence_hash", "method", "seed", "versions", "diagnostics",
                     "publishable")
+_HDI_PROB = 0.9  # the summary's interval, as the samplers report it
 
 
 @dataclass
@@ -54,6 +56,118 @@ class Forecast:
     """
 
     idata: az.InferenceData
+
+    @classmethod
+    def from_draws(
+        cls,
+        draws: pd.DataFrame | np.ndarray,
+        *,
+        outcomes: Sequence[str] | None = None,
+        observed: Collection[str] = (),
+        attrs: Mapping[str, Any] | None = None,
+    ) -> Forecast:
+        """A forecast from given draws of scenario probabilities: no model, no inference.
+
+        For tests and for draws computed elsewhere. The summary is computed as the samplers
+        compute theirs from equally weighted draws: the mean, the 90% HDI and the Monte Carlo
+        standard error ``sd / sqrt(draws)``. There are no parameter draws (``theta``), so
+        analyses that need them (sensitivity, attribution) do not apply.
+
+        Parameters
+        ----------
+        draws : pandas.DataFrame or ndarray
+            One row per draw, one column per outcome: a DataFrame's columns are named
+            ``"node=state"``; an array of shape ``(draws, outcomes)`` (or ``(chains, draws,
+            outcomes)``) takes its names from `outcomes`.
+        outcomes : sequence of str, optional
+            ``"node=state"`` of each column of an array (a DataFrame's own columns otherwise).
+        observed : collection of str
+            Nodes observed or set in the case: their draws are kept, but they have no row in
+            the summary, as in a sampler's forecast.
+        attrs : mapping, optional
+            Provenance, over defaults that say where the forecast came from: ``model_name``,
+            ``model_hash``, ``evidence_hash``, ``as_of`` (``""``), ``method`` (``"draws"``),
+            ``seed`` (0), ``versions`` and ``diagnostics`` (``{"failed": []}``); ``publishable``
+            is 1 when ``diagnostics["failed"]`` is empty. Dicts and lists are stored as JSON,
+            as the samplers store them.
+
+        Returns
+        -------
+        Forecast
+
+        Raises
+        ------
+        ForecastError
+            If the draws are not 2-D or 3-D, are empty, their names are not ``"node=state"``
+            or repeat, or a probability is outside [0, 1].
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> f = Forecast.from_draws(pd.DataFrame({"war=yes": [0.2, 0.4], "war=no": [0.8, 0.6]}))
+        >>> round(float(f.sel(node="war", state="yes")["mean"]), 2)
+        0.3
+        """
+        if isinstance(draws, pd.DataFrame):
+            names = [str(c) for c in draws.columns] if outcomes is None else list(outcomes)
+            values = draws.to_numpy(dtype=float)
+        else:
+            names = list(outcomes or [])
+            values = np.asarray(draws, dtype=float)
+        if values.ndim == 2:
+            values = values[None]
+        problems = []
+        if values.ndim != 3 or values.shape[1] == 0:
+            problems.append(Problem("draws", f"expected (draws, outcomes) or (chains, draws, "
+                                    f"outcomes) with draws, got shape {np.shape(draws)}"))
+        elif len(names) != values.shape[-1]:
+            problems.append(Problem("outcomes", f"{len(names)} names for {values.shape[-1]} "
+                                    "columns", 'name each column "node=state"'))
+        elif np.any((values < 0) | (values > 1)) or not np.all(np.isfinite(values)):
+            problems.append(Problem("draws", "a probability is outside [0, 1]"))
+        bad = [n for n in names if n.count("=") != 1 or n.startswith("=") or n.endswith("=")]
+        problems += [Problem(f"outcomes: {n!r}", 'expected "node=state"') for n in bad]
+        if len(set(names)) != len(names):
+            problems.append(Problem("outcomes", "an outcome is named twice"))
+        if problems:
+            raise ForecastError("Forecast.from_draws: these are not draws of probabilities",
+                                problems)
+        pairs = [tuple(n.split("=")) for n in names]
+        chains, n_draws = values.shape[:2]
+        flat = values.reshape(-1, values.shape[-1])
+        mean = flat.mean(axis=0)
+        mcse = flat.std(axis=0) / np.sqrt(len(flat))
+        hdi = np.asarray(az.hdi(values, hdi_prob=_HDI_PROB))  # (outcome, 2)
+        given = dict(attrs or {})
+        diagnostics = given.get("diagnostics", {"failed": []})
+        provenance: dict[str, Any] = {
+            "model_name": "", "model_hash": "", "evidence_hash": "", "evidence": [],
+            "as_of": "", "interventions": {}, "method": "draws",
+            "method_reason": "given draws (Forecast.from_draws): no inference", "seed": 0,
+            "versions": {}, "diagnostics": diagnostics,
+            "publishable": int(not diagnostics.get("failed")),
+            **given,
+        }
+        provenance["publishable"] = int(provenance["publishable"])  # netCDF has no booleans
+        posterior = xr.Dataset(
+            {"prob": (("chain", "draw", "outcome"), values)},
+            coords={"chain": np.arange(chains), "draw": np.arange(n_draws), "outcome": names,
+                    "node": ("outcome", [n for n, _ in pairs]),
+                    "state": ("outcome", [s for _, s in pairs])},
+            attrs={k: canonical_json(v) if isinstance(v, dict | list | tuple) else v
+                   for k, v in provenance.items()},
+        )
+        keep = [i for i, (n, _) in enumerate(pairs) if n not in set(observed)]
+        summary = xr.Dataset(
+            {"mean": ("outcome", mean[keep]), "hdi_low": ("outcome", hdi[keep, 0]),
+             "hdi_high": ("outcome", hdi[keep, 1]), "mcse": ("outcome", mcse[keep])},
+            coords={"outcome": [names[i] for i in keep],
+                    "node": ("outcome", [pairs[i][0] for i in keep]),
+                    "state": ("outcome", [pairs[i][1] for i in keep])},
+        )
+        idata = az.InferenceData(posterior=posterior)
+        idata.add_groups({"forecast": summary})
+        return cls(idata)
 
     @property
     def attrs(self) -> dict:

@@ -50,7 +50,7 @@ from forecast._io import atomic_write
 from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean
 from forecast.evidence.case import Case
 from forecast.evidence.ledger import case_from_rows, load_ledger, rows_as_of
-from forecast.inference.importance import posterior_forecast
+from forecast.inference.importance import Forecaster, posterior_forecast
 from forecast.model.load import load_spec
 from forecast.model.schema import ModelSpec
 from forecast.provenance import file_sha256
@@ -168,6 +168,7 @@ class _Job:
     seed: int
     half_life_days: float | None
     caller_pid: int
+    forecaster: Forecaster = posterior_forecast  # pickled by reference to the workers
 
 
 @dataclass
@@ -190,6 +191,7 @@ def replay_dates(
     scheduler: str | None = None,
     progress: bool = False,
     half_life_days: float | None = None,
+    forecaster: Forecaster = posterior_forecast,
 ) -> pd.DataFrame:
     """Forecast a model as of each of `dates`, in parallel; nothing is written anywhere.
 
@@ -215,6 +217,11 @@ def replay_dates(
         Show a tqdm progress bar on stderr.
     half_life_days : float, optional
         Half-life of soft ledger rows (see :func:`forecast.evidence.ledger.case_as_of`).
+    forecaster : callable, optional
+        Computes each date's forecast, called as ``forecaster(spec, case, seed=seed,
+        as_of=day)`` (a :class:`~forecast.inference.importance.Forecaster`); default
+        :func:`~forecast.inference.importance.posterior_forecast`. Worker processes receive it
+        pickled: a module-level function or a ``functools.partial`` of one.
 
     Returns
     -------
@@ -239,7 +246,7 @@ def replay_dates(
     _check_options(seed, workers, scheduler)
     if ledger is not None:  # checks the half-life and the ledger against the model, once
         rows_as_of(ledger, spec, days[0], half_life_days=half_life_days)
-    job = _Job(spec, ledger, int(seed), half_life_days, os.getpid())
+    job = _Job(spec, ledger, int(seed), half_life_days, os.getpid(), forecaster)
     n_workers = min(len(days), os.cpu_count() or 1) if workers is None else int(workers)
     chunks = _chunks(days, n_workers)
     done: dict[int, _Done] = {}
@@ -291,8 +298,8 @@ def replay(
     start, end, every
         As in :func:`as_of_dates`.
     **kwargs
-        ``seed``, ``workers``, ``scheduler``, ``progress``, ``half_life_days`` of
-        :func:`replay_dates`.
+        ``seed``, ``workers``, ``scheduler``, ``progress``, ``half_life_days``, ``forecaster``
+        of :func:`replay_dates`.
 
     Returns
     -------
@@ -376,7 +383,7 @@ def _forecast_one(job: _Job, day: str) -> tuple[pd.DataFrame, list[str]]:
     else:
         rows = rows_as_of(job.ledger, job.spec, day, half_life_days=job.half_life_days)
         case, n_rows = case_from_rows(rows, job.spec), len(rows)  # case_as_of, cut once
-    result = posterior_forecast(job.spec, case, seed=job.seed, as_of=day)
+    result = job.forecaster(job.spec, case, seed=job.seed, as_of=day)
     attrs = result.attrs
     frame = result.summary[["node", "state", "mean", "hdi_5%", "hdi_95%", "mcse"]].copy()
     frame.insert(0, "as_of", day)

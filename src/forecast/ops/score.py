@@ -15,6 +15,7 @@ from forecast.analysis.scoring import (
 )
 from forecast.errors import EvidenceError
 from forecast.evidence.ledger import load_ledger
+from forecast.inference.importance import Forecaster, posterior_forecast
 from forecast.model.load import load_spec
 from forecast.ops.replay import replay_dates
 
@@ -30,6 +31,7 @@ def score(
     workers: int | None = 1,
     progress: bool = False,
     bins: int = 10,
+    forecaster: Forecaster = posterior_forecast,
 ) -> ScoreResult:
     """Load, validate, forecast at every as-of date and score: the whole pipeline.
 
@@ -52,6 +54,9 @@ def score(
         Show a progress bar on stderr.
     bins : int
         Bins of the calibration tables.
+    forecaster : callable, optional
+        Computes each date's forecast (see :func:`~forecast.ops.replay.replay_dates`); default
+        :func:`~forecast.inference.importance.posterior_forecast`.
 
     Returns
     -------
@@ -71,11 +76,12 @@ def score(
         raise EvidenceError(f"{os.fspath(questions_path)}: no questions to score")
     dates = sorted(questions["as_of"].unique())
     # without evidence the forecast is the same at every date: compute it once, use it for all
-    once = replay_dates(model_path, None, dates[:1], seed=seed, workers=1, progress=False)
+    once = replay_dates(model_path, None, dates[:1], seed=seed, workers=1, progress=False,
+                        forecaster=forecaster)
     baseline = pd.concat([once.assign(as_of=day) for day in dates], ignore_index=True)
     model = (baseline if ledger_path is None else
              replay_dates(model_path, ledger_path, dates, seed=seed, workers=workers,
-                          progress=progress))
+                          progress=progress, forecaster=forecaster))
     table = question_probabilities(questions, model, baseline,
                                    where=os.fspath(questions_path))
     unpublishable = sorted(table.loc[~table["model_publishable"], "as_of"].unique())

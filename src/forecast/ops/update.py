@@ -23,7 +23,7 @@ import xarray as xr
 from forecast._dates import as_of_date
 from forecast.errors import Problem, RunStoreError
 from forecast.evidence.ledger import case_from_rows, load_ledger, no_rows, rows_as_of
-from forecast.inference.importance import posterior_forecast
+from forecast.inference.importance import Forecaster, posterior_forecast
 from forecast.model.load import load_spec
 from forecast.ops.store import Run, RunStore, inputs_hash
 from forecast.provenance import file_sha256
@@ -132,6 +132,7 @@ def update(
     seed: int = 0,
     allow_unconverged: bool = False,
     lock_timeout: float = 60.0,
+    forecaster: Forecaster = posterior_forecast,
 ) -> UpdateResult:
     """Forecast `model_path` with the ledger as of a date and publish a run if anything changed.
 
@@ -157,6 +158,11 @@ def update(
         Publish even when the diagnostics fail (the manifest says ``publishable: false``).
     lock_timeout : float
         Seconds to wait for a concurrent update.
+    forecaster : callable, optional
+        Computes the forecast, called as ``forecaster(spec, case, seed=seed, as_of=day)``
+        (a :class:`~forecast.inference.importance.Forecaster`); default
+        :func:`~forecast.inference.importance.posterior_forecast`. Tests pass a stub built on
+        :meth:`Forecast.from_draws <forecast.inference.result.Forecast.from_draws>`.
 
     Raises
     ------
@@ -189,7 +195,7 @@ def update(
             return UpdateResult("unchanged", previous, previous_summary, previous,
                                 previous_summary, _changes(None, previous_summary, scenarios),
                                 scenarios, bool(previous.manifest["publishable"]))
-        result = posterior_forecast(spec, case, seed=seed, as_of=day)
+        result = forecaster(spec, case, seed=seed, as_of=day)
         attrs = result.attrs
         failed = list(attrs["diagnostics"].get("failed", []))
         summary = result.summary
