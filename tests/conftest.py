@@ -79,3 +79,4 @@ def flagship_forecast(flagship_spec, flagship_ledger):
     return importance_forecast(flagship_spec,
                                case_as_of(flagship_ledger, flagship_spec, FLAGSHIP_AS_OF),
                                draws=3000, target_mcse=0.05, seed=1, as_of=FLAGSHIP_AS_OF)
+

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from forecast.cli import main
 from forecast.model.cpts import prior_mean_network
 from forecast.model.load import load_spec
 from forecast.network.exact import ExactEngine
+from tests.stubs import stub_forecast
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "models" / "afghan_caliphate.yaml"
@@ -97,8 +99,10 @@ def test_impossible_evidence_exit_2():
 
 
 def test_console_script_is_installed():
-    exe = shutil.which("forecast")
-    assert exe, "the 'forecast' console script is not on PATH; pip install -e ."
+    # the script of this interpreter's environment (what pip install put beside it)
+    exe = shutil.which("forecast", path=str(Path(sys.executable).parent)) or shutil.which(
+        "forecast")
+    assert exe, "the 'forecast' console script is not installed; pip install -e ."
     done = subprocess.run([exe, "validate", str(EXAMPLE)], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stderr
@@ -234,19 +238,12 @@ def test_update_bad_ledger_exits_2_and_writes_nothing(tmp_path):
 
 
 def test_update_failed_diagnostics_exit_3_and_unexpected_failure_exit_1(tmp_path, monkeypatch):
-    import forecast.inference.importance
+    import forecast.cli
     import forecast.ops.store
-    import forecast.ops.update
 
-    real = forecast.inference.importance.posterior_forecast
-
-    def unconverged(*args, **kwargs):
-        result = real(*args, **kwargs)
-        result.idata.posterior.attrs["publishable"] = 0
-        result.idata.posterior.attrs["diagnostics"] = json.dumps({"failed": ["ess too low"]})
-        return result
-
-    monkeypatch.setattr(forecast.ops.update, "posterior_forecast", unconverged)
+    # no inference: the commands' forecaster is a stub (through the CLI's documented seam)
+    unconverged = functools.partial(stub_forecast, failed=["ess too low"])
+    monkeypatch.setattr(forecast.cli, "FORECASTER", unconverged)
     runs = tmp_path / "runs"
     result = run("update", FLAGSHIP, "--as-of", "2025-11-20", "--runs", runs)
     assert result.exit_code == 3 and "ess too low" in result.output
@@ -260,6 +257,7 @@ def test_update_failed_diagnostics_exit_3_and_unexpected_failure_exit_1(tmp_path
         raise OSError("disk full")
 
     monkeypatch.undo()
+    monkeypatch.setattr(forecast.cli, "FORECASTER", stub_forecast)
     monkeypatch.setattr(forecast.ops.store.RunStore, "publish", broken)
     failed = run("update", FLAGSHIP, "--as-of", "2025-11-19", "--runs", runs)
     assert failed.exit_code == 1

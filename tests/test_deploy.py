@@ -22,7 +22,9 @@ from forecast.ops.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
-SCRIPT = shutil.which("forecast") or str(Path(sys.executable).with_name("forecast"))
+# the console script of this interpreter's environment (a venv's bin/), else PATH's
+SCRIPT = (shutil.which("forecast", path=str(Path(sys.executable).parent))
+          or shutil.which("forecast") or str(Path(sys.executable).with_name("forecast")))
 
 
 def _environment(tmp_path: Path) -> dict[str, str]:

@@ -2,8 +2,8 @@
 
 The kill and concurrency tests fork child processes from this (warm) process: importing the
 scientific stack takes seconds, a forked update a fraction of one. Where what is under test is
-the run store, not the sampler, the updates draw 2,000 prior samples instead of 20,000 and
-read the model file once (``fast_updates``); the diagnostics still pass, so every update
+the run store, not the sampler, the updates run no inference (``FAST``, a forecaster built on
+``Forecast.from_draws``) and read the model file once (``fast_updates``); every update
 publishes.
 """
 
@@ -14,7 +14,6 @@ import hashlib
 import itertools
 import multiprocessing
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from forecast.cli import main
 from forecast.inference.result import Forecast
 from forecast.ops.store import RunStore
 from forecast.ops.update import history, update
+from tests.stubs import stub_forecast
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "isis_pakistan_2015.yaml"
@@ -45,14 +45,15 @@ AS_OF = "2025-11-20"
 FORK = multiprocessing.get_context("fork")
 
 
+FAST = stub_forecast
+"""The forecaster of the run-store tests' updates: no inference (``Forecast.from_draws``)."""
+
+
 @pytest.fixture
 def fast_updates(monkeypatch):
-    """Updates draw 2,000 prior samples and parse the model once (forked children inherit it)."""
-    monkeypatch.setattr(forecast.ops.update, "posterior_forecast",
-                        functools.partial(forecast.inference.importance.posterior_forecast,
-                        draws=2000))
+    """Updates parse the model once (forked children inherit it); they pass ``FAST`` too."""
     monkeypatch.setattr(forecast.ops.update, "load_spec",
-    functools.cache(forecast.model.load.load_spec))
+                        functools.cache(forecast.model.load.load_spec))
 
 
 def _start(target, *args) -> multiprocessing.Process:
@@ -75,8 +76,7 @@ def _cli_env() -> dict[str, str]:
 
 
 def _forecast_command() -> list[str]:
-    script = shutil.which("forecast", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "forecast.cli"]
+    return [sys.executable, "-m", "forecast"]  # this interpreter's package, not PATH's
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -122,7 +122,8 @@ def _count_steps(runs: Path, seed: int, monkeypatch) -> list[str]:
 
     with monkeypatch.context() as patch:
         _wrap_steps(record, patch.setattr)
-        assert update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, seed=seed).status == "published"
+        assert update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, seed=seed,
+                      forecaster=FAST).status == "published"
     return seen
 
 
@@ -140,7 +141,8 @@ def _doomed_update(runs: Path, seed: int, kill_at: tuple[int, str] | None) -> No
             return result
 
         _wrap_steps(maybe_die)
-    update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, seed=seed, lock_timeout=10)
+    update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, seed=seed, lock_timeout=10,
+           forecaster=FAST)
 
 
 def _check_store(runs: Path, before: set[str], latest_before: str) -> tuple[str, str, set]:
@@ -203,7 +205,7 @@ def test_kill_9_at_random_points_never_corrupts_the_store(tmp_path, fast_updates
         landed[where] = landed.get(where, 0) + 1
         # the next update succeeds, compares with the published run and leaves no temporaries
         again = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, seed=next(seeds),
-                       lock_timeout=10)
+                       lock_timeout=10, forecaster=FAST)
         assert again.status == "published" and again.previous.run_id == latest
         assert not [p for p in (runs / NAME).iterdir() if p.name.startswith(".tmp-")]
         before, latest_before = ids | {again.run.run_id}, again.run.run_id
@@ -236,7 +238,8 @@ def test_four_concurrent_cli_updates_publish_one_run(tmp_path):
 
 
 def _dated_update(runs: Path, as_of: str) -> None:
-    assert update(MODEL, LEDGER, as_of=as_of, runs_dir=runs, lock_timeout=60).status \
+    assert update(MODEL, LEDGER, as_of=as_of, runs_dir=runs, lock_timeout=60,
+                  forecaster=FAST).status \
         == "published"
 
 
@@ -264,7 +267,7 @@ def test_concurrent_updates_at_different_dates_all_publish(tmp_path, fast_update
 
 def test_history_reports_and_skips_each_kind_of_damaged_run(tmp_path, fast_updates):
     runs = tmp_path / "runs"
-    made = [update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, seed=seed).run
+    made = [update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, seed=seed, forecaster=FAST).run
             for seed in range(5)]
     healthy, truncated, bad_json, no_summary, tampered = made
     posterior = truncated.path / "posterior.nc"
@@ -287,7 +290,7 @@ def test_history_reports_and_skips_each_kind_of_damaged_run(tmp_path, fast_updat
     assert healthy.run_id in result.stdout
     assert not any(run.run_id in result.stdout for run in made[1:])
     # the damaged latest run is no obstacle to the next update either
-    again = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, seed=9)
+    again = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, seed=9, forecaster=FAST)
     assert again.status == "published" and again.previous.run_id == healthy.run_id
 
 
@@ -297,7 +300,7 @@ def test_history_reports_and_skips_each_kind_of_damaged_run(tmp_path, fast_updat
 def test_bad_ledger_rows_are_one_error_with_line_numbers_and_nothing_written(tmp_path,
                                                                           fast_updates):
     runs = tmp_path / "runs"
-    update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs)
+    update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, forecaster=FAST)
     ledger = tmp_path / "ledger.csv"
     text = LEDGER.read_text(encoding="utf-8")
     first_bad = len(text.splitlines()) + 1

@@ -11,6 +11,7 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
+import forecast.cli
 import forecast.ops.replay as replay_module
 from forecast.cli import main
 from forecast.errors import EvidenceError, ForecastError, InferenceError
@@ -27,6 +28,7 @@ from forecast.ops.replay import (
     to_dataset,
 )
 from forecast.report.text import replay_text
+from tests.stubs import stub_forecast
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ROOT / "models" / "afghan_caliphate.yaml"
@@ -210,24 +212,21 @@ def test_a_date_the_model_cannot_take_names_the_date_from_a_worker_process(tmp_p
     assert "impossible" in str(caught.value) and caught.value.problems
 
 
-def test_an_unexpected_failure_names_its_date_in_process_and_on_dask(ledger, monkeypatch):
+def test_an_unexpected_failure_names_its_date_in_process_and_on_dask(ledger):
     from dask.distributed import LocalCluster
-
-    real = replay_module.posterior_forecast
 
     def flaky(spec, case, *, seed, as_of):
         if as_of == "2016-04-30":
             raise ValueError("boom")
-        return real(spec, case, seed=seed, as_of=as_of)
+        return stub_forecast(spec, case, seed=seed, as_of=as_of)
 
-    monkeypatch.setattr(replay_module, "posterior_forecast", flaky)
     with pytest.raises(WorkerError, match=r"as of 2016-04-30 failed: ValueError: boom") as caught:
-        replay_dates(SMALL, ledger, DATES, workers=1)
+        replay_dates(SMALL, ledger, DATES, workers=1, forecaster=flaky)
     assert caught.value.as_of == "2016-04-30" and "flaky" in caught.value.detail
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                       dashboard_address=None) as cluster, \
             pytest.raises(WorkerError, match=r"as of 2016-04-30"):
-        replay_dates(SMALL, ledger, DATES, scheduler=cluster.scheduler_address)
+        replay_dates(SMALL, ledger, DATES, scheduler=cluster.scheduler_address, forecaster=flaky)
 
 
 def test_progress_bar_on_stderr_only_when_asked(ledger, capsys):
@@ -335,7 +334,7 @@ def test_cli_worker_failures_exit_with_the_date(ledger, tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise ValueError("boom")
 
-    monkeypatch.setattr(replay_module, "posterior_forecast", broken)
+    monkeypatch.setattr(forecast.cli, "FORECASTER", broken)  # the commands' documented seam
     result = run(SMALL, "--ledger", ledger, "--start", DATES[0], "--end", DATES[0],
                  "--workers", "1")
     assert result.exit_code == 1

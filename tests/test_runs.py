@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import multiprocessing
 import os
@@ -18,6 +19,7 @@ from forecast.evidence.ledger import load_ledger, rows_as_of
 from forecast.model.load import load_spec
 from forecast.ops.store import RunStore
 from forecast.ops.update import update
+from tests.stubs import stub_forecast
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "isis_pakistan_2015.yaml"
@@ -197,27 +199,18 @@ def test_bad_inputs_write_nothing(tmp_path):
     assert not runs.exists()
 
 
-def test_unconverged_publishes_nothing_unless_allowed(tmp_path, monkeypatch):
-    import forecast.inference.importance
-    import forecast.ops.update
-
-    real = forecast.inference.importance.posterior_forecast
-
-    def failing(*args, **kwargs):
-        result = real(*args, **kwargs)
-        result.idata.posterior.attrs["publishable"] = 0
-        result.idata.posterior.attrs["diagnostics"] = json.dumps(
-            {"failed": ["k-hat too large (test)"]})
-        return result
-
-    monkeypatch.setattr(forecast.ops.update, "posterior_forecast", failing)
+def test_unconverged_publishes_nothing_unless_allowed(tmp_path):
+    # no inference: the forecaster is a stub whose diagnostics failed
+    failing = functools.partial(stub_forecast, failed=["k-hat too large (test)"])
     runs = tmp_path / "runs"
-    result = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs)
+    result = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, forecaster=failing)
     assert result.status == "unconverged" and result.run is None
     assert result.failed == ["k-hat too large (test)"]
     assert RunStore(runs, NAME).latest() is None
-    allowed = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, allow_unconverged=True)
+    allowed = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, allow_unconverged=True,
+                     forecaster=failing)
     assert allowed.status == "published" and allowed.run.manifest["publishable"] is False
+    assert allowed.run.forecast().attrs["method"] == "stub"  # what was published reads back
 
 
 def test_history_over_runs_skips_damaged_ones(tmp_path):
