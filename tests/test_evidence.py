@@ -463,9 +463,9 @@ def test_rows_that_do_not_fit_the_model_are_rejected(tmp_path: Path, tiny: Model
         case_as_of(ledger.drop(columns="line"), tiny, "2015-06-01")
 
 
-def test_the_flagship_at_the_article_date_uses_only_pre_article_rows() -> None:
-    spec = load_spec(FLAGSHIP)
-    ledger = load_ledger(LEDGER, spec)
+def test_the_flagship_at_the_article_date_uses_only_pre_article_rows(flagship_spec,
+                                                                     flagship_ledger) -> None:
+    spec, ledger = flagship_spec, flagship_ledger
     rows = rows_as_of(ledger, spec, ARTICLE_DATE)
     assert len(rows) >= 10 and (rows["date"] <= ARTICLE_DATE).all()
     case = case_as_of(ledger, spec, "2015-08-24")
@@ -474,9 +474,8 @@ def test_the_flagship_at_the_article_date_uses_only_pre_article_rows() -> None:
     assert case.evidence and case.soft
 
 
-def test_the_flagship_today_gives_a_case_the_engine_runs() -> None:
-    spec = load_spec(FLAGSHIP)
-    ledger = load_ledger(LEDGER, spec)
+def test_the_flagship_today_gives_a_case_the_engine_runs(flagship_spec, flagship_ledger) -> None:
+    spec, ledger = flagship_spec, flagship_ledger
     case = case_as_of(ledger, spec, "2025-12-01")
     assert not case.empty
     rows = rows_as_of(ledger, spec, "2025-12-01")
