@@ -136,7 +136,10 @@ def window_steps(spec: ModelSpec, node: str) -> float:
     months = STEP_MONTHS[spec.model.time.step]
     if window is None:
         return 1.0
-    length = window.months if window.months is not None else window.days / _DAYS_PER_MONTH
+    if window.months is not None:
+        length = float(window.months)
+    else:  # the schema allows exactly one of months and days
+        length = float(window.days or 0) / _DAYS_PER_MONTH
     return max(float(length) / months, 1.0)
 
 

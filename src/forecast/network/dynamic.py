@@ -41,9 +41,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import networkx as nx
 import numba
@@ -62,6 +63,9 @@ __all__ = [
     "Filtered",
     "step_likelihoods",
 ]
+
+_Tabs = dict[str, dict[str, np.ndarray]]
+"""The slice CPTs and the transitions of one call: ``{"cpts": …, "transitions": …}``."""
 
 MAX_FRONTIER = 1 << 20
 """Largest joint state of the persistent nodes the engine accepts (8 MiB per draw in float64)."""
@@ -169,14 +173,16 @@ class DynamicNetwork:
         Network
         """
         net = self.slice
-        states, parents, cpts = {}, {}, {}
+        states: dict[str, tuple[str, ...]] = {}
+        parents: dict[str, tuple[str, ...]] = {}
+        cpts: dict[str, np.ndarray] = {}
         for t in range(steps):
             for node in net.order:
                 key = f"{node}@{t}"
                 states[key] = net.states[node]
-                own = [f"{p}@{t}" for p in net.parents[node]]
+                own = tuple(f"{p}@{t}" for p in net.parents[node])
                 if node in self.transitions and t > 0:
-                    parents[key] = [*own, f"{node}@{t - 1}"]
+                    parents[key] = (*own, f"{node}@{t - 1}")
                     cpts[key] = self.transitions[node]
                 else:
                     parents[key] = own
@@ -440,7 +446,7 @@ class DynamicEngine:
             if k else np.zeros(0, dtype=np.int64)
         self._order = np.arange(k, dtype=np.int64)
         self._reverse = self._order[::-1].copy()
-        self._plans: OrderedDict[tuple, object] = OrderedDict()
+        self._plans: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
         self._transient_set = frozenset(network.transient)
         self._ancestors = {
@@ -541,9 +547,9 @@ class DynamicEngine:
         log_pe = logs.sum(axis=1)
         if not np.all(np.isfinite(log_pe)):
             draw = int(np.argmin(np.isfinite(log_pe)))
-            first = int(np.argmin(np.isfinite(logs[draw])))
+            bad = int(np.argmin(np.isfinite(logs[draw])))
             raise InferenceError("the evidence is impossible under the model", [Problem(
-                f"step {first}", f"the findings up to step {first} cannot all hold "
+                f"step {bad}", f"the findings up to step {bad} cannot all hold "
                 f"(parameter draw {draw})", "check the findings of that step")])
         # backward: beta_t(s) = P(y_{t+1..} | s_t), normalised per step
         beta = np.ones_like(alpha)
@@ -615,7 +621,13 @@ class DynamicEngine:
         return out
 
     # ------------------------------------------------------------------ inputs
-    def _inputs(self, likelihoods, steps, cpts, transitions):
+    def _inputs(
+        self,
+        likelihoods: Mapping[str, np.ndarray] | None,
+        steps: int | None,
+        cpts: Mapping[str, np.ndarray] | None,
+        transitions: Mapping[str, np.ndarray] | None,
+    ) -> tuple[dict[str, np.ndarray], _Tabs, int, int]:
         net = self.network.slice
         problems: list[Problem] = []
         lik: dict[str, np.ndarray] = {}
@@ -691,7 +703,7 @@ class DynamicEngine:
             return batch
         return size
 
-    def _tables(self, tabs, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    def _tables(self, tabs: _Tabs, batch: int) -> tuple[np.ndarray, np.ndarray]:
         """Pack the initial and the transition tables as (chunks, Σ sizes, width)."""
         net = self.network.slice
         inits, trans = [], []
@@ -717,7 +729,8 @@ class DynamicEngine:
         return pack(inits), pack(trans)
 
     # ------------------------------------------------------------------ one step's evidence
-    def _weigh_step(self, alpha, lik, tabs, t, batch, *, frontier: bool = True,
+    def _weigh_step(self, alpha: np.ndarray, lik: Mapping[str, np.ndarray], tabs: _Tabs, t: int,
+                    batch: int, *, frontier: bool = True,
                     transient: bool = True) -> np.ndarray:
         """Multiply in step t's evidence on the frontier and/or its transient factor.
 
@@ -743,7 +756,7 @@ class DynamicEngine:
                _to_chunks(phi, batch), phi_map, logc)
         return logc.reshape(-1)[:batch]
 
-    def _relevant(self, lik, t) -> tuple[list[str], list[str]]:
+    def _relevant(self, lik: Mapping[str, np.ndarray], t: int) -> tuple[list[str], list[str]]:
         """Transient nodes with evidence at step t, and those that matter for it (ancestors)."""
         observed = [n for n in self.network.transient
                     if n in lik and not np.all(lik[n][:, t] == 1.0)]
@@ -759,7 +772,8 @@ class DynamicEngine:
                    if p in self._pos}
         return [n for n in self._persistent if n in touched]
 
-    def _transient_factor(self, lik, tabs, t, batch) -> tuple[np.ndarray, np.ndarray]:
+    def _transient_factor(self, lik: Mapping[str, np.ndarray], tabs: _Tabs, t: int,
+                          batch: int) -> tuple[np.ndarray, np.ndarray]:
         """``φ_t(scope) = Σ_transient ∏ CPT × evidence``: (B, Φ) and a map frontier → Φ."""
         observed, relevant = self._relevant(lik, t)
         if not observed:
@@ -811,7 +825,9 @@ class DynamicEngine:
         m = shaped.sum(axis=axes)  # (chunks, card, width)
         return _from_chunks(m, batch)
 
-    def _transient_marginals(self, weight, lik, tabs, t, batch, nodes, marg) -> None:
+    def _transient_marginals(self, weight: np.ndarray, lik: Mapping[str, np.ndarray],
+                             tabs: _Tabs, t: int, batch: int, nodes: Sequence[str],
+                             marg: Mapping[str, np.ndarray]) -> None:
         """Marginals of transient nodes at step t: the transient slice weighted by the frontier.
 
         One plan over [frontier weight on the scope, every transient CPT, step t's evidence];
@@ -839,7 +855,7 @@ class DynamicEngine:
                 factors.append(vec)
                 indices.append((n,))
                 batched.append(vec.shape[0] > 1)
-        sizes = {n: net.card(n) for n in net.nodes}
+        sizes: dict[object, int] = {n: net.card(n) for n in net.nodes}
         key = ("marg", tuple(indices), tuple(batched), batch)
         plan = self._plan(key, lambda: Plan(indices, sizes, batched, batch))
         total, _, tape = plan.forward(factors)
@@ -851,7 +867,8 @@ class DynamicEngine:
             m = fam.reshape((batch, -1, net.card(n))).sum(axis=1)
             marg[n][:, t] = m / m.sum(axis=1, keepdims=True)
 
-    def _plan(self, key, build):
+    def _plan(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        """The cached plan (or contraction expression) under `key`, built on first use."""
         with self._lock:
             plan = self._plans.get(key)
             if plan is not None:
