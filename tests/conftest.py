@@ -13,6 +13,9 @@ import pytest
 os.environ.setdefault(
     "PYTENSOR_FLAGS", f"compiledir={os.path.join(tempfile.gettempdir(), 'forecast-pytensor')}"
 )
+# pytest-xdist already runs one worker per core: numba's kernels run on one thread each, so two
+# workers never fight over the cores (threads waiting for each other in a parallel region).
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 
 SEED_ARTICLE = Path(__file__).resolve().parents[2] / "shared/seed/view-from-pakistan-2015.txt"

@@ -286,7 +286,6 @@ def _from_chunks(x: np.ndarray, batch: int) -> np.ndarray:
     return x.transpose(0, 2, 1).reshape(-1, x.shape[1])[:batch]
 
 
-@numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
 def _propagate(alpha, tables, offsets, cfg, cards, strides, transpose, order):
     """Apply the persistent nodes' transitions to ``alpha`` in place, one node at a time.
 
@@ -330,7 +329,6 @@ def _propagate(alpha, tables, offsets, cfg, cards, strides, transpose, order):
             a[:, :] = tmp
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
 def _weigh(alpha, lam, lam_offsets, lam_nodes, xi, phi, phi_map, logc):
     """Multiply ``alpha`` by the frontier evidence and the transient factor; normalise.
 
@@ -365,6 +363,20 @@ def _weigh(alpha, lam, lam_offsets, lam_nodes, xi, phi, phi_map, logc):
                 logc[ch, d] = np.log(total[d])
             else:
                 logc[ch, d] = -np.inf
+
+
+# Each kernel is compiled twice: threaded over chunks of draws, and serial for a single chunk
+# (a parallel region with one chunk of work only waits for threads, badly so on a busy machine).
+_KERNELS = {
+    (name, threaded): numba.njit(parallel=threaded, cache=True, nogil=True, fastmath=fast)(fn)
+    for name, fn, fast in (("propagate", _propagate, True), ("weigh", _weigh, False))
+    for threaded in (True, False)
+}
+
+
+def _kernel(name: str, chunks: int) -> Any:
+    """The threaded kernel for several chunks of draws, the serial one for one."""
+    return _KERNELS[(name, chunks > 1)]
 
 
 # ------------------------------------------------------------------------------- results
@@ -492,8 +504,7 @@ class DynamicEngine:
         logs = np.zeros((batch, steps))
         for t in range(steps):
             table = init if (t == 0 and start is None) else trans
-            _propagate(alpha, table, self._offsets, self._cfg, self._cards, self._strides,
-                       False, self._order)
+            self._transition(alpha, table)
             logs[:, t] = self._weigh_step(alpha, lik, tabs, t, batch)
         return Filtered(logs, _from_chunks(alpha, batch))
 
@@ -540,8 +551,7 @@ class DynamicEngine:
         predicted = np.empty((steps, *alpha.shape))
         logs = np.zeros((batch, steps))
         for t in range(steps):
-            _propagate(alpha, init if t == 0 else trans, self._offsets, self._cfg, self._cards,
-                       self._strides, False, self._order)
+            self._transition(alpha, init if t == 0 else trans)
             predicted[t] = alpha
             logs[:, t] = self._weigh_step(alpha, lik, tabs, t, batch)
         log_pe = logs.sum(axis=1)
@@ -570,8 +580,7 @@ class DynamicEngine:
                                           transient_wanted, marg)
             if t > 0:
                 self._weigh_step(beta, lik, tabs, t, batch)  # normalised: only ratios matter
-                _propagate(beta, trans, self._offsets, self._cfg, self._cards, self._strides,
-                           True, self._reverse)
+                self._transition(beta, trans, transpose=True)
         return DynamicPosterior(marg, log_pe, steps)
 
     def predict(
@@ -609,8 +618,7 @@ class DynamicEngine:
         out = {n: np.zeros((batch, steps, net.card(n))) for n in wanted}
         transient = [n for n in wanted if n not in self._pos]
         for k in range(steps):
-            _propagate(alpha, trans, self._offsets, self._cfg, self._cards, self._strides,
-                       False, self._order)
+            self._transition(alpha, trans)
             for n in wanted:
                 if n in self._pos:
                     out[n][:, k] = self._frontier_marginal(alpha, n, batch)
@@ -619,6 +627,13 @@ class DynamicEngine:
                 self._transient_marginals(_from_chunks(alpha, batch), {}, tabs, 0, batch,
                                           transient, step)
         return out
+
+    def _transition(self, alpha: np.ndarray, table: np.ndarray, *,
+                    transpose: bool = False) -> None:
+        """One step of the persistent nodes' transitions on a chunked frontier, in place."""
+        kernel = _kernel("propagate", alpha.shape[0])
+        kernel(alpha, table, self._offsets, self._cfg, self._cards, self._strides, transpose,
+               self._reverse if transpose else self._order)
 
     # ------------------------------------------------------------------ inputs
     def _inputs(
@@ -752,7 +767,7 @@ class DynamicEngine:
         else:
             phi, phi_map = np.zeros((1, 0)), np.zeros(self._size, dtype=np.int64)
         logc = np.empty(alpha.shape[::2])
-        _weigh(alpha, lam, offsets.astype(np.int64), nodes, self._xi,
+        _kernel("weigh", alpha.shape[0])(alpha, lam, offsets.astype(np.int64), nodes, self._xi,
                _to_chunks(phi, batch), phi_map, logc)
         return logc.reshape(-1)[:batch]
 
