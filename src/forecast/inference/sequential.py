@@ -173,8 +173,9 @@ class IBIS:
             frontier = filtered.frontier
             if not np.any(np.isfinite(inc)):
                 raise InferenceError("the evidence is impossible under every particle", [
-                    Problem(f"step {t}", "no parameter draw makes this step's findings possible",
-                            "check the findings of this step against the model")])
+                    Problem("no parameter draw makes this step's findings possible",
+                            field=f"step {t}",
+                            hint="check the findings of this step against the model")])
             w_before = np.exp(logw - special.logsumexp(logw))
             log_evidence += float(special.logsumexp(np.log(w_before) + inc))
             logw = logw + inc

@@ -108,37 +108,37 @@ class DynamicNetwork:
         for node, raw in self.transitions.items():
             where = f"{net.name}: transition of '{node}'"
             if node not in net.states:
-                problems.append(Problem(where, "belongs to no node", did_you_mean(node, net.nodes)))
+                problems.append(Problem("belongs to no node", hint=did_you_mean(node, net.nodes),
+                                        field=where))
                 continue
             table = np.asarray(raw, dtype=float)
             expected = (*(net.card(p) for p in net.parents[node]), net.card(node), net.card(node))
             if table.shape != expected:
-                problems.append(Problem(where, f"has shape {table.shape}, expected {expected} "
-                                        "(parents, previous value, value)"))
+                problems.append(Problem(f"has shape {table.shape}, expected {expected} "
+                                        "(parents, previous value, value)", field=where))
                 continue
             if not np.all(np.isfinite(table)) or table.min() < 0:
-                problems.append(Problem(where, "has entries that are not probabilities"))
+                problems.append(Problem("has entries that are not probabilities", field=where))
             elif not np.allclose(table.sum(axis=-1), 1.0, atol=net.row_sum_atol):
-                problems.append(Problem(where, "has rows that do not sum to 1"))
+                problems.append(Problem("has rows that do not sum to 1", field=where))
             tables[node] = table
         persistent = set(tables)
         for node in persistent:
             transient = [p for p in net.parents[node] if p not in persistent]
             if transient:
                 problems.append(Problem(
-                    f"{net.name}: node '{node}'",
                     f"persists from step to step but has parent(s) without memory: "
-                    f"{', '.join(transient)}",
-                    "give those parents a transition too, or this node none"))
+                    f"{', '.join(transient)}", file=net.name, field=f"node '{node}'",
+                    hint="give those parents a transition too, or this node none"))
         if problems:
             raise SpecError(f"dynamic network '{net.name}' is invalid", problems)
         size = int(np.prod([net.card(n) for n in persistent], dtype=np.int64))
         if size > MAX_FRONTIER:
             biggest = sorted(persistent, key=net.card, reverse=True)[:5]
             raise SpecError(f"dynamic network '{net.name}' is too large", [Problem(
-                f"{net.name}: persistent nodes", f"their joint state has {size:,} entries per "
-                f"parameter draw (at most {MAX_FRONTIER:,})",
-                f"give fewer nodes memory (largest: {', '.join(biggest)})")])
+                f"their joint state has {size:,} entries per parameter draw (at most "
+                f"{MAX_FRONTIER:,})", file=net.name, field="persistent nodes",
+                hint=f"give fewer nodes memory (largest: {', '.join(biggest)})")])
         for table in tables.values():
             table.flags.writeable = False
         object.__setattr__(self, "transitions", tables)
@@ -225,11 +225,11 @@ def step_likelihoods(
 
     def row(node: str, step: int, where: str) -> np.ndarray | None:
         if node not in network.states:
-            problems.append(Problem(where, f"unknown node '{node}'",
-                                    did_you_mean(node, network.nodes)))
+            problems.append(Problem(f"unknown node '{node}'", field=where,
+                                    hint=did_you_mean(node, network.nodes)))
             return None
         if not 0 <= step < steps:
-            problems.append(Problem(where, f"step {step} is outside 0..{steps - 1}"))
+            problems.append(Problem(f"step {step} is outside 0..{steps - 1}", field=where))
             return None
         table = out.setdefault(node, np.ones((steps, network.card(node))))
         return table[step]
@@ -240,8 +240,8 @@ def step_likelihoods(
         if target is None:
             continue
         if state not in network.states[node]:
-            problems.append(Problem(where, f"'{node}' has no state '{state}'",
-                                    did_you_mean(state, network.states[node])))
+            problems.append(Problem(f"'{node}' has no state '{state}'", field=where,
+                                    hint=did_you_mean(state, network.states[node])))
             continue
         onehot = np.zeros(network.card(node))
         onehot[network.states[node].index(state)] = 1.0
@@ -254,8 +254,8 @@ def step_likelihoods(
         vec = np.asarray(lik, dtype=float)
         if vec.shape != target.shape or not np.all(np.isfinite(vec)) or vec.min() < 0 \
                 or vec.max() <= 0:
-            problems.append(Problem(where, f"needs {target.size} finite non-negative numbers, "
-                                    "not all zero"))
+            problems.append(Problem(f"needs {target.size} finite non-negative numbers, "
+                                    "not all zero", field=where))
             continue
         target *= vec / vec.max()
     if problems:
@@ -541,8 +541,8 @@ class DynamicEngine:
         wanted = list(net.order if nodes is None else nodes)
         unknown = [n for n in wanted if n not in net.states]
         if unknown:
-            raise EvidenceError("unknown nodes", [Problem(f"nodes {n}", "not in the network",
-                                                          did_you_mean(n, net.nodes))
+            raise EvidenceError("unknown nodes", [Problem("not in the network", field=f"nodes {n}",
+                                                          hint=did_you_mean(n, net.nodes))
                                                   for n in unknown])
         # forward, keeping the predicted frontier (before step t's evidence) of every step
         first = np.zeros((1, self._size))
@@ -559,8 +559,8 @@ class DynamicEngine:
             draw = int(np.argmin(np.isfinite(log_pe)))
             bad = int(np.argmin(np.isfinite(logs[draw])))
             raise InferenceError("the evidence is impossible under the model", [Problem(
-                f"step {bad}", f"the findings up to step {bad} cannot all hold "
-                f"(parameter draw {draw})", "check the findings of that step")])
+                f"the findings up to step {bad} cannot all hold (parameter draw {draw})",
+                field=f"step {bad}", hint="check the findings of that step")])
         # backward: beta_t(s) = P(y_{t+1..} | s_t), normalised per step
         beta = np.ones_like(alpha)
         marg: dict[str, np.ndarray] = {
@@ -649,43 +649,43 @@ class DynamicEngine:
         batch = 1
         for node, raw in (likelihoods or {}).items():
             if node not in net.states:
-                problems.append(Problem(f"likelihoods['{node}']", "is not a node",
-                                        did_you_mean(node, net.nodes)))
+                problems.append(Problem("is not a node", field=f"likelihoods['{node}']",
+                                        hint=did_you_mean(node, net.nodes)))
                 continue
             arr = np.asarray(raw, dtype=float)
             if arr.ndim == 2:
                 arr = arr[None]
             if arr.ndim != 3 or arr.shape[2] != net.card(node):
-                problems.append(Problem(f"likelihoods['{node}']", f"has shape {arr.shape}, "
+                problems.append(Problem(f"has shape {arr.shape}, "
                                         f"expected (T, {net.card(node)}) or (B, T, "
-                                        f"{net.card(node)})"))
+                                        f"{net.card(node)})", field=f"likelihoods['{node}']"))
                 continue
             if not np.all(np.isfinite(arr)) or arr.min() < 0:
-                problems.append(Problem(f"likelihoods['{node}']",
-                                        "must be finite and non-negative"))
+                problems.append(Problem("must be finite and non-negative",
+                                        field=f"likelihoods['{node}']"))
                 continue
             lik[node] = arr
         lengths = {a.shape[1] for a in lik.values()}
         if steps is None:
             if len(lengths) != 1:
-                problems.append(Problem("steps", "give steps, or likelihoods that all have "
-                                        "the same number of steps"))
+                problems.append(Problem("give steps, or likelihoods that all have "
+                                        "the same number of steps", field="steps"))
             else:
                 steps = lengths.pop()
         elif any(n != steps for n in lengths):
-            problems.append(Problem("likelihoods", f"every likelihood needs {steps} steps"))
+            problems.append(Problem(f"every likelihood needs {steps} steps", field="likelihoods"))
         tabs: dict[str, np.ndarray] = {}
         for node, raw in (cpts or {}).items():
             if node not in net.states:
-                problems.append(Problem(f"cpts['{node}']", "is not a node",
-                                        did_you_mean(node, net.nodes)))
+                problems.append(Problem("is not a node", field=f"cpts['{node}']",
+                                        hint=did_you_mean(node, net.nodes)))
                 continue
             tabs[node] = np.asarray(raw, dtype=float)
         trans: dict[str, np.ndarray] = {}
         for node, raw in (transitions or {}).items():
             if node not in self._pos:
-                problems.append(Problem(f"transitions['{node}']", "is not a persistent node",
-                                        did_you_mean(node, self._persistent)))
+                problems.append(Problem("is not a persistent node", field=f"transitions['{node}']",
+                                        hint=did_you_mean(node, self._persistent)))
                 continue
             trans[node] = np.asarray(raw, dtype=float)
         if problems:
@@ -698,8 +698,8 @@ class DynamicEngine:
         for name, arr, expected in checks:
             if arr.shape[arr.ndim - len(expected):] != expected \
                     or arr.ndim not in (len(expected), len(expected) + 1):
-                problems.append(Problem(name, f"has shape {arr.shape}, expected {expected} "
-                                        "with an optional leading batch axis"))
+                problems.append(Problem(f"has shape {arr.shape}, expected {expected} "
+                                        "with an optional leading batch axis", field=name))
             elif arr.ndim == len(expected) + 1:
                 batch = self._batch(batch, arr.shape[0], name, problems)
         for node, arr in lik.items():
@@ -708,13 +708,13 @@ class DynamicEngine:
         if problems:
             raise EvidenceError("inputs do not fit the dynamic network", problems)
         if not steps or steps < 1:
-            raise EvidenceError("no steps", [Problem("steps", "must be at least 1")])
+            raise EvidenceError("no steps", [Problem("must be at least 1", field="steps")])
         return lik, {"cpts": full, "transitions": tran}, int(steps), batch
 
     @staticmethod
     def _batch(batch: int, size: int, name: str, problems: list[Problem]) -> int:
         if batch not in (1, size):
-            problems.append(Problem(name, f"has {size} draws where others have {batch}"))
+            problems.append(Problem(f"has {size} draws where others have {batch}", field=name))
             return batch
         return size
 

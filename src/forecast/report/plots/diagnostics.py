@@ -59,8 +59,8 @@ def plot_diagnostics(forecast: Forecast, *, var_names: Sequence[str] = ("theta",
         return _nuts_diagnostics(forecast, var_names, max_params)
     if "importance" not in forecast.idata.groups():
         raise ForecastError("plot_diagnostics: nothing to show", [Problem(
-            "forecast", f"method '{method or 'unknown'}' and no importance-weight group",
-            "diagnostics are drawn for NUTS forecasts and importance-sampling forecasts")])
+            f"method '{method or 'unknown'}' and no importance-weight group", field="forecast",
+            hint="diagnostics are drawn for NUTS forecasts and importance-sampling forecasts")])
     return _importance_diagnostics(forecast)
 
 
@@ -69,8 +69,8 @@ def _worst_components(posterior, var_names: Iterable[str], n: int) -> list[tuple
     problems, found = [], []
     for i, var in enumerate(var_names):
         if var not in posterior:
-            problems.append(Problem(f"var_names[{i}]", f"'{var}' is not a posterior variable",
-                                    did_you_mean(var, posterior.data_vars)))
+            problems.append(Problem(f"'{var}' is not a posterior variable", field=f"var_names[{i}]",
+                                    hint=did_you_mean(var, posterior.data_vars)))
             continue
         data = posterior[var]
         (dim,) = [d for d in data.dims if d not in ("chain", "draw")]
