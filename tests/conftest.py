@@ -19,6 +19,9 @@ import pytest
 os.environ.setdefault(
     "PYTENSOR_FLAGS", f"compiledir={os.path.join(tempfile.gettempdir(), 'forecast-pytensor')}"
 )
+# pytest-xdist already runs one worker per core: numba's kernels run on one thread each, so two
+# workers never fight over the cores (threads waiting for each other in a parallel region).
+os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
 
 ROOT = Path(__file__).resolve().parents[1]

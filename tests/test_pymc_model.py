@@ -204,6 +204,14 @@ def test_cases_that_do_not_fit_are_reported_with_their_index(spec) -> None:
         build_pymc_model(spec, [({"caliphate": "yes"}, {"caliphate": [1.0, 0.0]})])
 
 
+def test_a_case_index_goes_into_the_problems_field(spec) -> None:
+    with pytest.raises(EvidenceError) as info:
+        build_pymc_model(spec, [({}, {}), ({"kaliphate": "yes"}, {})])
+    (problem,) = info.value.problems
+    assert problem.file is None and problem.line is None
+    assert problem.field == "case 1: evidence kaliphate=yes"
+
+
 @pytest.fixture(scope="module")
 def nuts(spec):
     return sample_nuts(spec, [(NUTS_EVIDENCE, {})], draws=1000, tune=1000, chains=2, seed=4)

@@ -50,14 +50,15 @@ def test_chains_and_draws_of_an_array(draws):
     assert f.sel(node="war", state="no")["mean"] == pytest.approx(draws["war=no"].mean())
 
 
-@pytest.mark.parametrize(("kwargs", "where"), [
-    ({"draws": np.ones(3)}, "draws"),
-    ({"draws": np.full((4, 2), 0.5), "outcomes": ["a=x"]}, "outcomes"),
-    ({"draws": np.full((4, 2), 1.5), "outcomes": ["a=x", "a=y"]}, "draws"),
-    ({"draws": np.full((4, 2), 0.5), "outcomes": ["a", "a=y"]}, "outcomes: 'a'"),
-    ({"draws": np.full((4, 2), 0.5), "outcomes": ["a=x", "a=x"]}, "outcomes"),
+@pytest.mark.parametrize(("kwargs", "field", "words"), [
+    ({"draws": np.ones(3)}, "draws", "got shape (3,)"),
+    ({"draws": np.full((4, 2), 0.5), "outcomes": ["a=x"]}, "outcomes", "1 names for 2"),
+    ({"draws": np.full((4, 2), 1.5), "outcomes": ["a=x", "a=y"]}, "draws", "outside [0, 1]"),
+    ({"draws": np.full((4, 2), 0.5), "outcomes": ["a", "a=y"]}, "outcomes", "'a' is not"),
+    ({"draws": np.full((4, 2), 0.5), "outcomes": ["a=x", "a=x"]}, "outcomes", "named twice"),
 ])
-def test_what_is_not_draws_of_probabilities_is_refused(kwargs, where):
+def test_what_is_not_draws_of_probabilities_is_refused(kwargs, field, words):
     with pytest.raises(ForecastError) as caught:
         Forecast.from_draws(kwargs.pop("draws"), **kwargs)
-    assert caught.value.problems[0].where == where
+    (problem,) = caught.value.problems
+    assert problem.field == field and words in problem.message

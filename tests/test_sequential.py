@@ -83,3 +83,76 @@ def test_ibis_posterior_matches_importance_sampling_with_many_draws():
         assert abs(mean - expected) < 4 * sd / np.sqrt(snap.ess / 2), name
     assert sampler.diagnostics, "the sampler should have resampled and moved"
     assert all(0.05 < np.mean(d["acceptance"]) < 0.9 for d in sampler.diagnostics)
+
+
+def _simulate(rng, lo, hi, rho, steps):
+    """One path of the one-condition model: c persists with rho, e ~ Bernoulli(h[c])."""
+    c = int(rng.random() < 0.5)
+    path = []
+    for _ in range(steps):
+        if rng.random() >= rho:
+            c = int(rng.random() < 0.5)
+        e = int(rng.random() < (hi if c else lo))
+        path.append((c, e))
+    return path
+
+
+def _sbc_pvalues(sampler_priors: dict, runs: int = 60, bins: int = 6) -> dict[str, float]:
+    """Simulation-based calibration (Talts et al., 2018): draw θ from the true prior, simulate
+    a path, run IBIS with `sampler_priors`, rank θ among the posterior draws; return the
+    chi-square p-value of uniform ranks per parameter."""
+    from scipy import stats
+
+    dn = _one_event()
+    engine = DynamicEngine(dn)
+    truth_space = ParameterSpace({"h_low": ProbabilityPrior(2.0, 8.0),
+                                  "h_high": ProbabilityPrior(3.0, 4.0),
+                                  "rho": ProbabilityPrior(8.0, 2.0)})
+    space = ParameterSpace(sampler_priors)
+
+    def tables(values):
+        lo, hi, rho = (np.asarray(values[k]).reshape(-1) for k in ("h_low", "h_high", "rho"))
+        e = np.stack([np.stack([1 - lo, lo], -1), np.stack([1 - hi, hi], -1)], axis=1)
+        r = rho[:, None, None]
+        return ({"c": np.broadcast_to([0.5, 0.5], (len(rho), 2)), "e": e},
+                {"c": r * np.eye(2) + (1 - r) * np.array([0.5, 0.5])})
+
+    rng = np.random.default_rng(2024)
+    steps = 20
+    ranks: dict[str, list[int]] = {name: [] for name in space.names}
+    for i in range(runs):
+        truth = truth_space.values(truth_space.sample(rng, 1))
+        path = _simulate(rng, float(truth["h_low"][0]), float(truth["h_high"][0]),
+                         float(truth["rho"][0]), steps)
+        findings = [(t, "e", "yes" if e else "no") for t, (_, e) in enumerate(path)]
+        findings += [(t, "c", "high" if c else "low") for t, (c, _) in enumerate(path)
+                     if t % 5 == 0]  # the condition is seen now and then
+        lik = {k: v[None] for k, v in step_likelihoods(dn.slice, steps, findings).items()}
+        sampler = IBIS(engine, space, tables, lambda v, s, lik=lik: lik, particles=200,
+                       moves=3, seed=i)
+        snap = sampler.run(steps)[steps - 1]
+        draws = space.values(snap.z)
+        keep = rng.choice(len(snap.z), size=bins * 10 - 1, p=snap.weights)
+        for name in space.names:
+            ranks[name].append(int(np.sum(draws[name][keep] < truth[name][0])))
+    return {name: float(stats.chisquare(np.bincount(np.asarray(r) * bins // (bins * 10),
+                                                     minlength=bins)).pvalue)
+            for name, r in ranks.items()}
+
+
+@pytest.mark.slow
+def test_simulation_based_calibration_of_ibis():
+    pvalues = _sbc_pvalues({"h_low": ProbabilityPrior(2.0, 8.0),
+                            "h_high": ProbabilityPrior(3.0, 4.0),
+                            "rho": ProbabilityPrior(8.0, 2.0)})
+    # uniform ranks at the 0.1% level for every parameter
+    assert min(pvalues.values()) > 0.001, pvalues
+
+
+@pytest.mark.slow
+def test_simulation_based_calibration_catches_a_planted_error():
+    # the sampler believes h_high is small (Beta(2, 8)) while the truth comes from Beta(3, 4)
+    pvalues = _sbc_pvalues({"h_low": ProbabilityPrior(2.0, 8.0),
+                            "h_high": ProbabilityPrior(2.0, 8.0),
+                            "rho": ProbabilityPrior(8.0, 2.0)})
+    assert pvalues["h_high"] < 0.001, pvalues

@@ -67,12 +67,26 @@ def test_calendar_steps_are_calendar_quarters_and_months():
 
 
 def test_hazard_keeps_the_window_probability_under_constant_causes():
-    window = np.array([[[0.6, 0.3, 0.1], [0.9, 0.05, 0.05]]])  # (B=1, parent=2, card=3)
-    per_step = hazard_cpt(window, 8.0, np.array([True, False]))
+    # (B=1, condition parent=2, card=3): no event parent, every row converted
+    window = np.array([[[0.6, 0.3, 0.1], [0.9, 0.05, 0.05]]])
+    per_step = hazard_cpt(window, 8.0)
     np.testing.assert_allclose(per_step.sum(axis=-1), 1.0)
-    assert per_step[0, 0, 0] ** 8 == pytest.approx(0.6)  # P(no occurrence over 8 steps)
+    np.testing.assert_allclose(per_step[0, :, 0] ** 8, [0.6, 0.9])  # P(none over 8 steps)
     assert per_step[0, 0, 1] / per_step[0, 0, 2] == pytest.approx(3.0)  # proportions kept
-    np.testing.assert_array_equal(per_step[0, 1], window[0, 1])  # a triggered row is kept
+
+
+def test_an_event_parent_multiplies_the_step_by_its_window_factor_once():
+    # noisy-OR over a condition c and an event e: P(no | c, e) = (1-0.1)(1-0.3)^c (1-0.5)^e
+    q = np.array([[0.9, 0.9 * 0.5], [0.9 * 0.7, 0.9 * 0.7 * 0.5]])  # axes (c, e)
+    window = np.stack([q, 1 - q], axis=-1)[None]
+    per_step = hazard_cpt(window, 8.0, event_axes=[1])
+    np.testing.assert_allclose(per_step[0, :, 0, 0] ** 8, q[:, 0])  # background converted
+    np.testing.assert_allclose(per_step[0, :, 1, 0], per_step[0, :, 0, 0] * 0.5)  # trigger once
+    # an event parent that lowers the event cannot push P(no) above 1
+    lowers = np.stack([np.array([[0.5, 0.9]]), 1 - np.array([[0.5, 0.9]])], axis=-1)
+    capped = hazard_cpt(lowers, 8.0, event_axes=[0])  # (B=1, e=2, card=2)
+    assert 0.5 ** (1 / 8) <= capped[0, 1, 0] <= 1.0
+    np.testing.assert_allclose(capped.sum(axis=-1), 1.0)
 
 
 def test_flagship_time_semantics():

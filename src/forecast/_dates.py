@@ -94,7 +94,7 @@ def date_or_problem(value: object, where: str, problems: list[Problem], *,
     try:
         return parse_date(value, today=today)
     except ValueError as exc:
-        problems.append(Problem(where, str(exc), hint))
+        problems.append(Problem(str(exc), hint=hint, field=where))
         return None
 
 

@@ -227,12 +227,12 @@ def read_checked_csv(path: str | os.PathLike[str], columns: Sequence[str], *,
 def _add_record(out: CheckedCsv, cells: list[str], start: int, end: int) -> None:
     if end > start:
         out.problems.append(Problem(
-            f"{out.name}:{start}", f"a cell spans lines {start}-{end}",
-            "keep every row on one line (close the quote; no line breaks inside a cell)"))
+            f"a cell spans lines {start}-{end}", file=out.name, line=start,
+            hint="keep every row on one line (close the quote; no line breaks inside a cell)"))
     if len(cells) != len(out.header):
         out.problems.append(Problem(
-            f"{out.name}:{start}", f"has {len(cells)} fields, the header has {len(out.header)}",
-            "quote any cell that contains a comma"))
+            f"has {len(cells)} fields, the header has {len(out.header)}", file=out.name,
+            line=start, hint="quote any cell that contains a comma"))
         return
     out.records.append((start, dict(zip(out.header, cells, strict=True))))
 
@@ -253,7 +253,7 @@ def _read_text(path: Path, name: str, what: str) -> str:
         except UnicodeDecodeError as exc:
             kind = f"not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})"
     raise EvidenceError(f"{name}: cannot read the {what}: the file is {kind}", [Problem(
-        name, f"is {kind}", f"give the {what} as a plain UTF-8 CSV file")])
+        f"is {kind}", file=name, hint=f"give the {what} as a plain UTF-8 CSV file")])
 
 
 def check_header(header: Sequence[str], name: str, columns: Sequence[str]) -> list[Problem]:
@@ -277,15 +277,15 @@ def check_header(header: Sequence[str], name: str, columns: Sequence[str]) -> li
     seen: set[str] = set()
     for column in header:
         if column in seen:
-            problems.append(Problem(f"{name}:1", f"column '{column}' appears twice",
-                                    "keep one column of each name"))
+            problems.append(Problem(f"column '{column}' appears twice", file=name, line=1,
+                                    hint="keep one column of each name"))
         seen.add(column)
     missing = [c for c in columns if c not in seen]
     for column in sorted(seen - set(columns)):
         hint = did_you_mean(column, missing or columns)
-        problems.append(Problem(f"{name}:1", f"unknown column '{column}'",
-                                hint or f"the columns are {', '.join(columns)}"))
+        problems.append(Problem(f"unknown column '{column}'", file=name, line=1,
+                                hint=hint or f"the columns are {', '.join(columns)}"))
     for column in missing:
-        problems.append(Problem(f"{name}:1", f"missing column '{column}'",
-                                f"the columns are {', '.join(columns)}"))
+        problems.append(Problem(f"missing column '{column}'", file=name, line=1,
+                                hint=f"the columns are {', '.join(columns)}"))
     return problems

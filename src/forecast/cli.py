@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -290,8 +291,8 @@ def score(model: Path, questions: Path, ledger: Path | None, seed: int, workers:
 
     if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise ForecastError(f"{plot}: --plot writes .png, .svg or .pdf files",
-                            [Problem("--plot", f"unknown file type '{plot.suffix}'",
-                                     "e.g. --plot reliability.png")])
+                            [Problem(f"unknown file type '{plot.suffix}'", field="--plot",
+                                     hint="e.g. --plot reliability.png")])
     try:
         result = run_score(model, questions, ledger, seed=seed, workers=workers, bins=bins,
                            progress=not as_json and sys.stderr.isatty(), **_forecaster())
@@ -369,8 +370,8 @@ def replay(model: Path, ledger: Path | None, start: str, end: str | None, every:
                              progress=sys.stderr.isatty() if progress is None else progress,
                              **_forecaster())
     except ForecastError as err:  # name the options, not the library's parameters
-        raise type(err)(err.summary, [Problem(options.get(p.where, p.where), p.message, p.hint)
-                                      for p in err.problems]) from None
+        raise type(err)(err.summary, [replace(p, field=options[p.field]) if p.field in options
+                                      else p for p in err.problems]) from None
     except Exception as exc:  # a worker's bug or a lost cluster: one line naming the date
         click.echo(f"error: unexpected failure: {exc}", err=True)
         raise SystemExit(EXIT_UNEXPECTED) from None
@@ -457,10 +458,11 @@ def _parse_findings(evidence: tuple[str, ...], soft: tuple[str, ...]
     for item in evidence:
         node, sep, state = item.partition("=")
         if not sep or not node or not state:
-            problems.append(Problem(f"--evidence {item}", "expected NODE=STATE"))
+            problems.append(Problem("expected NODE=STATE", field=f"--evidence {item}"))
         elif node.strip() in hard:
-            problems.append(Problem(f"--evidence {item}", f"'{node.strip()}' is already given "
-                                    f"as {hard[node.strip()]}", "give each node once"))
+            problems.append(Problem(f"'{node.strip()}' is already given as "
+                                    f"{hard[node.strip()]}", field=f"--evidence {item}",
+                                    hint="give each node once"))
         else:
             hard[node.strip()] = state.strip()
     for item in soft:
@@ -470,10 +472,12 @@ def _parse_findings(evidence: tuple[str, ...], soft: tuple[str, ...]
         except ValueError:
             numbers = []
         if not sep or not node or not numbers:
-            problems.append(Problem(f"--soft {item}", "expected NODE=L1,L2,... with numbers"))
+            problems.append(Problem("expected NODE=L1,L2,... with numbers",
+                                    field=f"--soft {item}"))
         elif node.strip() in lik:
-            problems.append(Problem(f"--soft {item}", f"'{node.strip()}' has a likelihood "
-                                    "already", "multiply the two vectors into one"))
+            problems.append(Problem(f"'{node.strip()}' has a likelihood already",
+                                    field=f"--soft {item}",
+                                    hint="multiply the two vectors into one"))
         else:
             lik[node.strip()] = numbers
     if problems:

@@ -10,8 +10,9 @@ nothing here ever needs a traceback to be understood.
 from __future__ import annotations
 
 import difflib
+import operator
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 __all__ = [
     "EvidenceError",
@@ -22,30 +23,95 @@ __all__ = [
     "RunStoreError",
     "SpecError",
     "did_you_mean",
+    "sorted_by_line",
 ]
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with an input.
+    """One thing wrong with an input, and where it is.
+
+    The location is structured, never a string to take apart: `file` and `line` say where in
+    an input the problem is, `field` what part of it (a key path, a column, an option, a
+    parameter). Code that sorts, groups or renames problems reads these fields;
+    :attr:`where` renders them for people.
 
     Parameters
     ----------
-    where : str
-        Location, as specific as we know it: ``"models/x.yaml:12 nodes.war.states"``.
     message : str
         What is wrong, in the user's terms.
     hint : str, optional
         How to fix it.
+    file : str, optional
+        The input the problem is in: a file's path as given (``"models/x.yaml"``,
+        ``"<string>"`` for text given directly), a run folder, or the name of an input that has
+        no file (a model or network, ``"ledger"`` for a ledger frame).
+    line : int, optional
+        The 1-based line of `file` (the first line of a CSV record or YAML node).
+    field : str, optional
+        The part of the input: a key path (``"nodes.war.states"``), a column (``"grade"``),
+        a command-line option (``"--as-of"``), a parameter (``"cpts['x']"``), or a place in an
+        object given in Python (``"case 3 report 2 (Dawn)"``).
+
+    Examples
+    --------
+    >>> p = Problem("unknown node 'wr'", hint="did you mean 'war'?", file="ledger.csv",
+    ...             line=3, field="node")
+    >>> p.line
+    3
+    >>> print(p)
+    ledger.csv:3 node: unknown node 'wr' (did you mean 'war'?)
+    >>> print(Problem("must be at least 1", field="steps"))
+    steps: must be at least 1
     """
 
-    where: str
     message: str
+    _: KW_ONLY
     hint: str | None = None
+    file: str | None = None
+    line: int | None = None
+    field: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.line is not None:  # a numpy integer from a frame's "line" column is fine
+            object.__setattr__(self, "line", operator.index(self.line))
+
+    @property
+    def where(self) -> str:
+        """The location for display: ``file:line field``, ``file: field``, ``file`` or ``field``.
+
+        For people only: read :attr:`file`, :attr:`line` and :attr:`field` in code.
+        """
+        place = self.file or ""
+        if self.line is not None:
+            place = f"{place}:{self.line}" if place else f"line {self.line}"
+        if not self.field:
+            return place
+        if not place:
+            return self.field
+        return f"{place} {self.field}" if self.line is not None else f"{place}: {self.field}"
 
     def __str__(self) -> str:
-        text = f"{self.where}: {self.message}" if self.where else self.message
+        where = self.where
+        text = f"{where}: {self.message}" if where else self.message
         return f"{text} ({self.hint})" if self.hint else text
+
+
+def sorted_by_line(problems: Iterable[Problem]) -> list[Problem]:
+    """`problems` in the order of their lines; those without a line first, in the order given.
+
+    Parameters
+    ----------
+    problems : iterable of Problem
+        Problems of one file, as a validator collected them (e.g. header, then each record's
+        cells, then checks across records).
+
+    Returns
+    -------
+    list of Problem
+        Sorted by :attr:`Problem.line` (stable).
+    """
+    return sorted(problems, key=lambda p: 0 if p.line is None else p.line)
 
 
 class ForecastError(Exception):

@@ -82,19 +82,20 @@ that the model makes exactly independent."""
 def _check_target(states: Mapping[str, Sequence[str]], node: str, state: str) -> None:
     if node not in states:
         raise EvidenceError(f"unknown scenario node '{node}'", [Problem(
-            "node", f"'{node}' is not a node of the model",
-            did_you_mean(node, states) or f"nodes: {', '.join(states)}")])
+            f"'{node}' is not a node of the model", field="node",
+            hint=did_you_mean(node, states) or f"nodes: {', '.join(states)}")])
     if state not in states[node]:
         raise EvidenceError(f"'{node}' has no state '{state}'", [Problem(
-            "state", f"'{state}' is not a state of {node}",
-            did_you_mean(state, states[node]) or f"states: {', '.join(states[node])}")])
+            f"'{state}' is not a state of {node}", field="state",
+            hint=did_you_mean(state, states[node]) or f"states: {', '.join(states[node])}")])
 
 
 def _check_case(case: Case) -> None:
     if case.reports or case.counts:
         raise EvidenceError("explanations take hard and soft findings only", [Problem(
-            "case", "the case has source reports or counts, whose likelihoods depend on "
-            "further parameters", "build the case with reports=False and without counts")])
+            "the case has source reports or counts, whose likelihoods depend on "
+            "further parameters", field="case",
+            hint="build the case with reports=False and without counts")])
 
 
 def _engine_and_cpts(spec: ModelSpec, cases: Sequence[Case],
@@ -109,15 +110,16 @@ def _forecast_values(spec: ModelSpec, forecast: Forecast, case: Case) -> dict[st
     attrs = forecast.attrs
     problems = []
     if attrs.get("model_hash") != spec.fingerprint:
-        problems.append(Problem("forecast", "was made with another model (its model hash "
-                                "differs)", "pass the forecast of this model"))
+        problems.append(Problem("was made with another model (its model hash differs)",
+                                field="forecast", hint="pass the forecast of this model"))
     cases = attrs.get("evidence") or [{}]
     if canonical_json(cases[0]) != canonical_json(case.to_json()):
-        problems.append(Problem("forecast", "was made with other findings than this case",
-                                "pass the case the forecast was made with, or no forecast"))
+        problems.append(Problem("was made with other findings than this case", field="forecast",
+                                hint="pass the case the forecast was made with, or no forecast"))
     if attrs.get("interventions"):
-        problems.append(Problem("forecast", "is a forecast under do(); explanations condition "
-                                "on findings only", "explain the forecast without --do"))
+        problems.append(Problem("is a forecast under do(); explanations condition "
+                                "on findings only", field="forecast",
+                                hint="explain the forecast without --do"))
     post = forecast.idata["posterior"]
     names = [str(n) for n in post["parameter"].values]
     theta = post["theta"].values.reshape(-1, len(names))
@@ -127,7 +129,7 @@ def _forecast_values(spec: ModelSpec, forecast: Forecast, case: Case) -> dict[st
         wanted = ([f"{p.name}[{s}]" for s in (p.states or range(p.shape[0]))] if p.shape
                   else [p.name])
         if not all(w in column for w in wanted):
-            problems.append(Problem("forecast", f"has no draws of parameter {p.name}"))
+            problems.append(Problem(f"has no draws of parameter {p.name}", field="forecast"))
             continue
         cols = theta[:, [column[w] for w in wanted]]
         values[p.name] = cols if p.shape else cols[:, 0]
@@ -367,19 +369,19 @@ def _candidates(states: Mapping[str, Sequence[str]], case: Case, node: str,
                 candidates: Sequence[str] | None) -> list[str]:
     if node in case.evidence:
         raise EvidenceError(f"the scenario node '{node}' is already observed", [Problem(
-            f"case.evidence[{node}]", "nothing more can be learnt about it",
-            "ask about a node without a hard finding")])
+            "nothing more can be learnt about it", field=f"case.evidence[{node}]",
+            hint="ask about a node without a hard finding")])
     if candidates is None:
         return [n for n in states if n != node and n not in case.evidence
                 and n not in case.soft]
     problems = []
     for c in candidates:
         if c not in states:
-            problems.append(Problem(f"candidate {c}", "not a node of the model",
-                                    did_you_mean(c, states)))
+            problems.append(Problem("not a node of the model", field=f"candidate {c}",
+                                    hint=did_you_mean(c, states)))
         elif c == node or c in case.evidence:
-            problems.append(Problem(f"candidate {c}", "is the scenario node or already "
-                                    "observed", "leave it out"))
+            problems.append(Problem("is the scenario node or already observed",
+                                    field=f"candidate {c}", hint="leave it out"))
     if problems:
         raise EvidenceError("cannot rank these candidates", problems)
     return list(dict.fromkeys(candidates))
@@ -535,7 +537,7 @@ def evidence_conflict(
     impossible = [findings[i][0] for i, lp in enumerate(single) if lp == -np.inf]
     if impossible:
         raise InferenceError("a finding is impossible under the model", [Problem(
-            f, "has probability 0 under every draw", "correct it or make it soft")
+            "has probability 0 under every draw", field=f, hint="correct it or make it soft")
             for f in impossible])
 
     def row(members: Sequence[int], first: str = "", second: str = "") -> dict:
@@ -714,8 +716,9 @@ def attribute_change(
         if not np.isfinite(log_pe).any():
             who = [p.row_id for j, p in enumerate(players) if mask >> j & 1]
             raise InferenceError("a combination of the rows is impossible under the model", [
-                Problem("rows", "the rows before, with these changes, cannot all hold: "
-                        + (", ".join(who) or "(none)"), "check those rows against the model")])
+                Problem("the rows before, with these changes, cannot all hold: "
+                        + (", ".join(who) or "(none)"), field="rows",
+                        hint="check those rows against the model")])
         weights = special.softmax(log_pe)
         ess[key] = float(1.0 / np.sum(weights**2))
         others = np.delete(lls, index, axis=0)
@@ -773,12 +776,12 @@ def _players(before: pd.DataFrame, after: pd.DataFrame
     for name, rows in (("rows_before", before), ("rows_after", after)):
         missing = [c for c in _REQUIRED if c not in rows.columns]
         if missing:
-            problems.append(Problem(name, f"lacks column(s) {', '.join(missing)}",
-                                    "pass kept rows from forecast.evidence.ledger.rows_as_of"))
+            problems.append(Problem(f"lacks column(s) {', '.join(missing)}", field=name,
+                                    hint="pass kept rows from forecast.evidence.ledger.rows_as_of"))
         elif not rows["id"].is_unique:
             dup = sorted(set(rows.loc[rows["id"].duplicated(), "id"].astype(str)))
-            problems.append(Problem(name, f"repeats row id(s) {', '.join(dup)}",
-                                    "each ledger row once"))
+            problems.append(Problem(f"repeats row id(s) {', '.join(dup)}", field=name,
+                                    hint="each ledger row once"))
     if problems:
         raise EvidenceError("cannot compare these evidence rows", problems)
     b = before.reset_index(drop=True)

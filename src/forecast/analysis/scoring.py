@@ -50,7 +50,7 @@ from scipy import stats
 
 from forecast._dates import parse_date
 from forecast._io import read_checked_csv
-from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean
+from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean, sorted_by_line
 from forecast.model.schema import ModelSpec
 
 __all__ = [
@@ -216,19 +216,19 @@ def load_questions(
     for line, raw in read.records:
         qid = raw.get("id", "").strip()
         if qid and qid in first_line:
-            problems.append(Problem(f"{name}:{line} id", f"duplicate id '{qid}' (also on line "
-                                    f"{first_line[qid]})", "give every question its own id"))
+            problems.append(Problem(f"duplicate id '{qid}' (also on line {first_line[qid]})",
+                                    hint="give every question its own id", file=name, line=line,
+                                    field="id"))
         first_line.setdefault(qid, line)
         row = _validate_row(raw, line, name, context, problems)
         if row is not None:
             rows.append((line, row))
     for line, row in rows:
-        problems += _check_against_spec(row, spec, f"{name}:{line}")
+        problems += _check_against_spec(row, spec, name, line)
     if ledger is not None:
         problems += _check_against_ledger(rows, spec, ledger, name)
     if problems:
-        problems.sort(key=lambda p: int(m.group(1)) if (m := re.search(r":(\d+)", p.where))
-                      else 0)
+        problems = sorted_by_line(problems)
         count = len(problems)
         raise EvidenceError(f"{name}: {count} problem{'s' * (count != 1)} in the questions file",
                             problems)
@@ -257,32 +257,37 @@ def _validate_row(raw: Mapping[str, str], line: int, name: str, context: dict[st
             if error["type"] == "missing":  # reported once, as a missing column
                 continue
             loc = ".".join(str(part) for part in error["loc"])
-            where = f"{name}:{line} {loc}" if loc else f"{name}:{line}"
             kind = error["type"]
             if kind == "value_error":
-                problems.append(Problem(where, str(error["msg"]).removeprefix("Value error, ")))
+                problems.append(Problem(str(error["msg"]).removeprefix("Value error, "),
+                                        file=name, line=line, field=loc or None))
             elif kind == "string_too_short":
-                problems.append(Problem(where, f"{loc} is empty", f"fill in the {loc}"))
+                problems.append(Problem(f"{loc} is empty", hint=f"fill in the {loc}",
+                                        file=name, line=line, field=loc or None))
             elif kind == "string_pattern_mismatch":
-                problems.append(Problem(where, f"'{raw.get(loc, '')}' is not a valid {loc}",
-                                        "a node name: a letter, then letters, digits or "
+                problems.append(Problem(f"'{raw.get(loc, '')}' is not a valid {loc}",
+                                        hint="a node name: a letter, then letters, digits or "
                                         "underscores" if loc == "node" else
-                                        "one word without spaces, e.g. Q01"))
+                                        "one word without spaces, e.g. Q01",
+                                        file=name, line=line, field=loc or None))
             else:
-                problems.append(Problem(where, str(error["msg"])))
+                problems.append(Problem(str(error["msg"]), file=name, line=line,
+                                        field=loc or None))
         return None
 
 
-def _check_against_spec(row: QuestionRow, spec: ModelSpec, where: str) -> list[Problem]:
+def _check_against_spec(row: QuestionRow, spec: ModelSpec, name: str,
+                        line: int) -> list[Problem]:
     states = spec.states.get(row.node)
     if states is None:
-        return [Problem(f"{where} node", f"unknown node '{row.node}'",
-                        did_you_mean(row.node, spec.node_names)
+        return [Problem(f"unknown node '{row.node}'", file=name, line=line, field="node",
+                        hint=did_you_mean(row.node, spec.node_names)
                         or f"the model's nodes are {', '.join(spec.node_names)}")]
     problems = []
     if row.state not in states:
-        problems.append(Problem(f"{where} state", f"'{row.state}' is not a state of {row.node}",
-                                did_you_mean(row.state, states)
+        problems.append(Problem(f"'{row.state}' is not a state of {row.node}", file=name,
+                                line=line, field="state",
+                                hint=did_you_mean(row.state, states)
                                 or f"its states are {', '.join(states)}"))
     definition = spec.nodes[row.node].definition
     window = definition.window
@@ -290,10 +295,10 @@ def _check_against_spec(row: QuestionRow, spec: ModelSpec, where: str) -> list[P
         length = (f"{window.months} months" if window.months is not None
                   else f"{window.days} days")
         problems.append(Problem(
-            f"{where} window_months",
             f"{row.node} is an event over the {length} after the as-of date, not "
             f"{row.window_months} months: the model forecasts only that window",
-            f"set window_months to {window.months}" if window.months is not None
+            file=name, line=line, field="window_months",
+            hint=f"set window_months to {window.months}" if window.months is not None
             else "a question's window is in months; ask about a node with a window in months"))
     return problems
 
@@ -304,20 +309,22 @@ def _check_against_ledger(rows: Sequence[tuple[int, QuestionRow]], spec: ModelSp
     index = {str(r.id): r for r in ledger.itertuples(index=False)}
     problems = []
     for line, q in rows:
-        where = f"{name}:{line} resolved_by"
         cited = []
         for row_id in q.resolved_by:
             row = index.get(row_id)
             if row is None:
-                problems.append(Problem(where, f"no ledger row has id '{row_id}'",
-                                        did_you_mean(row_id, index) or "cite ids of the ledger"))
+                problems.append(Problem(f"no ledger row has id '{row_id}'", file=name,
+                                        line=line, field="resolved_by",
+                                        hint=did_you_mean(row_id, index)
+                                        or "cite ids of the ledger"))
                 continue
             day = pd.Timestamp(row.date).date()
             if not q.as_of < day <= q.resolved:
                 problems.append(Problem(
-                    where, f"{row_id} is dated {day}, outside the question's window "
-                    f"({q.as_of}, {q.resolved}]",
-                    "cite rows dated after the as-of date and on or before the resolution date"))
+                    f"{row_id} is dated {day}, outside the question's window "
+                    f"({q.as_of}, {q.resolved}]", file=name, line=line, field="resolved_by",
+                    hint="cite rows dated after the as-of date and on or before the resolution "
+                    "date"))
                 continue
             cited.append(row)
         if q.node not in spec.states:
@@ -334,10 +341,10 @@ def _check_against_ledger(rows: Sequence[tuple[int, QuestionRow]], spec: ModelSp
             says = int(str(row.state) == q.state)
             if says != q.outcome:
                 problems.append(Problem(
-                    f"{name}:{line} outcome",
                     f"{row.id} records {q.node} = {row.state}, so the outcome of '{q.node} = "
-                    f"{q.state}' is {says}, not {q.outcome}",
-                    "correct the outcome, or cite the row that resolves the question"))
+                    f"{q.state}' is {says}, not {q.outcome}", file=name, line=line,
+                    field="outcome",
+                    hint="correct the outcome, or cite the row that resolves the question"))
     return problems
 
 
@@ -386,10 +393,10 @@ def question_probabilities(questions: pd.DataFrame, model: pd.DataFrame,
     if len(missing):
         raise ForecastError(
             f"{where}: {len(missing)} question(s) have no forecast to score",
-            [Problem(f"{where}:{q.line}", f"the model gives no probability of {q.node} = "
+            [Problem(f"the model gives no probability of {q.node} = "
                      f"{q.state} as of {q.as_of}: the ledger fixes {q.node} by a hard finding "
-                     "then, so there is nothing to forecast",
-                     "ask at an earlier date, or about a node the ledger does not fix then")
+                     "then, so there is nothing to forecast", file=where, line=q.line,
+                     hint="ask at an earlier date, or about a node the ledger does not fix then")
              for q in missing.itertuples(index=False)])
     out["uniform"] = 0.5
     out["model_publishable"] = out["model_publishable"].astype(bool)

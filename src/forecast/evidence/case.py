@@ -56,11 +56,11 @@ class Case:
         problems += _check_mapping(self.counts, "counts", _is_count, "a count (int)")
         if isinstance(self.reports, str | bytes | Mapping) or not isinstance(self.reports,
                                                                                Sequence):
-            problems.append(Problem("reports", f"expected a sequence of Report, got "
-                                    f"{type(self.reports).__name__}"))
+            problems.append(Problem(f"expected a sequence of Report, got "
+                                    f"{type(self.reports).__name__}", field="reports"))
         else:
-            problems += [Problem(f"reports[{i}]", f"expected a Report, got {type(r).__name__}",
-                                 "Report(node, state, source, grade)")
+            problems += [Problem(f"expected a Report, got {type(r).__name__}",
+                                 hint="Report(node, state, source, grade)", field=f"reports[{i}]")
                          for i, r in enumerate(self.reports) if not isinstance(r, Report)]
         if problems:
             raise EvidenceError("not a valid case", problems)
@@ -92,8 +92,8 @@ class Case:
         if not isinstance(value, Mapping):
             raise EvidenceError(f"expected a Case or a mapping {{node: state}}, got "
                                 f"{type(value).__name__}", [Problem(
-                                    "case", f"{value!r:.60}",
-                                    'e.g. {"reconciliation": "failed"} or '
+                                    f"{value!r:.60}", field="case",
+                                    hint='e.g. {"reconciliation": "failed"} or '
                                     'Case({"reconciliation": "failed"}, soft={...})')])
         hard = {k: v for k, v in value.items() if isinstance(v, str)}
         soft = {k: v for k, v in value.items() if not isinstance(v, str)}
@@ -120,13 +120,15 @@ def _check_mapping(value: object, name: str, ok: Callable[[object], bool], expec
                    ) -> list[Problem]:
     """Problems of `value` as a mapping of node names to values accepted by `ok`."""
     if not isinstance(value, Mapping):
-        return [Problem(name, f"expected a mapping {{node: value}}, got {type(value).__name__}")]
+        return [Problem(f"expected a mapping {{node: value}}, got {type(value).__name__}",
+                        field=name)]
     problems = []
     for key, item in value.items():
         if not isinstance(key, str):
-            problems.append(Problem(f"{name}[{key!r}]", "a node name must be a str"))
+            problems.append(Problem("a node name must be a str", field=f"{name}[{key!r}]"))
         elif not ok(item):
-            problems.append(Problem(f"{name}[{key!r}]", f"expected {expected}, got {item!r:.60}"))
+            problems.append(Problem(f"expected {expected}, got {item!r:.60}",
+                                    field=f"{name}[{key!r}]"))
     return problems
 
 

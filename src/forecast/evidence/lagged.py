@@ -64,8 +64,8 @@ def twins_of(spec: Any, cases: Iterable[Any]) -> dict[str, str]:
             named |= {r.node for r in getattr(case, "reports", ())}
             named |= set(getattr(case, "counts", {}))
     twins = {n for n in named if n.endswith(SUFFIX)}
-    problems = [Problem(n, f"'{base_node(n)}' is not an event of the model",
-                        "only events have previous-window twins")
+    problems = [Problem(f"'{base_node(n)}' is not an event of the model", field=n,
+                        hint="only events have previous-window twins")
                 for n in sorted(twins)
                 if base_node(n) not in spec.states
                 or spec.nodes[base_node(n)].definition.kind != "event"]

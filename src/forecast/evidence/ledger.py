@@ -64,7 +64,7 @@ from pydantic import (
 
 from forecast._dates import as_of_date, parse_date
 from forecast._io import atomic_write, read_checked_csv
-from forecast.errors import EvidenceError, Problem, did_you_mean
+from forecast.errors import EvidenceError, Problem, did_you_mean, sorted_by_line
 from forecast.evidence.case import Case
 from forecast.evidence.lagged import lagged
 from forecast.evidence.observations import Report
@@ -235,7 +235,7 @@ def load_ledger(
     if spec is not None:
         problems += _check_against_spec(rows, spec, name)
     if problems:
-        problems.sort(key=_line_of)
+        problems = sorted_by_line(problems)
         count = len(problems)
         raise EvidenceError(f"{name}: {count} problem{'s' * (count != 1)} in the ledger", problems)
     return _to_frame(rows)
@@ -256,8 +256,8 @@ def _validate_row(
             field = ".".join(str(part) for part in error["loc"])
             if error["type"] == "missing":  # already reported once, as a missing column
                 continue
-            where = f"{name}:{line} {field}" if field else f"{name}:{line}"
-            problems.append(Problem(where, *_explain(error, raw.get(field))))
+            message, hint = _explain(error, raw.get(field))
+            problems.append(Problem(message, hint=hint, file=name, line=line, field=field or None))
         return None
 
 
@@ -283,8 +283,8 @@ def _check_ids(ids: Sequence[tuple[int, str]], name: str) -> list[Problem]:
     for line, row_id in ids:
         if row_id and row_id in first:
             problems.append(Problem(
-                f"{name}:{line} id", f"duplicate id '{row_id}' (also on line {first[row_id]})",
-                "give every row its own id",
+                f"duplicate id '{row_id}' (also on line {first[row_id]})",
+                hint="give every row its own id", file=name, line=line, field="id",
             ))
         first.setdefault(row_id, line)
     return problems
@@ -299,9 +299,9 @@ def _check_grades(rows: Sequence[tuple[int, LedgerRow]], name: str) -> list[Prob
         seen, seen_line = first.setdefault(row.source, (letter, line))
         if letter != seen:
             problems.append(Problem(
-                f"{name}:{line} grade",
                 f"source '{row.source}' is graded {letter} here and {seen} on line {seen_line}",
-                "reliability (the letter) belongs to the source: grade it once; the digit may vary",
+                hint="reliability (the letter) belongs to the source: grade it once; the digit "
+                "may vary", file=name, line=line, field="grade",
             ))
     return problems
 
@@ -314,25 +314,22 @@ def _check_against_spec(
         states = spec.states.get(row.node)
         if states is None:
             hint = did_you_mean(row.node, spec.node_names)
-            problems.append(Problem(f"{name}:{line} node", f"unknown node '{row.node}'",
-                                    hint or f"the model's nodes are {', '.join(spec.node_names)}"))
+            problems.append(Problem(f"unknown node '{row.node}'", file=name, line=line,
+                                    field="node", hint=hint or "the model's nodes are "
+                                    f"{', '.join(spec.node_names)}"))
         elif row.state is not None and row.state not in states:
             problems.append(Problem(
-                f"{name}:{line} state", f"'{row.state}' is not a state of {row.node}",
-                did_you_mean(row.state, states) or f"its states are {', '.join(states)}",
+                f"'{row.state}' is not a state of {row.node}", file=name, line=line,
+                field="state",
+                hint=did_you_mean(row.state, states) or f"its states are {', '.join(states)}",
             ))
         elif row.likelihood is not None and len(row.likelihood) != len(states):
             problems.append(Problem(
-                f"{name}:{line} likelihood",
                 f"{len(row.likelihood)} numbers for {row.node}, which has {len(states)} states",
-                f"give one number per state, in the order {';'.join(states)}",
+                hint=f"give one number per state, in the order {';'.join(states)}",
+                file=name, line=line, field="likelihood",
             ))
     return problems
-
-
-def _line_of(problem: Problem) -> int:
-    match = re.search(r":(\d+)", problem.where)
-    return int(match.group(1)) if match else 0
 
 
 # --- result ---------------------------------------------------------------------------------------
@@ -420,8 +417,8 @@ def rows_as_of(
         window = spec.nodes[str(node)].definition.window
         if window is None:
             raise EvidenceError(f"event node '{node}' has no window in the model",
-                                [Problem(f"node {node}", "an event needs definition.window",
-                                         "e.g. window: {months: 24}")])
+                                [Problem("an event needs definition.window", field=f"node {node}",
+                                         hint="e.g. window: {months: 24}")])
         start = day - (pd.DateOffset(months=window.months) if window.months is not None
                        else pd.Timedelta(days=window.days))
         keep &= ~((frame["node"] == node) & (frame["date"] <= start))
@@ -596,8 +593,8 @@ def _half_life(value: float | None) -> float | None:
         number = math.nan
     if not (math.isfinite(number) and number > 0):
         raise EvidenceError(f"half-life {value!r} must be a positive number of days",
-                            [Problem("half_life_days", f"got {value!r}",
-                                     "e.g. 365, or None for no decay")])
+                            [Problem(f"got {value!r}", field="half_life_days",
+                                     hint="e.g. 365, or None for no decay")])
     return number
 
 
@@ -613,7 +610,8 @@ def _check_frame(ledger: pd.DataFrame, spec: ModelSpec) -> None:
     if missing:
         raise EvidenceError(
             f"the ledger frame lacks column{'s' * (len(missing) != 1)} {', '.join(missing)}",
-            [Problem("ledger", "not a frame from load_ledger", "load it with load_ledger")])
+            [Problem("not a frame from load_ledger", hint="load it with load_ledger",
+                     field="ledger")])
     problems = []
     for row in ledger[["line", "node", "state", "likelihood"]].itertuples(index=False):
         rows = [(int(row.line), LedgerRow.model_construct(

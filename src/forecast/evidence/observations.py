@@ -156,12 +156,12 @@ class ObservationModel:
                 problems += self._check_state(where, rep.node, rep.state)
                 letter = rep.grade[:1].upper()
                 if letter not in GRADE_RELIABILITY:
-                    problems.append(Problem(where, f"unknown grade '{rep.grade}'",
-                                            "use an Admiralty grade A–F, e.g. B2"))
+                    problems.append(Problem(f"unknown grade '{rep.grade}'", field=where,
+                                            hint="use an Admiralty grade A–F, e.g. B2"))
                 elif self.grades.setdefault(rep.source, letter) != letter:
-                    problems.append(Problem(where, f"source '{rep.source}' is graded both "
+                    problems.append(Problem(f"source '{rep.source}' is graded both "
                                             f"{self.grades[rep.source]} and {letter}",
-                                            "grade a source once"))
+                                            field=where, hint="grade a source once"))
         self.counts = {m.node: m for m in count_models}
         for m in count_models:
             problems += self._check_count_model(m)
@@ -169,19 +169,21 @@ class ObservationModel:
             for node, y in case.counts.items():
                 where = f"case {i} counts['{node}']"
                 if node not in self.counts:
-                    problems.append(Problem(where, "has no count model",
-                                            f"pass CountModel(node='{node}', rates=...)"))
+                    problems.append(Problem("has no count model", field=where,
+                                            hint=f"pass CountModel(node='{node}', rates=...)"))
                 if not (isinstance(y, int | np.integer) and y >= 0):
-                    problems.append(Problem(where, f"count {y!r} is not a whole number ≥ 0"))
+                    problems.append(Problem(f"count {y!r} is not a whole number ≥ 0",
+                                            field=where))
         if problems:
             raise EvidenceError("the observations do not fit the model", problems)
 
     def _check_state(self, where: str, node: str, state: str | None) -> list[Problem]:
         if node not in self.states:
-            return [Problem(where, f"unknown node '{node}'", did_you_mean(node, self.states))]
+            return [Problem(f"unknown node '{node}'", hint=did_you_mean(node, self.states),
+                            field=where)]
         if state is not None and state not in self.states[node]:
-            return [Problem(where, f"node '{node}' has no state '{state}'",
-                            did_you_mean(state, self.states[node]))]
+            return [Problem(f"node '{node}' has no state '{state}'",
+                            hint=did_you_mean(state, self.states[node]), field=where)]
         return []
 
     def _check_count_model(self, m: CountModel) -> list[Problem]:
@@ -191,15 +193,15 @@ class ObservationModel:
             return problems
         missing = set(self.states[m.node]) - set(m.rates)
         if missing:
-            problems.append(Problem(where, f"no rate for state(s) {sorted(missing)}"))
+            problems.append(Problem(f"no rate for state(s) {sorted(missing)}", field=where))
         for state, (low, high) in m.rates.items():
             problems += self._check_state(where, m.node, state)
             if not 0 < low < high:
-                problems.append(Problem(f"{where}, state '{state}'",
-                                        f"rate range ({low}, {high}) needs 0 < low < high"))
+                problems.append(Problem(f"rate range ({low}, {high}) needs 0 < low < high",
+                                        field=f"{where}, state '{state}'"))
         if m.family not in ("poisson", "negbin"):
-            problems.append(Problem(where, f"unknown family '{m.family}'",
-                                    "use 'poisson' or 'negbin'"))
+            problems.append(Problem(f"unknown family '{m.family}'", field=where,
+                                    hint="use 'poisson' or 'negbin'"))
         return problems
 
     @property

@@ -107,7 +107,7 @@ class Timeline:
         length = self.steps if steps is None else steps
         if length < self.steps:
             raise EvidenceError("too few steps", [Problem(
-                "steps", f"the evidence spans {self.steps} steps; got {length}")])
+                f"the evidence spans {self.steps} steps; got {length}", field="steps")])
         out: dict[str, np.ndarray] = {}
         for node, table in self.fixed.items():
             full = np.ones((1, length, table.shape[1]))
@@ -117,7 +117,8 @@ class Timeline:
             return out
         if values is None:
             raise EvidenceError("reports need the sources' reliabilities", [Problem(
-                "values", "no reliability draws", "pass the draws of Timeline.parameters")])
+                "no reliability draws", hint="pass the draws of Timeline.parameters",
+                field="values")])
         batch = max(np.shape(values[f"source.{rep.source}.reliability"])[0]
                     for _, rep in self.reports)
         for step, rep in self.reports:
@@ -179,14 +180,15 @@ def timeline(
     last = calendar.index(day)
     if last < 0:
         raise EvidenceError(f"as-of date {day} is before the first step", [Problem(
-            "as_of", f"step 0 begins {calendar.first_day(0)}", "give a later as-of date")])
+            f"step 0 begins {calendar.first_day(0)}", hint="give a later as-of date",
+            field="as_of")])
     steps = last + 1
     closed = steps if calendar.last_day(last) <= day else steps - 1
     rows = ledger[ledger["date"].dt.date <= day].sort_values(["date", "line"], kind="stable")
     unknown = sorted(set(rows["node"]) - set(spec.nodes))
     if unknown:
         raise EvidenceError("the ledger has nodes the model lacks", [
-            Problem(f"node {n}", "not a node of the model") for n in unknown])
+            Problem("not a node of the model", field=f"node {n}") for n in unknown])
     states = spec.states
     fixed: dict[str, np.ndarray] = {}
     reports: list[tuple[int, Report]] = []

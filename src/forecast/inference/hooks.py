@@ -42,6 +42,6 @@ def forecast_plotter() -> Callable[..., Any]:
     """
     if _plotter is None:
         raise ForecastError("no plotter is registered for forecasts", [Problem(
-            "Forecast.plot", "nothing registered a plotter",
-            "draw with forecast.plots.plot_scenarios(forecast)")])
+            "nothing registered a plotter", field="Forecast.plot",
+            hint="draw with forecast.plots.plot_scenarios(forecast)")])
     return _plotter

@@ -92,9 +92,9 @@ def horizon_draws(
             if len(others_states) == 1:
                 out[(node, others_states[0], h)] = rest
             else:  # several kinds of occurrence: split by the occurrence marginals
-                post = engine.predict(snapshot.frontier, h, cpts=cpts, transitions=trans,
-                                      nodes=[node])[node][:, :, 1:]
-                share = post.sum(axis=1)
+                ahead = engine.predict(snapshot.frontier, h, cpts=cpts, transitions=trans,
+                                       nodes=[node])[node][:, :, 1:]
+                share = ahead.sum(axis=1)
                 share = share / np.where(share.sum(axis=1, keepdims=True) > 0,
                                          share.sum(axis=1, keepdims=True), 1.0)
                 for j, state in enumerate(others_states):
@@ -113,11 +113,12 @@ def summarise_draws(draws: Mapping[tuple[str, str, int], np.ndarray], weights: n
     """
     rows = []
     for (node, state, h), p in draws.items():
+        p = np.asarray(p, dtype=float)
         mean = float(np.sum(weights * p))
         idx = np.argsort(p)
-        cum = np.cumsum(weights[idx])
-        lo = float(p[idx][np.searchsorted(cum, 0.05)])
-        hi = float(p[idx][min(np.searchsorted(cum, 0.95), len(p) - 1)])
+        ordered, cum = p[idx], np.cumsum(weights[idx])
+        lo = float(ordered[min(int(np.searchsorted(cum, 0.05)), len(p) - 1)])
+        hi = float(ordered[min(int(np.searchsorted(cum, 0.95)), len(p) - 1)])
         sd = float(np.sqrt(np.sum(weights * (p - mean) ** 2)))
         rows.append((node, state, h, mean, lo, hi, sd / np.sqrt(max(ess, 1.0))))
     return pd.DataFrame(rows, columns=["node", "state", "horizon", "mean", "hdi_5%", "hdi_95%",

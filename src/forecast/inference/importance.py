@@ -94,8 +94,8 @@ def _check_interventions(target: Case, interventions: Mapping[str, str]) -> None
             [f"a report on {node}"] if any(r.node == node for r in target.reports) else [])
         if seen:
             problems.append(Problem(
-                f"do({node}={state})", f"{node} is also observed ({', '.join(seen)})",
-                f"a what-if replaces the observation: drop {node}'s findings from the case "
+                f"{node} is also observed ({', '.join(seen)})", field=f"do({node}={state})",
+                hint=f"a what-if replaces the observation: drop {node}'s findings from the case "
                 "(e.g. Case({k: v for k, v in case.evidence.items() if k != node}, ...)), "
                 "or condition on it instead of intervening"))
     if problems:
@@ -243,7 +243,7 @@ def posterior_forecast(
     """
     if method not in ("auto", "importance", "nuts"):
         raise ForecastError(f"unknown method '{method}'", [
-            Problem("method", "choose 'auto', 'importance' or 'nuts'")])
+            Problem("choose 'auto', 'importance' or 'nuts'", field="method")])
     target, history = Case.of(target), [Case.of(h) for h in history]
     if method != "nuts":
         result = importance_forecast(spec, target, history, draws=draws, seed=seed, as_of=as_of,
@@ -423,8 +423,8 @@ def _smoothed_weights(loglik: np.ndarray, cases: Sequence[Case]) -> tuple[np.nda
         findings += [f"{n}~soft" for c in cases for n in c.soft]
         raise InferenceError(
             "the evidence is impossible under every prior draw of the model",
-            [Problem("findings", "these findings cannot all hold: " + ", ".join(findings),
-                     "check the findings against the model's fixed probabilities")])
+            [Problem("these findings cannot all hold: " + ", ".join(findings), field="findings",
+                     hint="check the findings against the model's fixed probabilities")])
     if all(c.empty for c in cases):
         return np.full(len(loglik), 1.0 / len(loglik)), -np.inf
     lw = np.where(finite, loglik, -np.inf)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import arviz as az
@@ -358,14 +359,15 @@ def _check_cases(engine: ExactEngine, cases: Sequence, cpts: Mapping[str, np.nda
     impossible = False
     for i, (evidence, soft) in enumerate(cases):
         bad = [n for n, v in soft.items() if np.ndim(v) != 1]
-        problems += [Problem(f"case {i}: soft evidence on '{n}'",
-                             "needs one likelihood vector (one value per state)") for n in bad]
+        problems += [Problem("needs one likelihood vector (one value per state)",
+                             field=f"case {i}: soft evidence on '{n}'") for n in bad]
         try:
             engine.log_evidence_grad(evidence, soft,
                                      target_cpts if i == 0 and target_cpts else cpts)
         except ForecastError as err:
             impossible |= isinstance(err, InferenceError)
-            problems += [Problem(f"case {i}: {p.where}", p.message, p.hint) for p in err.problems]
+            problems += [replace(p, field=f"case {i}: {p.field}" if p.field else f"case {i}")
+                         for p in err.problems]
     if problems:
         kind = InferenceError if impossible else EvidenceError
         raise kind("the cases do not fit the model", problems)

@@ -118,17 +118,17 @@ class Forecast:
             values = values[None]
         problems = []
         if values.ndim != 3 or values.shape[1] == 0:
-            problems.append(Problem("draws", f"expected (draws, outcomes) or (chains, draws, "
-                                    f"outcomes) with draws, got shape {np.shape(draws)}"))
+            problems.append(Problem(f"expected (draws, outcomes) or (chains, draws, outcomes) "
+                                    f"with draws, got shape {np.shape(draws)}", field="draws"))
         elif len(names) != values.shape[-1]:
-            problems.append(Problem("outcomes", f"{len(names)} names for {values.shape[-1]} "
-                                    "columns", 'name each column "node=state"'))
+            problems.append(Problem(f"{len(names)} names for {values.shape[-1]} columns",
+                                    field="outcomes", hint='name each column "node=state"'))
         elif np.any((values < 0) | (values > 1)) or not np.all(np.isfinite(values)):
-            problems.append(Problem("draws", "a probability is outside [0, 1]"))
+            problems.append(Problem("a probability is outside [0, 1]", field="draws"))
         bad = [n for n in names if n.count("=") != 1 or n.startswith("=") or n.endswith("=")]
-        problems += [Problem(f"outcomes: {n!r}", 'expected "node=state"') for n in bad]
+        problems += [Problem(f'{n!r} is not "node=state"', field="outcomes") for n in bad]
         if len(set(names)) != len(names):
-            problems.append(Problem("outcomes", "an outcome is named twice"))
+            problems.append(Problem("an outcome is named twice", field="outcomes"))
         if problems:
             raise ForecastError("Forecast.from_draws: these are not draws of probabilities",
                                 problems)
@@ -239,24 +239,24 @@ class Forecast:
         """
         if node is None and state is None:
             raise ForecastError("sel needs a node, a state or both", [Problem(
-                "sel", "nothing selected", 'e.g. f.sel(node="caliphate", state="yes")')])
+                "nothing selected", hint='e.g. f.sel(node="caliphate", state="yes")', field="sel")])
         summary = self.summary.set_index(["node", "state"])
         states = self._states()
         if node is not None:
             if node not in states:
                 raise ForecastError(f"'{node}' is not a node of this forecast", [Problem(
-                    f"sel(node={node!r})", "unknown node",
-                    did_you_mean(node, states) or f"nodes: {', '.join(states)}")])
+                    "unknown node", field=f"sel(node={node!r})",
+                    hint=did_you_mean(node, states) or f"nodes: {', '.join(states)}")])
             if node not in summary.index.get_level_values("node"):
                 raise ForecastError(f"'{node}' is observed or set in this forecast", [Problem(
-                    f"sel(node={node!r})", "a node with evidence or do() has no forecast",
-                    "its state is in the case; select another node")])
+                    "a node with evidence or do() has no forecast", field=f"sel(node={node!r})",
+                    hint="its state is in the case; select another node")])
         known = states[node] if node is not None else list(dict.fromkeys(
             s for node_states in states.values() for s in node_states))
         if state is not None and state not in known:
             where = f"sel(node={node!r}, state={state!r})" if node else f"sel(state={state!r})"
             raise ForecastError(f"'{state}' is not a state of {node or 'any node'}", [Problem(
-                where, "unknown state", did_you_mean(state, known) or f"states: "
+                "unknown state", field=where, hint=did_you_mean(state, known) or f"states: "
                 f"{', '.join(known)}")])
         if node is None:
             return summary.xs(state, level="state")
@@ -379,17 +379,18 @@ class Forecast:
             raise RunStoreError(f"{path}: not a readable netCDF forecast ({exc})") from None
         problems = []
         if "posterior" not in idata.groups() or "forecast" not in idata.groups():
-            problems.append(Problem(str(path), "lacks the posterior or forecast group"))
+            problems.append(Problem("lacks the posterior or forecast group", file=str(path)))
         else:
             attrs = idata.posterior.attrs
             missing = [k for k in _PROVENANCE_KEYS if k not in attrs]
             if missing:
-                problems.append(Problem(str(path), f"lacks provenance: {', '.join(missing)}"))
+                problems.append(Problem(f"lacks provenance: {', '.join(missing)}",
+                                        file=str(path)))
             for key, want in (("model_hash", model_hash), ("evidence_hash", evidence_hash)):
                 if want is not None and attrs.get(key) != want:
                     problems.append(Problem(
-                        str(path), f"{key} {str(attrs.get(key))[:12]}… does not match "
-                        f"{want[:12]}…", "the file is a forecast of another model or evidence"))
+                        f"{key} {str(attrs.get(key))[:12]}… does not match {want[:12]}…",
+                        file=str(path), hint="the file is a forecast of another model or evidence"))
         if problems:
             raise RunStoreError(f"{path}: cannot use this forecast", problems)
         return cls(idata)

@@ -173,15 +173,16 @@ class IBIS:
             frontier = filtered.frontier
             if not np.any(np.isfinite(inc)):
                 raise InferenceError("the evidence is impossible under every particle", [
-                    Problem(f"step {t}", "no parameter draw makes this step's findings possible",
-                            "check the findings of this step against the model")])
+                    Problem("no parameter draw makes this step's findings possible",
+                            field=f"step {t}",
+                            hint="check the findings of this step against the model")])
             w_before = np.exp(logw - special.logsumexp(logw))
             log_evidence += float(special.logsumexp(np.log(w_before) + inc))
             logw = logw + inc
             since_move = since_move + inc
             ess = ibis_weights_ess(logw)
             if ess < self.ess_min * n:
-                z, logw, frontier, accepted = self._resample_move(z, logw, t, steps, lik)
+                z, logw, frontier, accepted = self._resample_move(z, logw, t, steps)
                 self.diagnostics.append({"step": t, "ess": ess,
                                          "khat": _pareto_khat(since_move),
                                          "acceptance": accepted})
@@ -194,7 +195,9 @@ class IBIS:
         return out
 
     # ------------------------------------------------------------------ moves
-    def _log_likelihood(self, z: np.ndarray, upto: int, steps: int):
+    def _log_likelihood(self, z: np.ndarray, upto: int, steps: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """The log-likelihood of steps 0..upto and the frontier after it, per row of `z`."""
         values = self.space.values(z)
         cpts, trans = self.tables(values)
         lik = self.likelihoods(values, steps)
@@ -202,7 +205,9 @@ class IBIS:
         filtered = self.engine.filter(cut, steps=upto + 1, cpts=cpts, transitions=trans)
         return filtered.log_evidence, filtered.frontier
 
-    def _resample_move(self, z, logw, t, steps, lik):
+    def _resample_move(self, z: np.ndarray, logw: np.ndarray, t: int, steps: int
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float]]:
+        """Resample systematically, then move every particle by Metropolis steps."""
         n = len(z)
         w = np.exp(logw - special.logsumexp(logw))
         idx = _systematic(w, self.rng)

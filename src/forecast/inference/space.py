@@ -118,6 +118,7 @@ class ParameterSpace:
             elif isinstance(p, EffectPrior):
                 total += stats.norm.logpdf(z[:, b.start], p.mu, p.sigma)
             else:
+                assert isinstance(p, DirichletPrior)  # fixed values have no block
                 alpha = np.asarray(p.alpha, dtype=float)
                 logits = np.concatenate([z[:, b.start:b.start + b.width],
                                          np.zeros((len(z), 1))], axis=1)

@@ -448,7 +448,8 @@ def check_claim_quotes(
     if first_paragraph is not None:
         start = next((i for i, p in enumerate(paragraphs) if p.startswith(first_paragraph)), None)
         if start is None:
-            return [Problem(name, f"no paragraph of the source starts with {first_paragraph!r}")]
+            return [Problem(f"no paragraph of the source starts with {first_paragraph!r}",
+                            file=name)]
         paragraphs = paragraphs[start:]
     problems = []
     for cid, claim in claims.items():
@@ -459,7 +460,7 @@ def check_claim_quotes(
             if any(quote in p for p in inside):
                 continue
             found = [k + 1 for k, p in enumerate(paragraphs) if quote in p]
-            where = f"{name}: claims.{cid}" + (f".quote[{i}]" if several else "")
+            field = f"claims.{cid}" + (f".quote[{i}]" if several else "")
             listed = ", ".join(map(str, claim.paragraph))
             if found:
                 hint = (
@@ -468,14 +469,16 @@ def check_claim_quotes(
                     else f"set paragraph: {found[0]}"
                 )
                 problems.append(
-                    Problem(where, f"the quote is in paragraph {found[0]}, not {listed}", hint)
+                    Problem(f"the quote is in paragraph {found[0]}, not {listed}", hint=hint,
+                            file=name, field=field)
                 )
             else:
                 problems.append(
                     Problem(
-                        where,
                         "the quote is not in the source verbatim",
-                        "copy it exactly, including quotation marks and dashes",
+                        hint="copy it exactly, including quotation marks and dashes",
+                        file=name,
+                        field=field,
                     )
                 )
     return problems

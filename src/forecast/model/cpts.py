@@ -269,10 +269,10 @@ def intervention_cpts(spec: ModelSpec, interventions: Mapping[str, str]) -> dict
     out = {}
     for node, state in interventions.items():
         if node not in spec.states:
-            problems.append(Problem(f"do({node}={state})", f"unknown node '{node}'"))
+            problems.append(Problem(f"unknown node '{node}'", field=f"do({node}={state})"))
         elif state not in spec.states[node]:
-            problems.append(Problem(f"do({node}={state})", f"'{node}' has no state '{state}'",
-                                    f"states: {', '.join(spec.states[node])}"))
+            problems.append(Problem(f"'{node}' has no state '{state}'", field=f"do({node}={state})",
+                                    hint=f"states: {', '.join(spec.states[node])}"))
         else:
             table = np.zeros((*(spec.card(p) for p in spec.parents[node]), spec.card(node)))
             table[..., spec.states[node].index(state)] = 1.0

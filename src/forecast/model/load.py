@@ -56,7 +56,7 @@ from typing import Any, NoReturn, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from forecast.errors import Problem, SpecError, did_you_mean
+from forecast.errors import Problem, SpecError, did_you_mean, sorted_by_line
 from forecast.model.checks import check_claim_quotes, check_model, partial_node, raw_citations
 from forecast.model.forms import Issue
 from forecast.model.schema import (
@@ -154,9 +154,10 @@ def parse_spec(text: str, filename: str = "<string>") -> ModelSpec:
     if data is None and not problems:
         problems.append(
             Problem(
-                f"{filename}:1",
                 "the file is empty",
-                "a model file has model:, claims: and nodes: sections",
+                hint="a model file has model:, claims: and nodes: sections",
+                file=filename,
+                line=1,
             )
         )
     if problems:
@@ -250,7 +251,7 @@ def _read_yaml(text: str, filename: str) -> tuple[Any, _Lines, list[Problem]]:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
-        where = f"{filename}:{mark.line + 1}" if mark else filename
+        line = mark.line + 1 if mark else None
         tag = re.search(r"tag '([^']*)'", exc.problem or "")
         if tag:
             shown = tag.group(1).replace("tag:yaml.org,2002:", "!!")
@@ -259,52 +260,56 @@ def _read_yaml(text: str, filename: str) -> tuple[Any, _Lines, list[Problem]]:
                 _Lines(None),
                 [
                     Problem(
-                        where,
                         f"the YAML tag {shown} is not allowed",
-                        "model files are plain data: nothing in them can run code; remove the tag",
+                        hint="model files are plain data: nothing in them can run code; "
+                        "remove the tag",
+                        file=filename,
+                        line=line,
                     )
                 ],
             )
-        return None, _Lines(None), [Problem(where, f"invalid YAML: {exc.problem}")]
+        return (
+            None,
+            _Lines(None),
+            [Problem(f"invalid YAML: {exc.problem}", file=filename, line=line)],
+        )
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"{filename}:{mark.line + 1}" if mark else filename
+        line = mark.line + 1 if mark else None
         what = " ".join(x for x in (exc.context, exc.problem) if x)
         return (
             None,
             _Lines(None),
-            [Problem(where, f"invalid YAML: {what}", "check indentation, colons and quotes")],
+            [Problem(f"invalid YAML: {what}", hint="check indentation, colons and quotes",
+                     file=filename, line=line)],
         )
     except yaml.YAMLError as exc:
-        return None, _Lines(None), [Problem(filename, f"invalid YAML: {exc}")]
+        return None, _Lines(None), [Problem(f"invalid YAML: {exc}", file=filename)]
     return data, _Lines(root), []
 
 
 def _locate(
     filename: str, lines: _Lines, path: tuple[Any, ...], message: str, hint: str | None
 ) -> Problem:
-    shown = format_path(path)
-    where = f"{filename}:{lines.line(path)}" + (f" {shown}" if shown else "")
-    return Problem(where, message, hint)
+    return Problem(message, hint=hint, file=filename, line=lines.line(path),
+                   field=format_path(path) or None)
 
 
 def _duplicate_keys(filename: str, lines: _Lines) -> list[Problem]:
     return [
         Problem(
-            f"{filename}:{line} {format_path(path)}",
             f"duplicate key '{path[-1]}' (first on line {first}); YAML keeps only the last",
-            "remove or rename one of them",
+            hint="remove or rename one of them",
+            file=filename,
+            line=line,
+            field=format_path(path),
         )
         for path, line, first in lines.duplicates
     ]
 
 
 def _raise(filename: str, problems: list[Problem]) -> NoReturn:
-    def line_of(p: Problem) -> int:
-        m = re.match(rf"{re.escape(filename)}:(\d+)", p.where)
-        return int(m.group(1)) if m else 0
-
-    problems = sorted(problems, key=line_of)
+    problems = sorted_by_line(problems)
     n = len(problems)
     raise SpecError(f"{filename}: {n} problem{'s' if n != 1 else ''}", problems)
 

@@ -18,9 +18,10 @@ Its nodes mean, at each step ``t``:
   gives the probability over its definition's *window* (24 months in the flagship) under causes
   that hold throughout; the per-step **hazard** is what gives that window probability over
   ``W = window / step`` steps: ``P_step(no) = P_window(no)^(1/W)``, the other states sharing the
-  rest in the CPT's proportions. A row in which an event *parent* happened in the same step is
-  not converted: that occurrence triggers this event (a claim following an attack, a
-  proclamation following an alliance) with the probability the CPT gives for the window.
+  rest in the CPT's proportions. An event *parent* that happens in the same step triggers this
+  event (a claim following an attack, a proclamation following an alliance): it multiplies the
+  step's chance of no occurrence by the factor the CPT gives it over the window, once, on top of
+  the per-step background (:func:`hazard_cpt`).
 
 Questions are derived: "within ``h`` months" is the probability of at least one occurrence in
 the next ``h / step`` steps, "holds at date d" the condition's marginal at d's step.
@@ -33,7 +34,7 @@ the per-step CPTs and transitions of a :class:`~forecast.network.dynamic.Dynamic
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,11 +136,14 @@ def window_steps(spec: ModelSpec, node: str) -> float:
     months = STEP_MONTHS[spec.model.time.step]
     if window is None:
         return 1.0
-    length = window.months if window.months is not None else window.days / _DAYS_PER_MONTH
+    if window.months is not None:
+        length = float(window.months)
+    else:  # the schema allows exactly one of months and days
+        length = float(window.days or 0) / _DAYS_PER_MONTH
     return max(float(length) / months, 1.0)
 
 
-def hazard_cpt(cpt: np.ndarray, steps: float, background: np.ndarray) -> np.ndarray:
+def hazard_cpt(cpt: np.ndarray, steps: float, event_axes: Sequence[int] = ()) -> np.ndarray:
     """Per-step CPT of an event from its window CPT.
 
     Parameters
@@ -148,40 +152,45 @@ def hazard_cpt(cpt: np.ndarray, steps: float, background: np.ndarray) -> np.ndar
         Window probabilities; state 0 is non-occurrence.
     steps : float
         Steps per window ``W``.
-    background : ndarray of bool, shape parent_cards
-        Rows to convert (no event parent happened in the step); others are kept (triggered).
+    event_axes : sequence of int
+        Parent axes (0-based, batch excluded) of parents that are events themselves.
 
     Returns
     -------
     ndarray
-        Same shape: ``P(no)`` raised to ``1 / W`` on background rows, the other states keeping
-        their proportions.
+        Same shape. With no event parent happening, ``P_step(no) = P_window(no)^(1/W)``. An
+        event parent that happens in the step multiplies the chance of no occurrence by the
+        factor the window CPT gives it, once, unconverted: ``P_step(no | u) = P_window(no |
+        u₀)^(1/W) · P_window(no | u) / P_window(no | u₀)``, where ``u₀`` is ``u`` with every
+        event parent at "did not happen" (capped at 1 for a parent that lowers this event).
+        The other states share the rest in the window row's proportions.
     """
     out = np.array(cpt, dtype=float)
-    if steps == 1.0:
-        return out
     q = out[..., 0]
-    q_step = np.power(q, 1.0 / steps)
+    base = q
+    for axis in event_axes:
+        index = [slice(None)] * q.ndim
+        index[1 + axis] = slice(0, 1)
+        base = np.broadcast_to(base[tuple(index)], q.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_base = np.log(base)
+        trigger = np.where(base > 0, np.log(q) - log_base, 0.0)
+        log_step = np.where(base > 0, log_base / steps + trigger, -np.inf)
+    q_step = np.minimum(np.exp(log_step), 1.0)
     rest = 1.0 - q
     scale = np.divide(1.0 - q_step, rest, out=np.zeros_like(rest), where=rest > 0)
-    converted = out.copy()
-    converted[..., 0] = q_step
-    converted[..., 1:] = out[..., 1:] * scale[..., None]
-    mask = np.broadcast_to(background, q.shape)
-    return np.where(mask[..., None], converted, out)
+    out[..., 1:] = out[..., 1:] * scale[..., None]
+    single = np.where(rest > 0, 0.0, 1.0 - q_step)  # a row certain of no occurrence in W
+    if out.shape[-1] > 1:
+        out[..., 1] += single  # …that an event parent makes possible: give it to state 1
+    out[..., 0] = q_step
+    return out
 
 
-def _background(spec: ModelSpec, node: str) -> np.ndarray:
-    """Rows of an event's CPT in which no event parent happened (state 0 of every event)."""
-    parents = spec.nodes[node].parents
-    shape = tuple(spec.card(p) for p in parents)
-    mask = np.ones(shape, dtype=bool)
-    for axis, parent in enumerate(parents):
-        if spec.nodes[parent].definition.kind == "event":
-            index = [slice(None)] * len(shape)
-            index[axis] = slice(1, None)
-            mask[tuple(index)] = False
-    return mask
+def _event_axes(spec: ModelSpec, node: str) -> tuple[int, ...]:
+    """Axes of an event's CPT whose parents are events."""
+    return tuple(i for i, p in enumerate(spec.nodes[node].parents)
+                 if spec.nodes[p].definition.kind == "event")
 
 
 def dynamic_tables(
@@ -214,7 +223,7 @@ def dynamic_tables(
     cpts: dict[str, np.ndarray] = {}
     for node, cpt in window.items():
         if spec.nodes[node].definition.kind == "event":
-            cpts[node] = hazard_cpt(cpt, window_steps(spec, node), _background(spec, node))
+            cpts[node] = hazard_cpt(cpt, window_steps(spec, node), _event_axes(spec, node))
         else:
             cpts[node] = cpt
     transitions: dict[str, np.ndarray] = {}
@@ -238,7 +247,7 @@ def dynamic_network(spec: ModelSpec) -> DynamicNetwork:
     for node in spec.nodes:
         table = np.asarray(slice_.cpts[node])[None]
         if spec.nodes[node].definition.kind == "event":
-            table = hazard_cpt(table, window_steps(spec, node), _background(spec, node))
+            table = hazard_cpt(table, window_steps(spec, node), _event_axes(spec, node))
         cpts[node] = table[0]
     transitions = {}
     for node in persistent(spec):

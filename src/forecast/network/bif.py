@@ -67,7 +67,8 @@ def _load_text(path_or_text: str | os.PathLike[str]) -> tuple[str, str, str | No
             raw = gzip.decompress(raw)
     except (OSError, EOFError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise SpecError(f"cannot read BIF file '{path}'", [Problem(str(path), reason)]) from exc
+        raise SpecError(f"cannot read BIF file '{path}'",
+                        [Problem(reason, file=str(path))]) from exc
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -141,34 +142,37 @@ def _portability_problems(network: Network) -> list[Problem]:
     name, problems = network.name, []
     if not name or re.search(r'["\n\r]', name):
         problems.append(
-            Problem(name, "a network name with quotes or line breaks cannot be written")
+            Problem("a network name with quotes or line breaks cannot be written", file=name)
         )
     elif re.search("variable|probability", name):
         problems.append(
             Problem(
-                name,
                 "a network name containing 'variable' or 'probability' is "
                 "misread by pgmpy's BIFReader",
-                "rename the network",
+                hint="rename the network",
+                file=name,
             )
         )
     folded: dict[str, str] = {}
     for node, node_states in network.states.items():
-        where = f"{name}: node {node!r}"
+        at = f"node {node!r}"
         if not _PORTABLE_VARIABLE.fullmatch(node) or node in KEYWORDS:
-            problems.append(Problem(where, "is not a portable BIF name", _PORTABLE_HINT))
+            problems.append(Problem("is not a portable BIF name", hint=_PORTABLE_HINT, file=name,
+                                    field=at))
         if folded.setdefault(node.lower(), node) != node:
             problems.append(
                 Problem(
-                    where,
                     f"differs from '{folded[node.lower()]}' only in case, "
                     "which pgmpy's BIFReader confuses",
+                    file=name,
+                    field=at,
                 )
             )
         bad = [s for s in node_states if not _PORTABLE_STATE.fullmatch(s) or s in KEYWORDS]
         if bad:
             message = f"has states that are not portable BIF names: {', '.join(bad)}"
-            problems.append(Problem(where, message, _PORTABLE_HINT + ", or an integer"))
+            problems.append(Problem(message, hint=_PORTABLE_HINT + ", or an integer", file=name,
+                                    field=at))
     return problems
 
 
@@ -261,11 +265,12 @@ def example_network(name: str) -> Network:
     if spec is None or not spec.submodule_search_locations:
         raise ForecastError(
             "the example networks come with pgmpy, which is not installed",
-            [Problem("", PEERS_HINT)],
+            [Problem(PEERS_HINT)],
         )
     folder = Path(next(iter(spec.submodule_search_locations))) / "utils" / "example_models"
     available = sorted(p.name.removesuffix(".bif.gz") for p in folder.glob("*.bif.gz"))
     if name not in available:
-        problem = Problem("", f"pgmpy has: {', '.join(available)}", did_you_mean(name, available))
+        problem = Problem(f"pgmpy has: {', '.join(available)}",
+                          hint=did_you_mean(name, available))
         raise ForecastError(f"no example network named '{name}'", [problem])
     return read_bif(folder / f"{name}.bif.gz", name=name)

@@ -86,7 +86,7 @@ class _Parser:
         return bisect.bisect_left(self._newlines, pos) + 1
 
     def note(self, pos: int, message: str, hint: str | None = None) -> None:
-        self.notes.append(Problem(f"{self.source}:{self.line(pos)}", message, hint))
+        self.notes.append(Problem(message, hint=hint, file=self.source, line=self.line(pos)))
 
     def fail(self, pos: int, message: str) -> _SyntaxFailure:
         if pos >= len(self.text):  # point at the last line with content, not past the end
@@ -416,7 +416,7 @@ def _strip_comments(text: str, source: str) -> str:
             line = text.count("\n", 0, m.start()) + 1
             raise SpecError(
                 f"cannot parse BIF file '{source}'",
-                [Problem(f"{source}:{line}", "a '/*' comment is never closed")],
+                [Problem("a '/*' comment is never closed", file=source, line=line)],
             )
         return re.sub(r"[^\n]", " ", s)
 
@@ -449,9 +449,8 @@ def parse(text: str, source: str, atol: float) -> tuple[str | None, dict, dict, 
     try:
         parser.parse()
     except _SyntaxFailure as exc:
-        where = f"{source}:{parser.line(exc.pos)}"
-        raise SpecError(f"cannot parse BIF file '{source}'", [Problem(where, exc.message)]
-                        ) from None
+        raise SpecError(f"cannot parse BIF file '{source}'", [
+            Problem(exc.message, file=source, line=parser.line(exc.pos))]) from None
     states, parents, cpts = _check(parser, atol)
     if parser.notes:
         raise SpecError(f"BIF file '{source}' is invalid", parser.notes)

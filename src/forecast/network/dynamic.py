@@ -41,9 +41,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import networkx as nx
 import numba
@@ -62,6 +63,9 @@ __all__ = [
     "Filtered",
     "step_likelihoods",
 ]
+
+_Tabs = dict[str, dict[str, np.ndarray]]
+"""The slice CPTs and the transitions of one call: ``{"cpts": …, "transitions": …}``."""
 
 MAX_FRONTIER = 1 << 20
 """Largest joint state of the persistent nodes the engine accepts (8 MiB per draw in float64)."""
@@ -104,37 +108,37 @@ class DynamicNetwork:
         for node, raw in self.transitions.items():
             where = f"{net.name}: transition of '{node}'"
             if node not in net.states:
-                problems.append(Problem(where, "belongs to no node", did_you_mean(node, net.nodes)))
+                problems.append(Problem("belongs to no node", hint=did_you_mean(node, net.nodes),
+                                        field=where))
                 continue
             table = np.asarray(raw, dtype=float)
             expected = (*(net.card(p) for p in net.parents[node]), net.card(node), net.card(node))
             if table.shape != expected:
-                problems.append(Problem(where, f"has shape {table.shape}, expected {expected} "
-                                        "(parents, previous value, value)"))
+                problems.append(Problem(f"has shape {table.shape}, expected {expected} "
+                                        "(parents, previous value, value)", field=where))
                 continue
             if not np.all(np.isfinite(table)) or table.min() < 0:
-                problems.append(Problem(where, "has entries that are not probabilities"))
+                problems.append(Problem("has entries that are not probabilities", field=where))
             elif not np.allclose(table.sum(axis=-1), 1.0, atol=net.row_sum_atol):
-                problems.append(Problem(where, "has rows that do not sum to 1"))
+                problems.append(Problem("has rows that do not sum to 1", field=where))
             tables[node] = table
         persistent = set(tables)
         for node in persistent:
             transient = [p for p in net.parents[node] if p not in persistent]
             if transient:
                 problems.append(Problem(
-                    f"{net.name}: node '{node}'",
                     f"persists from step to step but has parent(s) without memory: "
-                    f"{', '.join(transient)}",
-                    "give those parents a transition too, or this node none"))
+                    f"{', '.join(transient)}", file=net.name, field=f"node '{node}'",
+                    hint="give those parents a transition too, or this node none"))
         if problems:
             raise SpecError(f"dynamic network '{net.name}' is invalid", problems)
         size = int(np.prod([net.card(n) for n in persistent], dtype=np.int64))
         if size > MAX_FRONTIER:
             biggest = sorted(persistent, key=net.card, reverse=True)[:5]
             raise SpecError(f"dynamic network '{net.name}' is too large", [Problem(
-                f"{net.name}: persistent nodes", f"their joint state has {size:,} entries per "
-                f"parameter draw (at most {MAX_FRONTIER:,})",
-                f"give fewer nodes memory (largest: {', '.join(biggest)})")])
+                f"their joint state has {size:,} entries per parameter draw (at most "
+                f"{MAX_FRONTIER:,})", file=net.name, field="persistent nodes",
+                hint=f"give fewer nodes memory (largest: {', '.join(biggest)})")])
         for table in tables.values():
             table.flags.writeable = False
         object.__setattr__(self, "transitions", tables)
@@ -169,14 +173,16 @@ class DynamicNetwork:
         Network
         """
         net = self.slice
-        states, parents, cpts = {}, {}, {}
+        states: dict[str, tuple[str, ...]] = {}
+        parents: dict[str, tuple[str, ...]] = {}
+        cpts: dict[str, np.ndarray] = {}
         for t in range(steps):
             for node in net.order:
                 key = f"{node}@{t}"
                 states[key] = net.states[node]
-                own = [f"{p}@{t}" for p in net.parents[node]]
+                own = tuple(f"{p}@{t}" for p in net.parents[node])
                 if node in self.transitions and t > 0:
-                    parents[key] = [*own, f"{node}@{t - 1}"]
+                    parents[key] = (*own, f"{node}@{t - 1}")
                     cpts[key] = self.transitions[node]
                 else:
                     parents[key] = own
@@ -219,11 +225,11 @@ def step_likelihoods(
 
     def row(node: str, step: int, where: str) -> np.ndarray | None:
         if node not in network.states:
-            problems.append(Problem(where, f"unknown node '{node}'",
-                                    did_you_mean(node, network.nodes)))
+            problems.append(Problem(f"unknown node '{node}'", field=where,
+                                    hint=did_you_mean(node, network.nodes)))
             return None
         if not 0 <= step < steps:
-            problems.append(Problem(where, f"step {step} is outside 0..{steps - 1}"))
+            problems.append(Problem(f"step {step} is outside 0..{steps - 1}", field=where))
             return None
         table = out.setdefault(node, np.ones((steps, network.card(node))))
         return table[step]
@@ -234,8 +240,8 @@ def step_likelihoods(
         if target is None:
             continue
         if state not in network.states[node]:
-            problems.append(Problem(where, f"'{node}' has no state '{state}'",
-                                    did_you_mean(state, network.states[node])))
+            problems.append(Problem(f"'{node}' has no state '{state}'", field=where,
+                                    hint=did_you_mean(state, network.states[node])))
             continue
         onehot = np.zeros(network.card(node))
         onehot[network.states[node].index(state)] = 1.0
@@ -248,8 +254,8 @@ def step_likelihoods(
         vec = np.asarray(lik, dtype=float)
         if vec.shape != target.shape or not np.all(np.isfinite(vec)) or vec.min() < 0 \
                 or vec.max() <= 0:
-            problems.append(Problem(where, f"needs {target.size} finite non-negative numbers, "
-                                    "not all zero"))
+            problems.append(Problem(f"needs {target.size} finite non-negative numbers, "
+                                    "not all zero", field=where))
             continue
         target *= vec / vec.max()
     if problems:
@@ -280,7 +286,6 @@ def _from_chunks(x: np.ndarray, batch: int) -> np.ndarray:
     return x.transpose(0, 2, 1).reshape(-1, x.shape[1])[:batch]
 
 
-@numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
 def _propagate(alpha, tables, offsets, cfg, cards, strides, transpose, order):
     """Apply the persistent nodes' transitions to ``alpha`` in place, one node at a time.
 
@@ -324,7 +329,6 @@ def _propagate(alpha, tables, offsets, cfg, cards, strides, transpose, order):
             a[:, :] = tmp
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
 def _weigh(alpha, lam, lam_offsets, lam_nodes, xi, phi, phi_map, logc):
     """Multiply ``alpha`` by the frontier evidence and the transient factor; normalise.
 
@@ -359,6 +363,20 @@ def _weigh(alpha, lam, lam_offsets, lam_nodes, xi, phi, phi_map, logc):
                 logc[ch, d] = np.log(total[d])
             else:
                 logc[ch, d] = -np.inf
+
+
+# Each kernel is compiled twice: threaded over chunks of draws, and serial for a single chunk
+# (a parallel region with one chunk of work only waits for threads, badly so on a busy machine).
+_KERNELS = {
+    (name, threaded): numba.njit(parallel=threaded, cache=True, nogil=True, fastmath=fast)(fn)
+    for name, fn, fast in (("propagate", _propagate, True), ("weigh", _weigh, False))
+    for threaded in (True, False)
+}
+
+
+def _kernel(name: str, chunks: int) -> Any:
+    """The threaded kernel for several chunks of draws, the serial one for one."""
+    return _KERNELS[(name, chunks > 1)]
 
 
 # ------------------------------------------------------------------------------- results
@@ -440,7 +458,7 @@ class DynamicEngine:
             if k else np.zeros(0, dtype=np.int64)
         self._order = np.arange(k, dtype=np.int64)
         self._reverse = self._order[::-1].copy()
-        self._plans: OrderedDict[tuple, object] = OrderedDict()
+        self._plans: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
         self._transient_set = frozenset(network.transient)
         self._ancestors = {
@@ -486,8 +504,7 @@ class DynamicEngine:
         logs = np.zeros((batch, steps))
         for t in range(steps):
             table = init if (t == 0 and start is None) else trans
-            _propagate(alpha, table, self._offsets, self._cfg, self._cards, self._strides,
-                       False, self._order)
+            self._transition(alpha, table)
             logs[:, t] = self._weigh_step(alpha, lik, tabs, t, batch)
         return Filtered(logs, _from_chunks(alpha, batch))
 
@@ -524,8 +541,8 @@ class DynamicEngine:
         wanted = list(net.order if nodes is None else nodes)
         unknown = [n for n in wanted if n not in net.states]
         if unknown:
-            raise EvidenceError("unknown nodes", [Problem(f"nodes {n}", "not in the network",
-                                                          did_you_mean(n, net.nodes))
+            raise EvidenceError("unknown nodes", [Problem("not in the network", field=f"nodes {n}",
+                                                          hint=did_you_mean(n, net.nodes))
                                                   for n in unknown])
         # forward, keeping the predicted frontier (before step t's evidence) of every step
         first = np.zeros((1, self._size))
@@ -534,17 +551,16 @@ class DynamicEngine:
         predicted = np.empty((steps, *alpha.shape))
         logs = np.zeros((batch, steps))
         for t in range(steps):
-            _propagate(alpha, init if t == 0 else trans, self._offsets, self._cfg, self._cards,
-                       self._strides, False, self._order)
+            self._transition(alpha, init if t == 0 else trans)
             predicted[t] = alpha
             logs[:, t] = self._weigh_step(alpha, lik, tabs, t, batch)
         log_pe = logs.sum(axis=1)
         if not np.all(np.isfinite(log_pe)):
             draw = int(np.argmin(np.isfinite(log_pe)))
-            first = int(np.argmin(np.isfinite(logs[draw])))
+            bad = int(np.argmin(np.isfinite(logs[draw])))
             raise InferenceError("the evidence is impossible under the model", [Problem(
-                f"step {first}", f"the findings up to step {first} cannot all hold "
-                f"(parameter draw {draw})", "check the findings of that step")])
+                f"the findings up to step {bad} cannot all hold (parameter draw {draw})",
+                field=f"step {bad}", hint="check the findings of that step")])
         # backward: beta_t(s) = P(y_{t+1..} | s_t), normalised per step
         beta = np.ones_like(alpha)
         marg: dict[str, np.ndarray] = {
@@ -564,8 +580,7 @@ class DynamicEngine:
                                           transient_wanted, marg)
             if t > 0:
                 self._weigh_step(beta, lik, tabs, t, batch)  # normalised: only ratios matter
-                _propagate(beta, trans, self._offsets, self._cfg, self._cards, self._strides,
-                           True, self._reverse)
+                self._transition(beta, trans, transpose=True)
         return DynamicPosterior(marg, log_pe, steps)
 
     def predict(
@@ -603,8 +618,7 @@ class DynamicEngine:
         out = {n: np.zeros((batch, steps, net.card(n))) for n in wanted}
         transient = [n for n in wanted if n not in self._pos]
         for k in range(steps):
-            _propagate(alpha, trans, self._offsets, self._cfg, self._cards, self._strides,
-                       False, self._order)
+            self._transition(alpha, trans)
             for n in wanted:
                 if n in self._pos:
                     out[n][:, k] = self._frontier_marginal(alpha, n, batch)
@@ -614,51 +628,64 @@ class DynamicEngine:
                                           transient, step)
         return out
 
+    def _transition(self, alpha: np.ndarray, table: np.ndarray, *,
+                    transpose: bool = False) -> None:
+        """One step of the persistent nodes' transitions on a chunked frontier, in place."""
+        kernel = _kernel("propagate", alpha.shape[0])
+        kernel(alpha, table, self._offsets, self._cfg, self._cards, self._strides, transpose,
+               self._reverse if transpose else self._order)
+
     # ------------------------------------------------------------------ inputs
-    def _inputs(self, likelihoods, steps, cpts, transitions):
+    def _inputs(
+        self,
+        likelihoods: Mapping[str, np.ndarray] | None,
+        steps: int | None,
+        cpts: Mapping[str, np.ndarray] | None,
+        transitions: Mapping[str, np.ndarray] | None,
+    ) -> tuple[dict[str, np.ndarray], _Tabs, int, int]:
         net = self.network.slice
         problems: list[Problem] = []
         lik: dict[str, np.ndarray] = {}
         batch = 1
         for node, raw in (likelihoods or {}).items():
             if node not in net.states:
-                problems.append(Problem(f"likelihoods['{node}']", "is not a node",
-                                        did_you_mean(node, net.nodes)))
+                problems.append(Problem("is not a node", field=f"likelihoods['{node}']",
+                                        hint=did_you_mean(node, net.nodes)))
                 continue
             arr = np.asarray(raw, dtype=float)
             if arr.ndim == 2:
                 arr = arr[None]
             if arr.ndim != 3 or arr.shape[2] != net.card(node):
-                problems.append(Problem(f"likelihoods['{node}']", f"has shape {arr.shape}, "
+                problems.append(Problem(f"has shape {arr.shape}, "
                                         f"expected (T, {net.card(node)}) or (B, T, "
-                                        f"{net.card(node)})"))
+                                        f"{net.card(node)})", field=f"likelihoods['{node}']"))
                 continue
             if not np.all(np.isfinite(arr)) or arr.min() < 0:
-                problems.append(Problem(f"likelihoods['{node}']",
-                                        "must be finite and non-negative"))
+                problems.append(Problem("must be finite and non-negative",
+                                        field=f"likelihoods['{node}']"))
                 continue
             lik[node] = arr
         lengths = {a.shape[1] for a in lik.values()}
         if steps is None:
             if len(lengths) != 1:
-                problems.append(Problem("steps", "give steps, or likelihoods that all have "
-                                        "the same number of steps"))
+                problems.append(Problem("give steps, or likelihoods that all have "
+                                        "the same number of steps", field="steps"))
             else:
                 steps = lengths.pop()
         elif any(n != steps for n in lengths):
-            problems.append(Problem("likelihoods", f"every likelihood needs {steps} steps"))
+            problems.append(Problem(f"every likelihood needs {steps} steps", field="likelihoods"))
         tabs: dict[str, np.ndarray] = {}
         for node, raw in (cpts or {}).items():
             if node not in net.states:
-                problems.append(Problem(f"cpts['{node}']", "is not a node",
-                                        did_you_mean(node, net.nodes)))
+                problems.append(Problem("is not a node", field=f"cpts['{node}']",
+                                        hint=did_you_mean(node, net.nodes)))
                 continue
             tabs[node] = np.asarray(raw, dtype=float)
         trans: dict[str, np.ndarray] = {}
         for node, raw in (transitions or {}).items():
             if node not in self._pos:
-                problems.append(Problem(f"transitions['{node}']", "is not a persistent node",
-                                        did_you_mean(node, self._persistent)))
+                problems.append(Problem("is not a persistent node", field=f"transitions['{node}']",
+                                        hint=did_you_mean(node, self._persistent)))
                 continue
             trans[node] = np.asarray(raw, dtype=float)
         if problems:
@@ -671,8 +698,8 @@ class DynamicEngine:
         for name, arr, expected in checks:
             if arr.shape[arr.ndim - len(expected):] != expected \
                     or arr.ndim not in (len(expected), len(expected) + 1):
-                problems.append(Problem(name, f"has shape {arr.shape}, expected {expected} "
-                                        "with an optional leading batch axis"))
+                problems.append(Problem(f"has shape {arr.shape}, expected {expected} "
+                                        "with an optional leading batch axis", field=name))
             elif arr.ndim == len(expected) + 1:
                 batch = self._batch(batch, arr.shape[0], name, problems)
         for node, arr in lik.items():
@@ -681,17 +708,17 @@ class DynamicEngine:
         if problems:
             raise EvidenceError("inputs do not fit the dynamic network", problems)
         if not steps or steps < 1:
-            raise EvidenceError("no steps", [Problem("steps", "must be at least 1")])
+            raise EvidenceError("no steps", [Problem("must be at least 1", field="steps")])
         return lik, {"cpts": full, "transitions": tran}, int(steps), batch
 
     @staticmethod
     def _batch(batch: int, size: int, name: str, problems: list[Problem]) -> int:
         if batch not in (1, size):
-            problems.append(Problem(name, f"has {size} draws where others have {batch}"))
+            problems.append(Problem(f"has {size} draws where others have {batch}", field=name))
             return batch
         return size
 
-    def _tables(self, tabs, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    def _tables(self, tabs: _Tabs, batch: int) -> tuple[np.ndarray, np.ndarray]:
         """Pack the initial and the transition tables as (chunks, Σ sizes, width)."""
         net = self.network.slice
         inits, trans = [], []
@@ -717,7 +744,8 @@ class DynamicEngine:
         return pack(inits), pack(trans)
 
     # ------------------------------------------------------------------ one step's evidence
-    def _weigh_step(self, alpha, lik, tabs, t, batch, *, frontier: bool = True,
+    def _weigh_step(self, alpha: np.ndarray, lik: Mapping[str, np.ndarray], tabs: _Tabs, t: int,
+                    batch: int, *, frontier: bool = True,
                     transient: bool = True) -> np.ndarray:
         """Multiply in step t's evidence on the frontier and/or its transient factor.
 
@@ -739,11 +767,11 @@ class DynamicEngine:
         else:
             phi, phi_map = np.zeros((1, 0)), np.zeros(self._size, dtype=np.int64)
         logc = np.empty(alpha.shape[::2])
-        _weigh(alpha, lam, offsets.astype(np.int64), nodes, self._xi,
+        _kernel("weigh", alpha.shape[0])(alpha, lam, offsets.astype(np.int64), nodes, self._xi,
                _to_chunks(phi, batch), phi_map, logc)
         return logc.reshape(-1)[:batch]
 
-    def _relevant(self, lik, t) -> tuple[list[str], list[str]]:
+    def _relevant(self, lik: Mapping[str, np.ndarray], t: int) -> tuple[list[str], list[str]]:
         """Transient nodes with evidence at step t, and those that matter for it (ancestors)."""
         observed = [n for n in self.network.transient
                     if n in lik and not np.all(lik[n][:, t] == 1.0)]
@@ -759,7 +787,8 @@ class DynamicEngine:
                    if p in self._pos}
         return [n for n in self._persistent if n in touched]
 
-    def _transient_factor(self, lik, tabs, t, batch) -> tuple[np.ndarray, np.ndarray]:
+    def _transient_factor(self, lik: Mapping[str, np.ndarray], tabs: _Tabs, t: int,
+                          batch: int) -> tuple[np.ndarray, np.ndarray]:
         """``φ_t(scope) = Σ_transient ∏ CPT × evidence``: (B, Φ) and a map frontier → Φ."""
         observed, relevant = self._relevant(lik, t)
         if not observed:
@@ -811,7 +840,9 @@ class DynamicEngine:
         m = shaped.sum(axis=axes)  # (chunks, card, width)
         return _from_chunks(m, batch)
 
-    def _transient_marginals(self, weight, lik, tabs, t, batch, nodes, marg) -> None:
+    def _transient_marginals(self, weight: np.ndarray, lik: Mapping[str, np.ndarray],
+                             tabs: _Tabs, t: int, batch: int, nodes: Sequence[str],
+                             marg: Mapping[str, np.ndarray]) -> None:
         """Marginals of transient nodes at step t: the transient slice weighted by the frontier.
 
         One plan over [frontier weight on the scope, every transient CPT, step t's evidence];
@@ -839,7 +870,7 @@ class DynamicEngine:
                 factors.append(vec)
                 indices.append((n,))
                 batched.append(vec.shape[0] > 1)
-        sizes = {n: net.card(n) for n in net.nodes}
+        sizes: dict[object, int] = {n: net.card(n) for n in net.nodes}
         key = ("marg", tuple(indices), tuple(batched), batch)
         plan = self._plan(key, lambda: Plan(indices, sizes, batched, batch))
         total, _, tape = plan.forward(factors)
@@ -851,7 +882,8 @@ class DynamicEngine:
             m = fam.reshape((batch, -1, net.card(n))).sum(axis=1)
             marg[n][:, t] = m / m.sum(axis=1, keepdims=True)
 
-    def _plan(self, key, build):
+    def _plan(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+        """The cached plan (or contraction expression) under `key`, built on first use."""
         with self._lock:
             plan = self._plans.get(key)
             if plan is not None:

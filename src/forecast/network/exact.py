@@ -188,8 +188,8 @@ class ExactEngine:
         broken = [n for n, m in marginals.items() if not np.all(np.isfinite(m))]
         if broken:  # a guard: rescaling should make this impossible
             raise InferenceError("exact inference lost precision", [Problem(
-                "marginals", f"not finite for {', '.join(broken[:5])}",
-                "scale the likelihood vectors to numbers nearer 1")])
+                f"not finite for {', '.join(broken[:5])}", field="marginals",
+                hint="scale the likelihood vectors to numbers nearer 1")])
         if not hard and not lik:
             log_pe = np.zeros_like(log_pe)  # log P(no findings) = 0, not a rounding of it
         out_m = {n: _out(m, batch, batched) for n, m in marginals.items()}
@@ -335,7 +335,7 @@ class ExactEngine:
             try:
                 hard[node] = net.state_index(node, str(state))
             except KeyError as err:
-                problems.append(Problem(f"evidence {node}={state}", err.args[0]))
+                problems.append(Problem(err.args[0], field=f"evidence {node}={state}"))
         lik: dict[str, np.ndarray] = {}
         lik_top: dict[str, np.ndarray] = {}
         lik_scale = np.zeros(1)
@@ -346,15 +346,17 @@ class ExactEngine:
                 try:
                     net.state_index(node, "")
                 except KeyError as err:
-                    problems.append(Problem(where, err.args[0]))
+                    problems.append(Problem(err.args[0], field=where))
                 continue
             arr = np.asarray(values, dtype=float)
             card = net.card(node)
             if arr.ndim not in (1, 2) or arr.shape[-1] != card:
-                problems.append(Problem(where, f"needs {card} likelihoods (one per state of "
-                                        f"{list(net.states[node])}), got shape {arr.shape}"))
+                problems.append(Problem(f"needs {card} likelihoods (one per state of "
+                                        f"{list(net.states[node])}), got shape {arr.shape}",
+                                        field=where))
             elif not np.all(np.isfinite(arr)) or np.any(arr < 0):
-                problems.append(Problem(where, "likelihoods must be finite and non-negative"))
+                problems.append(Problem("likelihoods must be finite and non-negative",
+                                        field=where))
             else:
                 batched |= arr.ndim == 2
                 arr = arr if arr.ndim == 2 else arr[None]
@@ -368,7 +370,7 @@ class ExactEngine:
         tables: dict[str, np.ndarray] = {}
         for node, table in (cpts or {}).items():
             if node not in net.states:
-                problems.append(Problem(f"cpts['{node}']", "is not a node of the network"))
+                problems.append(Problem("is not a node of the network", field=f"cpts['{node}']"))
                 continue
             arr = np.asarray(table, dtype=float)
             shape = net.cpts[node].shape
@@ -377,14 +379,14 @@ class ExactEngine:
             elif arr.shape[1:] == shape:
                 batched = True
             else:
-                problems.append(Problem(f"cpts['{node}']", f"has shape {arr.shape}, expected "
-                                        f"{shape} or (draws, *{shape})"))
+                problems.append(Problem(f"has shape {arr.shape}, expected "
+                                        f"{shape} or (draws, *{shape})", field=f"cpts['{node}']"))
                 continue
             tables[node] = arr
         sizes = {a.shape[0] for a in [*lik.values(), *tables.values()]} - {1}
         if len(sizes) > 1:
-            problems.append(Problem("cpts/soft", f"batched inputs disagree on the number of "
-                                    f"draws: {sorted(sizes)}"))
+            problems.append(Problem(f"batched inputs disagree on the number of "
+                                    f"draws: {sorted(sizes)}", field="cpts/soft"))
         if problems:
             raise EvidenceError("the query does not fit the network", problems)
         out = hard, lik, tables, (sizes.pop() if sizes else 1), batched, lik_scale
@@ -450,8 +452,8 @@ class ExactEngine:
         which = "" if total.shape[0] == 1 else f" for {bad.size} of {total.shape[0]} draws"
         raise InferenceError(
             f"the evidence is impossible under the model{which}: P(e) = 0",
-            [Problem("findings", "these findings cannot all hold: " + ", ".join(names),
-                     "remove or correct one of them, or give a soft (likelihood) finding")],
+            [Problem("these findings cannot all hold: " + ", ".join(names), field="findings",
+                     hint="remove or correct one of them, or give a soft (likelihood) finding")],
         )
 
 

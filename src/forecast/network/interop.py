@@ -37,7 +37,7 @@ def _require_pgmpy() -> None:
     except ImportError as exc:
         raise ForecastError(
             "converting to or from pgmpy needs pgmpy, which is not installed",
-            [Problem("", PEERS_HINT)],
+            [Problem(PEERS_HINT)],
         ) from exc
 
 
@@ -114,7 +114,8 @@ def from_pgmpy(model: DiscreteBayesianNetwork, *, name: str | None = None) -> Ne
     _require_pgmpy()
     label = name or getattr(model, "name", None) or "pgmpy"
     cpds = {node: model.get_cpds(node) for node in model.nodes()}
-    problems = [Problem(f"{label}: node '{n}'", "has no CPD") for n, c in cpds.items() if c is None]
+    problems = [Problem("has no CPD", file=label, field=f"node '{n}'")
+                for n, c in cpds.items() if c is None]
     if problems:
         raise SpecError(f"pgmpy model '{label}' cannot be converted", problems)
     states = {n: [str(s) for s in cpd.state_names[n]] for n, cpd in cpds.items()}
@@ -130,8 +131,9 @@ def from_pgmpy(model: DiscreteBayesianNetwork, *, name: str | None = None) -> Ne
             if sorted(listed) != sorted(states[parent]):
                 problems.append(
                     Problem(
-                        f"{label}: CPD of '{node}'",
                         f"lists states {listed} for '{parent}', whose own CPD has {states[parent]}",
+                        file=label,
+                        field=f"CPD of '{node}'",
                     )
                 )
                 continue
@@ -162,7 +164,7 @@ def to_pyagrum(network: Network) -> pyagrum.BayesNet:
         import pyagrum as gum
     except ImportError as exc:
         raise ForecastError("converting to pyAgrum needs pyagrum, which is not installed",
-                            [Problem("", PEERS_HINT)]) from exc
+                            [Problem(PEERS_HINT)]) from exc
     bn = gum.BayesNet(network.name)
     for node in network.order:
         bn.add(gum.LabelizedVariable(node, node, list(network.states[node])))

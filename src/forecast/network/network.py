@@ -78,18 +78,18 @@ class Network:
             raise SpecError(f"network '{self.name}' is invalid", problems)
         cpts: dict[str, np.ndarray] = {}
         for node in states:
-            where = f"{self.name}: node '{node}'"
             if node not in self.cpts:
-                problems.append(Problem(where, "has no CPT"))
+                problems.append(Problem("has no CPT", file=self.name, field=f"node '{node}'"))
                 continue
             table = np.asarray(self.cpts[node], dtype=float)
-            problems += _cpt_problems(where, table, states, parents[node], node, self.row_sum_atol)
+            problems += _cpt_problems(self.name, table, states, parents[node], node,
+                                      self.row_sum_atol)
             cpts[node] = table
         for node in self.cpts:
             if node not in states:
                 problems.append(
-                    Problem(f"{self.name}: CPT '{node}'", "belongs to no node",
-                            did_you_mean(node, states))
+                    Problem("belongs to no node", hint=did_you_mean(node, states),
+                            file=self.name, field=f"CPT '{node}'")
                 )
         if problems:
             raise SpecError(f"network '{self.name}' is invalid", problems)
@@ -190,20 +190,21 @@ def _structure_problems(
     problems = []
     for node, ss in states.items():
         if len(ss) < 1:
-            problems.append(Problem(f"{name}: node '{node}'", "has no states"))
+            problems.append(Problem("has no states", file=name, field=f"node '{node}'"))
         if len(set(ss)) != len(ss):
-            problems.append(Problem(f"{name}: node '{node}'", f"repeats a state name: {list(ss)}"))
+            problems.append(Problem(f"repeats a state name: {list(ss)}", file=name,
+                                    field=f"node '{node}'"))
     for node in raw_parents:
         if node not in states:
-            problems.append(Problem(f"{name}: parents of '{node}'", "given for an unknown node",
-                                    did_you_mean(node, states)))
+            problems.append(Problem("given for an unknown node", hint=did_you_mean(node, states),
+                                    file=name, field=f"parents of '{node}'"))
     for node, ps in parents.items():
         for p in ps:
             if p not in states:
-                problems.append(Problem(f"{name}: node '{node}'", f"has unknown parent '{p}'",
-                                        did_you_mean(p, states)))
+                problems.append(Problem(f"has unknown parent '{p}'", hint=did_you_mean(p, states),
+                                        file=name, field=f"node '{node}'"))
         if len(set(ps)) != len(ps):
-            problems.append(Problem(f"{name}: node '{node}'", "lists a parent twice"))
+            problems.append(Problem("lists a parent twice", file=name, field=f"node '{node}'"))
     if problems:
         return problems
     g = nx.DiGraph([(p, n) for n, ps in parents.items() for p in ps])
@@ -212,29 +213,33 @@ def _structure_problems(
     except nx.NetworkXNoCycle:
         return problems
     path = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-    problems.append(Problem(f"{name}", f"the graph has a cycle: {path}",
-                            "a Bayesian network must be acyclic; remove one of these edges"))
+    problems.append(Problem(f"the graph has a cycle: {path}", file=name,
+                            hint="a Bayesian network must be acyclic; remove one of these edges"))
     return problems
 
 
 def _cpt_problems(
-    where: str,
+    name: str,
     table: np.ndarray,
     states: dict[str, tuple[str, ...]],
     parents: tuple[str, ...],
     node: str,
     atol: float,
 ) -> list[Problem]:
+    at = f"node '{node}'"
     expected = (*tuple(len(states[p]) for p in parents), len(states[node]))
     if table.shape != expected:
         axes = ", ".join(f"{p}[{len(states[p])}]" for p in (*parents, node))
-        return [Problem(where, f"CPT has shape {table.shape}, expected {expected} ({axes})")]
+        return [Problem(f"CPT has shape {table.shape}, expected {expected} ({axes})",
+                        file=name, field=at)]
     problems = []
     if not np.all(np.isfinite(table)):
-        problems.append(Problem(where, "CPT contains NaN or infinite values"))
+        problems.append(Problem("CPT contains NaN or infinite values", file=name,
+                                field=at))
     elif np.any(table < 0) or np.any(table > 1):
         bad = float(table[(table < 0) | (table > 1)].flat[0])
-        problems.append(Problem(where, f"CPT has a probability outside [0, 1]: {bad}"))
+        problems.append(Problem(f"CPT has a probability outside [0, 1]: {bad}", file=name,
+                                field=at))
     else:
         sums = table.sum(axis=-1)
         bad = np.abs(sums - 1) > atol
@@ -242,8 +247,8 @@ def _cpt_problems(
             idx = np.unravel_index(int(np.argmax(bad)), sums.shape)
             row = ", ".join(f"{p}={states[p][i]}" for p, i in zip(parents, idx, strict=True))
             problems.append(Problem(
-                where,
                 f"{int(bad.sum())} CPT row(s) do not sum to 1, e.g. "
                 f"P({node}{' | ' + row if row else ''}) sums to {float(sums[idx]):.6g}",
+                file=name, field=at,
             ))
     return problems

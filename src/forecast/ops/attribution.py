@@ -35,8 +35,8 @@ def attribute_runs(spec: ModelSpec, run_before: Run, run_after: Run, node: str, 
     RunStoreError
         If a run predates stored evidence, or is of another model.
     """
-    problems = [Problem(str(r.path), f"is a run of model '{r.manifest.get('model_name')}', "
-                        f"not '{spec.name}'", "compare runs of this model")
+    problems = [Problem(f"is a run of model '{r.manifest.get('model_name')}', "
+                        f"not '{spec.name}'", file=str(r.path), hint="compare runs of this model")
                 for r in (run_before, run_after) if r.manifest.get("model_name") != spec.name]
     if problems:
         raise RunStoreError("cannot attribute the change between these runs", problems)

@@ -280,8 +280,8 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
     forecast = chosen.forecast()
     if forecast.attrs.get("model_hash") != spec.fingerprint:
         raise RunStoreError(f"{chosen.path}: the run is not a forecast of {model_path}", [
-            Problem(str(model_path), "the model differs from the one the run was made from",
-                    "pass the model file the run used, or run forecast update again")])
+            Problem("the model differs from the one the run was made from", file=str(model_path),
+                    hint="pass the model file the run used, or run forecast update again")])
     manifest = chosen.manifest
     notes: list[str] = []
     previous = _previous_run(store, manifest, notes)
@@ -337,14 +337,14 @@ def _pick_run(store: RunStore, run: str) -> Run:
         chosen = store.latest()
         if chosen is None:
             raise RunStoreError(f"{store.dir}: no published run of {store.model_name}", [
-                Problem(str(store.dir), "no valid run", "run forecast update first")])
+                Problem("no valid run", file=str(store.dir), hint="run forecast update first")])
         return chosen
     ids = [r.run_id for r in store.runs()]
     if run not in ids:
         hint = did_you_mean(run, ids) or (f"the runs are {', '.join(ids[-5:])}" if ids
                                           else "run forecast update first")
         raise RunStoreError(f"{store.dir}: no run '{run}'", [
-            Problem(f"--run {run}", "no such run", hint)])
+            Problem("no such run", hint=hint, field=f"--run {run}")])
     return store.read_run(run)
 
 

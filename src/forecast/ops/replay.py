@@ -134,11 +134,11 @@ def as_of_dates(start: object, end: object, every: str) -> list[dt.date]:
     last = date_or_problem(end, "end", problems, today=today)
     step = EVERY.get(every.strip().lower()) if isinstance(every, str) else None
     if step is None:
-        problems.append(Problem("every", f"unknown step {every!r}",
-                                did_you_mean(str(every), EVERY) or "use month, quarter or year"))
+        problems.append(Problem(f"unknown step {every!r}", field="every", hint=did_you_mean(
+            str(every), EVERY) or "use month, quarter or year"))
     if first is not None and last is not None and last < first:
-        problems.append(Problem("end", f"{last} is before the start {first}",
-                                "give an end on or after the start"))
+        problems.append(Problem(f"{last} is before the start {first}", field="end",
+                                hint="give an end on or after the start"))
     if problems:
         raise EvidenceError("bad replay dates", problems)
     assert first is not None and last is not None and step is not None
@@ -317,21 +317,21 @@ def _check_dates(dates: Iterable[object]) -> list[str]:
         raise EvidenceError("bad as-of dates", problems)
     if not days:
         raise EvidenceError("no as-of dates to replay",
-                            [Problem("dates", "empty", "give at least one date")])
+                            [Problem("empty", hint="give at least one date", field="dates")])
     return [d.isoformat() for d in sorted(d for d in days if d is not None)]
 
 
 def _check_options(seed: object, workers: object, scheduler: object) -> None:
     problems = []
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        problems.append(Problem("seed", f"got {seed!r}", "a whole number >= 0"))
+        problems.append(Problem(f"got {seed!r}", hint="a whole number >= 0", field="seed"))
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
-        problems.append(Problem("workers", f"got {workers!r}", "a whole number >= 1"))
+        problems.append(Problem(f"got {workers!r}", hint="a whole number >= 1", field="workers"))
     if scheduler is not None and (not isinstance(scheduler, str) or not (
             scheduler == "local" or ":" in scheduler)):
-        problems.append(Problem("scheduler", f"got {scheduler!r}",
-                                "'local', or a Dask scheduler address such as tcp://host:8786"))
+        problems.append(Problem(f"got {scheduler!r}", field="scheduler",
+                                hint="'local', or a Dask scheduler address such as tcp://host:8786"))
     if problems:
         raise ForecastError("bad replay options", problems)
 
@@ -453,8 +453,8 @@ def _on_dask(job: _Job, chunks: list[list[str]], scheduler: str, workers: int,
                 client = stack.enter_context(Client(scheduler, timeout="10s"))
             except (OSError, TimeoutError) as exc:
                 raise ForecastError(f"cannot reach the Dask scheduler at {scheduler}", [
-                    Problem("scheduler", str(exc), "start one (dask scheduler) and workers, "
-                            "or use 'local'")]) from None
+                    Problem(str(exc), field="scheduler", hint="start one (dask scheduler) and "
+                            "workers, or use 'local'")]) from None
         shared = client.scatter(job, broadcast=True)  # one copy per worker, not per task
         futures = [client.submit(_run_chunk, shared, chunk, pure=False) for chunk in chunks]
         index = {future.key: i for i, future in enumerate(futures)}
@@ -508,8 +508,8 @@ def check_out_path(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if path.suffix.lower() not in OUT_SUFFIXES:
         raise ForecastError(f"{path}: cannot write a replay there", [
-            Problem("out", f"unknown file type '{path.suffix}'",
-                    "name a .csv file (the table) or a .nc file (netCDF, for xarray)")])
+            Problem(f"unknown file type '{path.suffix}'", field="out",
+                    hint="name a .csv file (the table) or a .nc file (netCDF, for xarray)")])
     return path
 
 

@@ -105,8 +105,8 @@ class Run:
         path = self.path / EVIDENCE
         if not path.is_file():
             raise RunStoreError(f"{self.path}: the run has no {EVIDENCE}", [Problem(
-                str(path), "missing: the run was made by a version that did not store the "
-                "evidence it used", "update again to make a run that has it")])
+                "missing: the run was made by a version that did not store the "
+                "evidence it used", file=str(path), hint="update again to make a run that has it")])
         return read_rows(path)
 
     def forecast(self) -> Forecast:
@@ -166,8 +166,8 @@ class RunStore:
         except Timeout:
             raise LockTimeout(
                 f"{self.dir}: another update holds the lock", [Problem(
-                    str(self.dir / ".lock"), f"still held after {self.lock_timeout:g} s",
-                    "wait for the running update to finish, then retry")]) from None
+                    f"still held after {self.lock_timeout:g} s", file=str(self.dir / ".lock"),
+                    hint="wait for the running update to finish, then retry")]) from None
         return lock
 
     # ------------------------------------------------------------------ reading
@@ -178,30 +178,32 @@ class RunStore:
         try:
             manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise RunStoreError(f"{where}: not a run", [Problem(where, "no manifest.json")]) \
+            raise RunStoreError(f"{where}: not a run", [Problem("no manifest.json", file=where)]) \
                 from None
         except (OSError, ValueError) as exc:
             raise RunStoreError(f"{where}: damaged run", [
-                Problem(f"{where}/{MANIFEST}", f"unreadable ({exc})")]) from None
+                Problem(f"unreadable ({exc})", file=f"{where}/{MANIFEST}")]) from None
         problems = []
         if not isinstance(manifest, dict):
             manifest = {}
         missing = [k for k in _REQUIRED if k not in manifest]
         if missing:
-            problems.append(Problem(f"{where}/{MANIFEST}", f"lacks {', '.join(missing)}"))
+            problems.append(Problem(f"lacks {', '.join(missing)}", file=f"{where}/{MANIFEST}"))
         elif manifest["run_id"] != run_id:
-            problems.append(Problem(f"{where}/{MANIFEST}",
-                                    f"names run {manifest['run_id']!r}, not this folder"))
+            problems.append(Problem(f"names run {manifest['run_id']!r}, not this folder",
+                                    file=f"{where}/{MANIFEST}"))
         else:
             for name, meta in manifest["files"].items():
                 file = path / name
                 if not file.is_file():
-                    problems.append(Problem(str(file), "is missing"))
+                    problems.append(Problem("is missing", file=str(file)))
                 elif file.stat().st_size != meta.get("size"):
-                    problems.append(Problem(str(file), f"has {file.stat().st_size} bytes, the "
-                                            f"manifest says {meta.get('size')} (truncated?)"))
+                    problems.append(Problem(f"has {file.stat().st_size} bytes, the manifest "
+                                            f"says {meta.get('size')} (truncated?)",
+                                            file=str(file)))
                 elif file_sha256(file) != meta.get("sha256"):
-                    problems.append(Problem(str(file), "sha256 does not match the manifest"))
+                    problems.append(Problem("sha256 does not match the manifest",
+                                            file=str(file)))
         if problems:
             raise RunStoreError(f"{where}: damaged run", problems)
         return Run(run_id, path, manifest)
@@ -217,7 +219,7 @@ class RunStore:
             try:
                 scan.runs.append(self.read_run(entry.name))
             except RunStoreError as err:
-                scan.problems.extend(err.problems or [Problem(str(entry), err.summary)])
+                scan.problems.extend(err.problems or [Problem(err.summary, file=str(entry))])
         return scan
 
     def runs(self) -> list[Run]:
@@ -244,7 +246,7 @@ class RunStore:
             try:
                 return self.read_run(run_id)
             except RunStoreError as err:
-                self.problems = err.problems or [Problem(str(self.dir / run_id), err.summary)]
+                self.problems = err.problems or [Problem(err.summary, file=str(self.dir / run_id))]
                 for problem in self.problems:
                     log.warning("LATEST names a damaged run: %s", problem)
         pointer_problems = self.problems

@@ -121,22 +121,22 @@ def _check_output(formats: Sequence[str], pdf_engine: str,
     Also checks that `out_dir` is, or can be made, a writable folder (without making it).
     """
     wanted = list(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
-    problems = [Problem(f"format '{f}'", "unknown format",
-                        did_you_mean(f, FORMATS) or f"choose from {', '.join(FORMATS)}")
+    problems = [Problem("unknown format", field=f"format '{f}'",
+                        hint=did_you_mean(f, FORMATS) or f"choose from {', '.join(FORMATS)}")
                 for f in wanted if f not in FORMATS]
     out = Path(out_dir).absolute()
     existing = next(p for p in (out, *out.parents) if p.exists())
     if not existing.is_dir():
-        problems.append(Problem(f"--out {out_dir}", f"{existing} is a file, not a folder",
-                                "give a folder for brief.html and brief.pdf"))
+        problems.append(Problem(f"{existing} is a file, not a folder", field=f"--out {out_dir}",
+                                hint="give a folder for brief.html and brief.pdf"))
     elif not os.access(existing, os.W_OK | os.X_OK):
-        problems.append(Problem(f"--out {out_dir}", f"{existing} is not writable",
-                                "give a folder you can write to"))
+        problems.append(Problem(f"{existing} is not writable", field=f"--out {out_dir}",
+                                hint="give a folder you can write to"))
     if not wanted:
-        problems.append(Problem("format", "no format given", "e.g. html,pdf"))
+        problems.append(Problem("no format given", hint="e.g. html,pdf", field="format"))
     if pdf_engine not in PDF_ENGINES:
-        problems.append(Problem("pdf engine", f"unknown engine '{pdf_engine}'",
-                                f"choose from {', '.join(PDF_ENGINES)}"))
+        problems.append(Problem(f"unknown engine '{pdf_engine}'", field="pdf engine",
+                                hint=f"choose from {', '.join(PDF_ENGINES)}"))
     if problems:
         raise ForecastError("cannot write the brief", problems)
     binary = find_chromium()
@@ -144,9 +144,9 @@ def _check_output(formats: Sequence[str], pdf_engine: str,
     if binary is None and needs_chromium:
         raise ForecastError(f"cannot write the brief as {' and '.join(needs_chromium).upper()}: "
                             "Chromium is not installed", [
-            Problem("chromium", "none of " + ", ".join(CHROMIUM_NAMES) + " is on the PATH "
-                    "(nor $FORECAST_CHROMIUM)",
-                    "install it (Debian/Ubuntu: apt-get install chromium), or ask for "
+            Problem("none of " + ", ".join(CHROMIUM_NAMES) + " is on the PATH "
+                    "(nor $FORECAST_CHROMIUM)", field="chromium",
+                    hint="install it (Debian/Ubuntu: apt-get install chromium), or ask for "
                     "--format html,pdf with --pdf-engine weasyprint")])
     return wanted, binary, pdf_engine == "chromium" or (pdf_engine == "auto" and bool(binary))
 
@@ -236,8 +236,8 @@ def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ForecastError("cannot write the brief", [
-            Problem(f"--out {out_dir}", f"cannot make the folder ({err.strerror})",
-                    "give a folder you can write to")]) from None
+            Problem(f"cannot make the folder ({err.strerror})", field=f"--out {out_dir}",
+                    hint="give a folder you can write to")]) from None
     written: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix=".brief-", dir=out) as work:
         page = Path(work) / "brief.html"

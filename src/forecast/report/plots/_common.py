@@ -35,8 +35,8 @@ def check_table(table: object, columns: Sequence[str], what: str,
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ForecastError(f"{what}: cannot plot this table", [Problem(
-            what, f"missing column(s) {', '.join(missing)}",
-            f"the table needs columns {', '.join(columns)}; it has "
+            f"missing column(s) {', '.join(missing)}", field=what,
+            hint=f"the table needs columns {', '.join(columns)}; it has "
             f"{', '.join(map(str, table.columns)) or 'none'}")])
     if table.empty:
         raise ForecastError(f"{what}: the table has no rows, nothing to plot")
@@ -46,8 +46,9 @@ def check_table(table: object, columns: Sequence[str], what: str,
         bad = table.index[~np.isfinite(values.to_numpy(dtype=float))]
         if len(bad):
             problems.append(Problem(
-                f"{what}.{column}", f"not a finite number in row(s) {', '.join(map(str, bad[:8]))}"
-                + (" …" if len(bad) > 8 else ""), "fill in or drop those rows"))
+                f"not a finite number in row(s) {', '.join(map(str, bad[:8]))}"
+                + (" …" if len(bad) > 8 else ""), field=f"{what}.{column}",
+                hint="fill in or drop those rows"))
     if problems:
         raise ForecastError(f"{what}: cannot plot this table", problems)
     return table

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 import arviz as az
 import numpy as np
@@ -60,25 +59,22 @@ def plot_diagnostics(forecast: Forecast, *, var_names: Sequence[str] = ("theta",
         return _nuts_diagnostics(forecast, var_names, max_params)
     if "importance" not in forecast.idata.groups():
         raise ForecastError("plot_diagnostics: nothing to show", [Problem(
-            "forecast", f"method '{method or 'unknown'}' and no importance-weight group",
-            "diagnostics are drawn for NUTS forecasts and importance-sampling forecasts")])
+            f"method '{method or 'unknown'}' and no importance-weight group", field="forecast",
+            hint="diagnostics are drawn for NUTS forecasts and importance-sampling forecasts")])
     return _importance_diagnostics(forecast)
 
 
-def _worst_components(
-    posterior: Any,  # xr.Dataset; Any while the did_you_mean below takes its Hashable names
-    var_names: Iterable[str],
-    n: int,
-) -> list[tuple[str, str, str]]:
+def _worst_components(posterior: xr.Dataset, var_names: Iterable[str], n: int
+                      ) -> list[tuple[str, str, str]]:
     """(variable, dimension, coordinate) of the `n` non-constant components of largest R-hat."""
     problems, found = [], []
     for i, var in enumerate(var_names):
         if var not in posterior:
-            problems.append(Problem(f"var_names[{i}]", f"'{var}' is not a posterior variable",
-                                    did_you_mean(var, posterior.data_vars)))
+            problems.append(Problem(f"'{var}' is not a posterior variable", field=f"var_names[{i}]",
+                                    hint=did_you_mean(var, [str(v) for v in posterior.data_vars])))
             continue
         data = posterior[var]
-        (dim,) = [d for d in data.dims if d not in ("chain", "draw")]
+        (dim,) = [str(d) for d in data.dims if d not in ("chain", "draw")]
         values = data.transpose("chain", "draw", dim).values
         varying = np.ptp(values.reshape(-1, values.shape[-1]), axis=0) > 0
         rhat = np.full(values.shape[-1], -np.inf)

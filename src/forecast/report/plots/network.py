@@ -192,21 +192,21 @@ def _check_probabilities(spec: ModelSpec, probabilities: Mapping[str, float],
     for name, value in probabilities.items():
         where = f"probabilities[{name!r}]"
         if name not in spec.nodes:
-            problems.append(Problem(where, "not a node of the model",
-                                    did_you_mean(str(name), spec.node_names)))
+            problems.append(Problem("not a node of the model", field=where,
+                                    hint=did_you_mean(str(name), spec.node_names)))
             continue
         try:
             p = float(value)
         except (TypeError, ValueError):
             p = float("nan")
         if not 0.0 <= p <= 1.0:
-            problems.append(Problem(where, f"{value!r} is not a probability in [0, 1]"))
+            problems.append(Problem(f"{value!r} is not a probability in [0, 1]", field=where))
         out[name] = p
     missing = [n for n in spec.node_names
                if n not in probabilities and not str(observed.get(n, "")).startswith(_KNOWN)]
     if missing:
-        problems.append(Problem("probabilities", f"no probability for {', '.join(missing)}",
-                                "give one for every node whose state is not observed or set"))
+        problems.append(Problem(f"no probability for {', '.join(missing)}", field="probabilities",
+                                hint="give one for every node whose state is not observed or set"))
     if problems:
         raise ForecastError("draw_model: cannot fill the nodes by probability", problems)
     return out
@@ -391,16 +391,16 @@ def plot_network(spec: ModelSpec, forecast: Forecast | None = None, *,
     attrs = forecast.attrs
     if attrs.get("model_name") not in (None, spec.name):
         raise ForecastError("plot_network: the forecast is of another model", [Problem(
-            "forecast", f"model '{attrs.get('model_name')}', not '{spec.name}'",
-            "pass the spec the forecast was computed from")])
+            f"model '{attrs.get('model_name')}', not '{spec.name}'", field="forecast",
+            hint="pass the spec the forecast was computed from")])
     prob = forecast.idata["posterior"]["prob"]
     outcomes = {str(o) for o in prob["outcome"].values}
     missing = [n for n in spec.node_names
                if f"{n}={positive_state(spec.states[n])}" not in outcomes]
     if missing:
         raise ForecastError("plot_network: the forecast lacks nodes of the model", [Problem(
-            "forecast", f"no probabilities for {', '.join(missing)}",
-            "pass the spec the forecast was computed from")])
+            f"no probabilities for {', '.join(missing)}", field="forecast",
+            hint="pass the spec the forecast was computed from")])
     summary = forecast.summary.set_index(["node", "state"])["mean"]
     probabilities = {}
     for n in spec.node_names:

@@ -44,8 +44,8 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise ForecastError(f"cannot save a figure as '{path.name}'", [Problem(
-            str(path), f"unsupported file type '{suffix or '(none)'}'",
-            f"use one of {', '.join(FORMATS)}")])
+            f"unsupported file type '{suffix or '(none)'}'", file=str(path),
+            hint=f"use one of {', '.join(FORMATS)}")])
     if not isinstance(fig, Figure):
         raise ForecastError(f"save_figure needs a matplotlib Figure, got {type(fig).__name__}")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -40,11 +40,11 @@ def _scenario_table(forecast: Forecast, nodes: Sequence[str] | None) -> pd.DataF
     for i, item in enumerate(nodes):
         node, _, state = str(item).partition("=")
         if node not in states:
-            problems.append(Problem(f"nodes[{i}]", f"'{node}' is not a node of this forecast",
-                                    did_you_mean(node, states)))
+            problems.append(Problem(f"'{node}' is not a node of this forecast", field=f"nodes[{i}]",
+                                    hint=did_you_mean(node, states)))
         elif state and state not in states[node]:
-            problems.append(Problem(f"nodes[{i}]", f"'{state}' is not a state of {node}",
-                                    did_you_mean(state, states[node])
+            problems.append(Problem(f"'{state}' is not a state of {node}", field=f"nodes[{i}]",
+                                    hint=did_you_mean(state, states[node])
                                     or f"states: {', '.join(states[node])}"))
         elif state:
             wanted.append((node, state))

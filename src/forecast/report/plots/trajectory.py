@@ -32,8 +32,8 @@ def _event_rows(events: pd.DataFrame, start: pd.Timestamp, stop: pd.Timestamp) -
     bad = out.index[out["date"].isna()]
     if len(bad):
         raise ForecastError("events: cannot plot these rows", [Problem(
-            "events.date", f"not a date in row(s) {', '.join(map(str, bad[:8]))}",
-            "use ISO dates, YYYY-MM-DD")])
+            f"not a date in row(s) {', '.join(map(str, bad[:8]))}", field="events.date",
+            hint="use ISO dates, YYYY-MM-DD")])
     return out[(out["date"] >= start) & (out["date"] <= stop)].sort_values("date")
 
 
@@ -106,14 +106,15 @@ def plot_trajectory(history: pd.DataFrame | History, node: str, state: str, *,
         hint = (f"states of {node} in it: {', '.join(states)}" if states else
                 did_you_mean(node, nodes) or f"nodes in it: {', '.join(nodes)}")
         raise ForecastError(f"history has no rows for {node} = {state}",
-                            [Problem("history", f"no rows with node={node}, state={state}", hint)])
+                            [Problem(f"no rows with node={node}, state={state}", hint=hint,
+                                     field="history")])
     rows = check_table(rows, ("mean", "hdi_5%", "hdi_95%"), "history",
                        numeric=("mean", "hdi_5%", "hdi_95%"))
     when = pd.to_datetime(rows["as_of"], format="ISO8601", errors="coerce")
     if when.isna().any():
         raise ForecastError("history: cannot plot these rows", [Problem(
-            "history.as_of", f"not a date: {rows.loc[when.isna(), 'as_of'].iloc[0]!r}",
-            "as_of must be an ISO date")])
+            f"not a date: {rows.loc[when.isna(), 'as_of'].iloc[0]!r}", field="history.as_of",
+            hint="as_of must be an ISO date")])
     rows = rows.assign(as_of=when).drop_duplicates("as_of", keep="last").sort_values("as_of")
     fig, ax = axes_of(ax, (8.0, 4.2))
     start, stop = rows["as_of"].min(), rows["as_of"].max()
