@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from pathlib import Path
 
@@ -12,7 +13,6 @@ import xarray as xr
 from click.testing import CliRunner
 
 import forecast.cli
-import forecast.ops.replay as replay_module
 from forecast.cli import main
 from forecast.errors import EvidenceError, ForecastError, InferenceError
 from forecast.evidence.ledger import case_as_of, load_ledger, rows_as_of
@@ -343,15 +343,9 @@ def test_cli_worker_failures_exit_with_the_date(ledger, tmp_path, monkeypatch):
 
 
 def test_cli_exit_3_when_a_date_fails_its_diagnostics(ledger, tmp_path, monkeypatch):
-    real = replay_module.replay_dates
-
-    def unconverged(*args, **kwargs):
-        frame = real(*args, **kwargs)
-        frame["publishable"] = False
-        frame.attrs["diagnostics_failed"] = {DATES[0]: ["Pareto k-hat 0.90 > 0.7"]}
-        return frame
-
-    monkeypatch.setattr(replay_module, "replay_dates", unconverged)
+    # no inference: a stub forecaster whose diagnostics failed, through the commands' seam
+    unconverged = functools.partial(stub_forecast, failed=["Pareto k-hat 0.90 > 0.7"])
+    monkeypatch.setattr(forecast.cli, "FORECASTER", unconverged)
     out = tmp_path / "replay.csv"
     result = run(SMALL, "--ledger", ledger, "--start", DATES[0], "--end", DATES[0],
                  "--workers", "1", "--out", out)
