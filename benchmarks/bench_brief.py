@@ -39,9 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("MPLBACKEND", "Agg")
 
-    from forecast.analysis import explain
+    from forecast.analysis.conflict import evidence_conflict
+    from forecast.analysis.sensitivity import parameter_sensitivity
+    from forecast.analysis.voi import value_of_information
     from forecast.evidence.ledger import case_from_rows
     from forecast.model.load import load_spec
+    from forecast.ops.attribution import attribute_runs
     from forecast.ops.brief import ATTRIBUTION_PERMUTATIONS, build_brief
     from forecast.ops.store import RunStore
     from forecast.ops.update import update
@@ -67,13 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         case = case_from_rows(rows, spec)
         parts = {
             f"attribute_runs ({head}, {ATTRIBUTION_PERMUTATIONS} orders)": lambda: (
-                explain.attribute_runs(spec, before, after, head, "yes",
+                attribute_runs(spec, before, after, head, "yes",
                                        permutations=ATTRIBUTION_PERMUTATIONS)),
-            "value_of_information": lambda: explain.value_of_information(
+            "value_of_information": lambda: value_of_information(
                 spec, case, head, "yes", forecast=forecast),
-            "evidence_conflict": lambda: explain.evidence_conflict(spec, case,
+            "evidence_conflict": lambda: evidence_conflict(spec, case,
                                                                    forecast=forecast),
-            "parameter_sensitivity": lambda: explain.parameter_sensitivity(
+            "parameter_sensitivity": lambda: parameter_sensitivity(
                 forecast, head, "yes", spec=spec),
         }
         timed = {name: _timed(fn)[1] for name, fn in parts.items()}

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
-    from forecast.analysis.scoring import evaluate
+    from forecast.analysis.metrics import evaluate
 
     table = pd.DataFrame(outputs[1]["questions"])
     start = time.perf_counter()

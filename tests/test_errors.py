@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from forecast._io import read_checked_csv
-from forecast.analysis.scoring import QUESTION_COLUMNS, load_questions
+from forecast.analysis.questions import QUESTION_COLUMNS, load_questions
 from forecast.errors import EvidenceError, Problem, SpecError, sorted_by_line
 from forecast.evidence.ledger import COLUMNS, load_ledger
 from forecast.model.load import load_spec, parse_spec

@@ -1,4 +1,4 @@
-"""Tests of forecast.analysis.explain, each against an independent computation.
+"""The explanations (sensitivity, VOI, conflict, attribution), each against an independent check.
 
 Most tests use a six-node model written here, in two versions: ``FIXED`` (every CPT entry a
 fixed number, so every explanation must equal exact inference on one network) and
@@ -24,14 +24,11 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from forecast.analysis.explain import (
-    PROBABILITY_FLOOR,
-    attribute_change,
-    evidence_conflict,
-    parameter_sensitivity,
-    value_of_information,
-    value_of_information_network,
-)
+from forecast.analysis.attribution import attribute_change
+from forecast.analysis.conflict import evidence_conflict
+from forecast.analysis.draws import PROBABILITY_FLOOR
+from forecast.analysis.sensitivity import parameter_sensitivity
+from forecast.analysis.voi import value_of_information, value_of_information_network
 from forecast.errors import EvidenceError, ForecastError, InferenceError, RunStoreError
 from forecast.evidence.case import Case
 from forecast.evidence.ledger import case_as_of, case_from_rows, load_ledger, rows_as_of

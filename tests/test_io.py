@@ -14,7 +14,7 @@ import pytest
 
 from forecast._dates import as_of_date, date_or_problem, parse_date
 from forecast._io import TEMP_PREFIX, atomic_write, read_checked_csv, temp_folder
-from forecast.analysis.scoring import QUESTION_COLUMNS, load_questions
+from forecast.analysis.questions import QUESTION_COLUMNS, load_questions
 from forecast.errors import EvidenceError, LockTimeout, RunStoreError
 from forecast.evidence.ledger import COLUMNS, load_ledger, rows_as_of, write_rows
 from forecast.model.load import load_spec

@@ -10,14 +10,16 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from forecast.analysis.scoring import (
-    QUESTION_COLUMNS,
+from forecast.analysis.metrics import (
     brier_score,
     brier_skill,
     calibration_table,
     evaluate,
-    load_questions,
     log_score,
+)
+from forecast.analysis.questions import (
+    QUESTION_COLUMNS,
+    load_questions,
     question_probabilities,
     window_end,
 )

@@ -26,14 +26,13 @@ from typing import TYPE_CHECKING, Any
 from forecast.inference.hooks import register_forecast_plotter
 
 if TYPE_CHECKING:  # what __getattr__ loads, spelled out for type checkers and import-linter
-    from forecast.analysis.explain import (
-        attribute_change,
-        evidence_conflict,
-        parameter_sensitivity,
-        value_of_information,
-    )
-    from forecast.analysis.language import confidence_label, judgments, likelihood_word
-    from forecast.analysis.scoring import ScoreResult, load_questions
+    from forecast.analysis.attribution import attribute_change
+    from forecast.analysis.conflict import evidence_conflict
+    from forecast.analysis.language import judgments
+    from forecast.analysis.metrics import ScoreResult
+    from forecast.analysis.questions import load_questions
+    from forecast.analysis.sensitivity import parameter_sensitivity
+    from forecast.analysis.voi import value_of_information
     from forecast.errors import (
         EvidenceError,
         ForecastError,
@@ -56,6 +55,7 @@ if TYPE_CHECKING:  # what __getattr__ loads, spelled out for type checkers and i
     from forecast.model.load import load_spec, parse_spec
     from forecast.model.parameters import sample_parameters
     from forecast.model.schema import ModelSpec
+    from forecast.model.words import confidence_label, likelihood_word
     from forecast.network.bif import read_bif, write_bif
     from forecast.network.exact import ExactEngine, Posterior
     from forecast.network.interop import from_pgmpy, to_pgmpy
@@ -146,10 +146,14 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
                                       "posterior_forecast"),
     "forecast.inference.pymc_model": ("build_pymc_model",),
     "forecast.inference.result": ("Forecast",),
-    "forecast.analysis.explain": ("attribute_change", "evidence_conflict",
-                                  "parameter_sensitivity", "value_of_information"),
-    "forecast.analysis.language": ("confidence_label", "judgments", "likelihood_word"),
-    "forecast.analysis.scoring": ("ScoreResult", "load_questions"),
+    "forecast.analysis.attribution": ("attribute_change",),
+    "forecast.analysis.conflict": ("evidence_conflict",),
+    "forecast.analysis.sensitivity": ("parameter_sensitivity",),
+    "forecast.analysis.voi": ("value_of_information",),
+    "forecast.analysis.language": ("judgments",),
+    "forecast.model.words": ("confidence_label", "likelihood_word"),
+    "forecast.analysis.metrics": ("ScoreResult",),
+    "forecast.analysis.questions": ("load_questions",),
     "forecast.ops.store": ("Run", "RunStore"),
     "forecast.ops.update": ("History", "UpdateResult", "history", "update"),
     "forecast.ops.replay": ("replay", "replay_dates"),

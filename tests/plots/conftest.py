@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.analysis.explain import attribute_change, parameter_sensitivity
-from forecast.analysis.scoring import calibration_table
+from forecast.analysis.attribution import attribute_change
+from forecast.analysis.metrics import calibration_table
+from forecast.analysis.sensitivity import parameter_sensitivity
 from forecast.evidence.case import Case
 from forecast.evidence.ledger import case_as_of, rows_as_of
 from forecast.inference.importance import importance_forecast

@@ -504,11 +504,11 @@ def case_from_rows(rows: pd.DataFrame, spec: ModelSpec, *, reports: bool = False
 
     The rows are first reduced by the same per-node rules as the as-of cut (a condition keeps its
     latest row; an event's occurrence rows win), so a subset or a union of kept rows is valid input
-    (this is how :mod:`forecast.analysis.explain` builds coalitions of rows). Findings are entered
-    on each row's ``target`` node. Hard rows go to ``Case.evidence`` (``{node: state}``). Soft rows
-    go to ``Case.soft``: each likelihood is scaled to a largest entry of 1, raised to its decay
-    ``weight``, and the vectors of one node are multiplied. A node may carry both a hard finding and
-    a soft likelihood; the engine multiplies both in.
+    (this is how :mod:`forecast.analysis.attribution` builds coalitions of rows). Findings are
+    entered on each row's ``target`` node. Hard rows go to ``Case.evidence`` (``{node: state}``).
+    Soft rows go to ``Case.soft``: each likelihood is scaled to a largest entry of 1, raised to its
+    decay ``weight``, and the vectors of one node are multiplied. A node may carry both a hard
+    finding and a soft likelihood; the engine multiplies both in.
 
     With ``reports=True`` every hard row becomes ``Report(node, state, source, grade)`` in
     ``Case.reports`` instead (several rows, several reports, so sources that agree add up and

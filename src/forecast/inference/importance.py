@@ -50,6 +50,8 @@ __all__ = [
     "importance_forecast",
     "nuts_forecast",
     "posterior_forecast",
+    "smoothed_weights",
+    "structure_engine",
 ]
 
 
@@ -168,7 +170,7 @@ def importance_forecast(
                                     count_models)
     do = intervention_cpts(spec, interventions or {})
     if engine is None or not set(twins) <= set(engine.network.nodes):
-        engine = _structure_engine(spec, twins)
+        engine = structure_engine(spec, twins)
     recorded = _recorded(seed)
     rng, resample_rng = _streams(seed)
     values: dict[str, np.ndarray] = {}
@@ -191,7 +193,7 @@ def importance_forecast(
         values = {k: np.concatenate([values[k], v]) if k in values else v for k, v in new.items()}
         loglik = np.concatenate([loglik, ll])
         probs = np.concatenate([probs, p_new])
-        weights, khat = _smoothed_weights(loglik, cases)
+        weights, khat = smoothed_weights(loglik, cases)
         mean, mcse = _weighted_moments(probs, weights)
         if mcse.max() <= target_mcse or len(loglik) >= max_draws or khat > KHAT_MAX:
             break
@@ -306,7 +308,7 @@ def nuts_forecast(
     twins = twins_of(spec, cases)
     observations = ObservationModel(with_twins(spec.states, spec.parents, twins)[0], cases,
                                     count_models)
-    engine = _structure_engine(spec, twins)
+    engine = structure_engine(spec, twins)
     recorded = _recorded(seed)
     idata = sample_nuts(spec, cases, draws=draws, tune=draws, chains=chains, seed=seed,
                         count_models=count_models, interventions=interventions, engine=engine)
@@ -387,7 +389,7 @@ def _draws(soft: Mapping[str, np.ndarray], keep: np.ndarray) -> dict[str, np.nda
     return {k: v[keep] if v.ndim == 2 else v for k, v in soft.items()}
 
 
-def _structure_engine(spec: ModelSpec, twins: Mapping[str, str] | None = None) -> ExactEngine:
+def structure_engine(spec: ModelSpec, twins: Mapping[str, str] | None = None) -> ExactEngine:
     """An engine on the spec's graph plus `twins` (see :mod:`forecast.evidence.lagged`).
 
     Its placeholder CPTs are replaced by every query's draws.
@@ -416,7 +418,11 @@ _ENGINE_CACHE = 16
 _ENGINES: OrderedDict[tuple, tuple[ModelSpec, ExactEngine]] = OrderedDict()
 
 
-def _smoothed_weights(loglik: np.ndarray, cases: Sequence[Case]) -> tuple[np.ndarray, float]:
+def smoothed_weights(loglik: np.ndarray, cases: Sequence[Case]) -> tuple[np.ndarray, float]:
+    """Pareto-smoothed, normalised importance weights of log-likelihoods, and their k̂.
+
+    Raises an InferenceError naming the findings of `cases` when no draw makes them possible.
+    """
     finite = np.isfinite(loglik)
     if not finite.any():
         findings = [f"{n}={s}" for c in cases for n, s in c.evidence.items()]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forecast.analysis.explain import Attribution, attribute_change
+from forecast.analysis.attribution import Attribution, attribute_change
 from forecast.errors import Problem, RunStoreError
 from forecast.model.schema import ModelSpec
 from forecast.ops.store import Run

@@ -4,7 +4,7 @@
 judgments in estimative language (:mod:`forecast.analysis.language`), what changed since the
 previous run and why (the inputs that differ, the ledger rows that entered or left, and each
 row's contribution from :func:`forecast.ops.attribution.attribute_runs`), the indicators worth
-watching (:func:`forecast.analysis.explain.value_of_information`), the evidence that counted,
+watching (:func:`forecast.analysis.voi.value_of_information`), the evidence that counted,
 the model's claims with their quotes, its assumptions, the sampler's diagnostics and the run's
 provenance, as a frozen :class:`BriefData`. Drawing and printing it is
 :mod:`forecast.report.brief`'s job; nothing here imports matplotlib or templates.
@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from forecast.analysis import explain
+from forecast.analysis.conflict import evidence_conflict
 from forecast.analysis.language import Judgment, judgments
+from forecast.analysis.sensitivity import parameter_sensitivity
+from forecast.analysis.voi import value_of_information
 from forecast.errors import Problem, RunStoreError, did_you_mean
 from forecast.evidence.case import Case
 from forecast.evidence.ledger import case_from_rows, load_ledger, no_rows, rows_as_of
@@ -59,8 +61,8 @@ _TOP_CONFLICTS = 5
 ATTRIBUTION_PERMUTATIONS = 40
 """Sampled orders of the changed rows when there are too many for exact Shapley values.
 
-40 (20 antithetic pairs) instead of :func:`forecast.analysis.explain.attribute_change`'s 200: five
-times faster, the largest standard error about 0.008 log-odds (measured on the flagship between
+40 (20 antithetic pairs) instead of :func:`forecast.analysis.attribution.attribute_change`'s 200:
+five times faster, the largest standard error about 0.008 log-odds (measured on the flagship between
 2015-08-24 and 2017-08-24, 39 changed rows), the same size as the spread from reseeding the
 parameter draws, and the same top rows in the same order.
 """
@@ -435,7 +437,7 @@ def _indicators(spec: ModelSpec, forecast: Forecast, case: Case | None,
     if not found or case is None:
         return []
     head = found[0]
-    table = explain.value_of_information(spec, case, head.node, head.state,
+    table = value_of_information(spec, case, head.node, head.state,
                                          forecast=forecast)
     table = table.sort_values("mutual_info", ascending=False).head(_TOP_INDICATORS)
     return [Indicator(str(r.node), spec.nodes[str(r.node)].label,
@@ -452,7 +454,7 @@ def _conflicts(spec: ModelSpec, forecast: Forecast, case: Case | None) -> list[s
     """
     if case is None or case.empty:
         return []
-    table = explain.evidence_conflict(spec, case, forecast=forecast,
+    table = evidence_conflict(spec, case, forecast=forecast,
                                       threshold=math.log(CONFLICT_RATIO))
     pairs = table[(table["size"] == 2) & table["flagged"].astype(bool)]
     return [f"{r.findings} ({float(r.ratio):.1f} times less probable together)"
@@ -460,7 +462,7 @@ def _conflicts(spec: ModelSpec, forecast: Forecast, case: Case | None) -> list[s
 
 
 def _sensitivity(spec: ModelSpec, forecast: Forecast, head: Judgment) -> pd.DataFrame:
-    return explain.parameter_sensitivity(forecast, head.node, head.state, spec=spec)
+    return parameter_sensitivity(forecast, head.node, head.state, spec=spec)
 
 
 def _finding(spec: ModelSpec, row: Any) -> str:  # a row of itertuples()

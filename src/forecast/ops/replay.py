@@ -25,18 +25,11 @@ exception inside a worker comes back as one error naming its as-of date: a
 from __future__ import annotations
 
 import calendar
-import contextlib
 import datetime as dt
 import json
-import math
-import multiprocessing
 import os
 import sys
-import traceback
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -44,15 +37,23 @@ import xarray as xr
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from forecast import errors
 from forecast._dates import date_or_problem
 from forecast._io import atomic_write
 from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean
-from forecast.evidence.case import Case
-from forecast.evidence.ledger import case_from_rows, load_ledger, rows_as_of
+from forecast.evidence.ledger import load_ledger, rows_as_of
 from forecast.inference.importance import Forecaster, posterior_forecast
 from forecast.model.load import load_spec
-from forecast.model.schema import ModelSpec
+from forecast.ops.parallel import (
+    COLUMNS,
+    Done,
+    Job,
+    WorkerError,
+    on_dask,
+    on_pool,
+    reraise,
+    run_chunk,
+    split_dates,
+)
 from forecast.provenance import file_sha256
 
 __all__ = [
@@ -68,9 +69,6 @@ __all__ = [
     "to_dataset",
 ]
 
-COLUMNS: tuple[str, ...] = ("as_of", "node", "state", "mean", "hdi_5%", "hdi_95%", "mcse",
-                            "method", "publishable", "n_evidence")
-"""The columns of a replay frame, in order."""
 
 EVERY: dict[str, int] = {"month": 1, "quarter": 3, "year": 12}
 """Steps between as-of dates, in calendar months."""
@@ -78,26 +76,8 @@ EVERY: dict[str, int] = {"month": 1, "quarter": 3, "year": 12}
 OUT_SUFFIXES: tuple[str, ...] = (".csv", ".nc")
 """File types :func:`save_replay` writes: a CSV of the frame, or netCDF of :func:`to_dataset`."""
 
-_CHUNKS_PER_WORKER = 4  # enough chunks to balance slow and fast dates, few enough to amortise
 
 
-class WorkerError(RuntimeError):
-    """An unexpected failure while forecasting one as-of date (a bug, not a bad input).
-
-    Parameters
-    ----------
-    as_of : str
-        The as-of date being forecast.
-    message : str
-        What failed, e.g. ``"ValueError: ..."``.
-    detail : str
-        The worker's traceback, for a bug report.
-    """
-
-    def __init__(self, as_of: str, message: str, detail: str = "") -> None:
-        self.as_of = as_of
-        self.detail = detail
-        super().__init__(f"replay as of {as_of} failed: {message}")
 
 
 # --- dates ----------------------------------------------------------------------------------------
@@ -159,25 +139,8 @@ def _add_months(day: dt.date, months: int, month_end: bool) -> dt.date:
 # --- replay ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Job:
-    """What every worker needs, shipped once per worker."""
-
-    spec: ModelSpec
-    ledger: pd.DataFrame | None
-    seed: int
-    half_life_days: float | None
-    caller_pid: int
-    forecaster: Forecaster = posterior_forecast  # pickled by reference to the workers
 
 
-@dataclass
-class _Done:
-    """The outcome of a chunk of dates: a frame per date forecast, then maybe a failure."""
-
-    frames: list[pd.DataFrame] = field(default_factory=list)
-    failed: dict[str, list[str]] = field(default_factory=dict)  # as_of -> diagnostics failed
-    error: tuple[str, str, str, list[Problem], str] | None = None
     # (as_of, error class name, summary or message, problems, traceback)
 
 
@@ -246,15 +209,15 @@ def replay_dates(
     _check_options(seed, workers, scheduler)
     if ledger is not None:  # checks the half-life and the ledger against the model, once
         rows_as_of(ledger, spec, days[0], half_life_days=half_life_days)
-    job = _Job(spec, ledger, int(seed), half_life_days, os.getpid(), forecaster)
+    job = Job(spec, ledger, int(seed), half_life_days, os.getpid(), forecaster)
     n_workers = min(len(days), os.cpu_count() or 1) if workers is None else int(workers)
-    chunks = _chunks(days, n_workers)
-    done: dict[int, _Done] = {}
+    chunks = split_dates(days, n_workers)
+    done: dict[int, Done] = {}
 
-    def collect(index: int, result: _Done) -> None:
+    def collect(index: int, result: Done) -> None:
         bar.update(len(result.frames))
         if result.error is not None:
-            _raise(result.error)
+            reraise(result.error)
         done[index] = result
 
     # single-threaded BLAS in this process (in-process runs and Dask threads): the same
@@ -262,12 +225,12 @@ def replay_dates(
     with threadpool_limits(limits=1), tqdm(total=len(days), unit="date", disable=not progress,
                                            file=sys.stderr, desc="replay") as bar:
         if scheduler is not None:
-            _on_dask(job, chunks, scheduler, n_workers, collect)
+            on_dask(job, chunks, scheduler, n_workers, collect)
         elif n_workers == 1:
             for index, day in enumerate(days):
-                collect(index, _run_chunk(job, [day]))
+                collect(index, run_chunk(job, [day]))
         else:
-            _on_pool(job, chunks, n_workers, collect)
+            on_pool(job, chunks, n_workers, collect)
     results = [done[i] for i in sorted(done)]
     frame = pd.concat([f for r in results for f in r.frames], ignore_index=True)
     frame.attrs = {
@@ -336,138 +299,27 @@ def _check_options(seed: object, workers: object, scheduler: object) -> None:
         raise ForecastError("bad replay options", problems)
 
 
-def _chunks(days: Sequence[str], workers: int) -> list[list[str]]:
-    size = max(1, math.ceil(len(days) / (workers * _CHUNKS_PER_WORKER)))
-    return [list(days[i:i + size]) for i in range(0, len(days), size)]
 
 
-def _raise(error: tuple[str, str, str, list[Problem], str]) -> None:
-    as_of, kind, message, problems, detail = error
-    cls = getattr(errors, kind, None)
-    if isinstance(cls, type) and issubclass(cls, ForecastError):
-        raise cls(f"as of {as_of}: {message}", problems)
-    raise WorkerError(as_of, message, detail)
 
 
 # --- one chunk of dates (runs in a worker) --------------------------------------------------------
 
-_JOB: _Job | None = None  # a pool worker's job, set once by its initializer
-_LIMITED = False  # whether this worker process has been set to single-threaded BLAS
 
 
-def _run_chunk(job: _Job, days: Sequence[str]) -> _Done:
-    """Forecast each date; stop at the first failure and report it (never raise)."""
-    global _LIMITED
-    if os.getpid() != job.caller_pid and not _LIMITED:  # a worker process: for its lifetime
-        threadpool_limits(limits=1)
-        _LIMITED = True
-    out = _Done()
-    for day in days:
-        try:
-            frame, failed = _forecast_one(job, day)
-        except ForecastError as err:
-            out.error = (day, type(err).__name__, err.summary, err.problems, "")
-            break
-        except Exception as exc:  # reported to the caller with its date and traceback
-            out.error = (day, "", f"{type(exc).__name__}: {exc}", [], traceback.format_exc())
-            break
-        out.frames.append(frame)
-        if failed:
-            out.failed[day] = failed
-    return out
 
 
-def _forecast_one(job: _Job, day: str) -> tuple[pd.DataFrame, list[str]]:
-    if job.ledger is None:
-        case, n_rows = Case(), 0
-    else:
-        rows = rows_as_of(job.ledger, job.spec, day, half_life_days=job.half_life_days)
-        case, n_rows = case_from_rows(rows, job.spec), len(rows)  # case_as_of, cut once
-    result = job.forecaster(job.spec, case, seed=job.seed, as_of=day)
-    attrs = result.attrs
-    frame = result.summary[["node", "state", "mean", "hdi_5%", "hdi_95%", "mcse"]].copy()
-    frame.insert(0, "as_of", day)
-    frame["method"] = str(attrs["method"])
-    frame["publishable"] = bool(result.publishable)
-    frame["n_evidence"] = n_rows
-    return frame[list(COLUMNS)], list(attrs["diagnostics"].get("failed", []))
 
 
-def _init_pool_worker(job: _Job) -> None:
-    """Pool initializer: keep the job (model and ledger) and use single-threaded BLAS."""
-    global _JOB, _LIMITED
-    _JOB = job
-    threadpool_limits(limits=1)
-    _LIMITED = True
 
 
-def _pool_chunk(days: Sequence[str]) -> _Done:
-    assert _JOB is not None, "the pool initializer did not run"
-    return _run_chunk(_JOB, days)
 
 
 # --- backends -------------------------------------------------------------------------------------
 
 
-def _on_pool(job: _Job, chunks: list[list[str]], workers: int,
-             collect: Callable[[int, _Done], None]) -> None:
-    """A process pool; forkserver (or spawn) starts workers safely beside threads and BLAS."""
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
-    if method == "forkserver":  # workers fork from a server that has imported numpy & co once
-        context.set_forkserver_preload([__name__])
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
-                             initargs=(job,)) as pool:
-        futures = {pool.submit(_pool_chunk, chunk): i for i, chunk in enumerate(chunks)}
-        try:
-            for future in as_completed(futures):
-                index = futures[future]
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    raise WorkerError(chunks[index][0], "a worker process died (out of memory, "
-                                      "or killed) while forecasting the dates from here to "
-                                      f"{chunks[index][-1]}") from None
-                except Exception as exc:
-                    raise WorkerError(chunks[index][0], f"{type(exc).__name__}: {exc}") from None
-                collect(index, result)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
 
 
-def _on_dask(job: _Job, chunks: list[list[str]], scheduler: str, workers: int,
-             collect: Callable[[int, _Done], None]) -> None:
-    """A Dask cluster: a LocalCluster of `workers` processes, or the one at `scheduler`."""
-    from dask.distributed import Client, LocalCluster
-    from dask.distributed import as_completed as dask_completed
-
-    with contextlib.ExitStack() as stack:
-        if scheduler == "local":
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True,
-                dashboard_address=None))
-            client = stack.enter_context(Client(cluster))
-        else:
-            try:
-                client = stack.enter_context(Client(scheduler, timeout="10s"))
-            except (OSError, TimeoutError) as exc:
-                raise ForecastError(f"cannot reach the Dask scheduler at {scheduler}", [
-                    Problem(str(exc), field="scheduler", hint="start one (dask scheduler) and "
-                            "workers, or use 'local'")]) from None
-        shared = client.scatter(job, broadcast=True)  # one copy per worker, not per task
-        futures = [client.submit(_run_chunk, shared, chunk, pure=False) for chunk in chunks]
-        index = {future.key: i for i, future in enumerate(futures)}
-        try:
-            for future in dask_completed(futures):
-                i = index[future.key]
-                try:
-                    result = future.result()
-                except Exception as exc:  # e.g. a worker died (KilledWorker)
-                    raise WorkerError(chunks[i][0], f"{type(exc).__name__}: {exc}") from None
-                collect(i, result)
-        finally:
-            client.cancel(futures)
 
 
 # --- output ---------------------------------------------------------------------------------------

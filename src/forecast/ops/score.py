@@ -6,13 +6,8 @@ import os
 
 import pandas as pd
 
-from forecast.analysis.scoring import (
-    FORECASTERS,
-    ScoreResult,
-    evaluate,
-    load_questions,
-    question_probabilities,
-)
+from forecast.analysis.metrics import FORECASTERS, ScoreResult, evaluate
+from forecast.analysis.questions import load_questions, question_probabilities
 from forecast.errors import EvidenceError
 from forecast.evidence.ledger import load_ledger
 from forecast.inference.importance import Forecaster, posterior_forecast

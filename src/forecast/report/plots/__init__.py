@@ -1,8 +1,8 @@
 """Figures of forecasts, one module per figure family.
 
 Every function takes numbers computed elsewhere (a :class:`~forecast.inference.result.Forecast`,
-a run history, a replay, a table from :mod:`forecast.analysis.explain` or
-:mod:`forecast.analysis.scoring`) and draws them; none runs inference. A function drawing one
+a run history, a replay, a table from :mod:`forecast.analysis` or
+:mod:`forecast.analysis.metrics`) and draws them; none runs inference. A function drawing one
 panel takes a keyword-only ``ax=`` (it draws there and returns that axes' root figure; without
 it, it makes its own :class:`~matplotlib.figure.Figure`); every function returns the Figure.
 Nothing calls ``plt.show()`` or touches pyplot's figure list, and the package style

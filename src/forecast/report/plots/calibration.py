@@ -24,7 +24,7 @@ def plot_reliability(calibration: pd.DataFrame, *, ax: Axes | None = None) -> Fi
     calibration : pandas.DataFrame
         Columns forecaster, bin_low, bin_high, n, forecast_mean, observed, observed_low,
         observed_high (one row per forecaster and probability bin;
-        :mod:`forecast.analysis.scoring`).
+        :mod:`forecast.analysis.metrics`).
     ax : matplotlib Axes, optional
         Where to draw. The bin counts are drawn as bars along the bottom on a twin axis.
 

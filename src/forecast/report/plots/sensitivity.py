@@ -39,7 +39,7 @@ def plot_tornado(table: pd.DataFrame, base: float, *, title: str | None = None,
     table : pandas.DataFrame
         Columns parameter, label, low, high, swing: the scenario's probability among posterior
         draws with the parameter in its lowest (`low`) and highest (`high`) decile, and
-        ``swing = high - low`` (:mod:`forecast.analysis.explain`).
+        ``swing = high - low`` (:mod:`forecast.analysis.sensitivity`).
     base : float
         The scenario's posterior mean: where the bars start.
     title : str, optional

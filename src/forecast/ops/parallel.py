@@ -1,0 +1,216 @@
+"""Running a replay's as-of dates in worker processes: a process pool, or a Dask cluster.
+
+:func:`forecast.ops.replay.replay_dates` splits its dates into chunks (:func:`split_dates`) and
+hands them here. A :class:`Job` (the validated model and ledger, seed, options and forecaster)
+goes to each worker once; each chunk comes back as a :class:`Done` with the forecasts of its
+dates or the first error, which :func:`reraise` raises in the caller with its original class.
+
+* :func:`on_pool` — a ``ProcessPoolExecutor`` started by forkserver (or spawn), whose server has
+  imported numpy and the package once; every worker limits BLAS to one thread.
+* :func:`on_dask` — a ``distributed`` scheduler address, or a local cluster of process workers.
+
+A worker that dies (out of memory, killed) is a :class:`WorkerError` naming the dates it held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import os
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from forecast import errors
+from forecast.errors import ForecastError, Problem
+from forecast.evidence.case import Case
+from forecast.evidence.ledger import case_from_rows, rows_as_of
+from forecast.inference.importance import Forecaster, posterior_forecast
+from forecast.model.schema import ModelSpec
+
+__all__ = ["COLUMNS", "Done", "Job", "WorkerError", "on_dask", "on_pool", "reraise", "run_chunk",
+           "split_dates"]
+
+
+COLUMNS: tuple[str, ...] = ("as_of", "node", "state", "mean", "hdi_5%", "hdi_95%", "mcse",
+                            "method", "publishable", "n_evidence")
+"""The columns of a replay frame, in order."""
+
+_CHUNKS_PER_WORKER = 4  # enough chunks to balance slow and fast dates, few enough to amortise
+
+
+class WorkerError(RuntimeError):
+    """An unexpected failure while forecasting one as-of date (a bug, not a bad input).
+
+    Parameters
+    ----------
+    as_of : str
+        The as-of date being forecast.
+    message : str
+        What failed, e.g. ``"ValueError: ..."``.
+    detail : str
+        The worker's traceback, for a bug report.
+    """
+
+    def __init__(self, as_of: str, message: str, detail: str = "") -> None:
+        self.as_of = as_of
+        self.detail = detail
+        super().__init__(f"replay as of {as_of} failed: {message}")
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every worker needs, shipped once per worker."""
+
+    spec: ModelSpec
+    ledger: pd.DataFrame | None
+    seed: int
+    half_life_days: float | None
+    caller_pid: int
+    forecaster: Forecaster = posterior_forecast  # pickled by reference to the workers
+
+
+@dataclass
+class Done:
+    """The outcome of a chunk of dates: a frame per date forecast, then maybe a failure."""
+
+    frames: list[pd.DataFrame] = field(default_factory=list)
+    failed: dict[str, list[str]] = field(default_factory=dict)  # as_of -> diagnostics failed
+    error: tuple[str, str, str, list[Problem], str] | None = None
+
+
+def split_dates(days: Sequence[str], workers: int) -> list[list[str]]:
+    """Consecutive chunks of dates, a few per worker (so slow and fast dates balance out)."""
+    size = max(1, math.ceil(len(days) / (workers * _CHUNKS_PER_WORKER)))
+    return [list(days[i:i + size]) for i in range(0, len(days), size)]
+
+
+def reraise(error: tuple[str, str, str, list[Problem], str]) -> None:
+    """Raise a worker's error in the caller: its own class when it is ours, else WorkerError."""
+    as_of, kind, message, problems, detail = error
+    cls = getattr(errors, kind, None)
+    if isinstance(cls, type) and issubclass(cls, ForecastError):
+        raise cls(f"as of {as_of}: {message}", problems)
+    raise WorkerError(as_of, message, detail)
+
+
+_JOB: Job | None = None  # a pool worker's job, set once by its initializer
+_LIMITED = False  # whether this worker process has been set to single-threaded BLAS
+
+
+def run_chunk(job: Job, days: Sequence[str]) -> Done:
+    """Forecast each date; stop at the first failure and report it (never raise)."""
+    global _LIMITED
+    if os.getpid() != job.caller_pid and not _LIMITED:  # a worker process: for its lifetime
+        threadpool_limits(limits=1)
+        _LIMITED = True
+    out = Done()
+    for day in days:
+        try:
+            frame, failed = _forecast_one(job, day)
+        except ForecastError as err:
+            out.error = (day, type(err).__name__, err.summary, err.problems, "")
+            break
+        except Exception as exc:  # reported to the caller with its date and traceback
+            out.error = (day, "", f"{type(exc).__name__}: {exc}", [], traceback.format_exc())
+            break
+        out.frames.append(frame)
+        if failed:
+            out.failed[day] = failed
+    return out
+
+
+def _forecast_one(job: Job, day: str) -> tuple[pd.DataFrame, list[str]]:
+    if job.ledger is None:
+        case, n_rows = Case(), 0
+    else:
+        rows = rows_as_of(job.ledger, job.spec, day, half_life_days=job.half_life_days)
+        case, n_rows = case_from_rows(rows, job.spec), len(rows)  # case_as_of, cut once
+    result = job.forecaster(job.spec, case, seed=job.seed, as_of=day)
+    attrs = result.attrs
+    frame = result.summary[["node", "state", "mean", "hdi_5%", "hdi_95%", "mcse"]].copy()
+    frame.insert(0, "as_of", day)
+    frame["method"] = str(attrs["method"])
+    frame["publishable"] = bool(result.publishable)
+    frame["n_evidence"] = n_rows
+    return frame[list(COLUMNS)], list(attrs["diagnostics"].get("failed", []))
+
+
+def _init_pool_worker(job: Job) -> None:
+    """Pool initializer: keep the job (model and ledger) and use single-threaded BLAS."""
+    global _JOB, _LIMITED
+    _JOB = job
+    threadpool_limits(limits=1)
+    _LIMITED = True
+
+
+def _pool_chunk(days: Sequence[str]) -> Done:
+    assert _JOB is not None, "the pool initializer did not run"
+    return run_chunk(_JOB, days)
+
+
+def on_pool(job: Job, chunks: list[list[str]], workers: int,
+             collect: Callable[[int, Done], None]) -> None:
+    """A process pool; forkserver (or spawn) starts workers safely beside threads and BLAS."""
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":  # workers fork from a server that has imported numpy & co once
+        context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
+                             initargs=(job,)) as pool:
+        futures = {pool.submit(_pool_chunk, chunk): i for i, chunk in enumerate(chunks)}
+        try:
+            for future in as_completed(futures):
+                index = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    raise WorkerError(chunks[index][0], "a worker process died (out of memory, "
+                                      "or killed) while forecasting the dates from here to "
+                                      f"{chunks[index][-1]}") from None
+                except Exception as exc:
+                    raise WorkerError(chunks[index][0], f"{type(exc).__name__}: {exc}") from None
+                collect(index, result)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def on_dask(job: Job, chunks: list[list[str]], scheduler: str, workers: int,
+             collect: Callable[[int, Done], None]) -> None:
+    """A Dask cluster: a LocalCluster of `workers` processes, or the one at `scheduler`."""
+    from dask.distributed import Client, LocalCluster
+    from dask.distributed import as_completed as dask_completed
+
+    with contextlib.ExitStack() as stack:
+        if scheduler == "local":
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                dashboard_address=None))
+            client = stack.enter_context(Client(cluster))
+        else:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout="10s"))
+            except (OSError, TimeoutError) as exc:
+                raise ForecastError(f"cannot reach the Dask scheduler at {scheduler}", [
+                    Problem(str(exc), field="scheduler", hint="start one (dask scheduler) and "
+                            "workers, or use 'local'")]) from None
+        shared = client.scatter(job, broadcast=True)  # one copy per worker, not per task
+        futures = [client.submit(run_chunk, shared, chunk, pure=False) for chunk in chunks]
+        index = {future.key: i for i, future in enumerate(futures)}
+        try:
+            for future in dask_completed(futures):
+                i = index[future.key]
+                try:
+                    result = future.result()
+                except Exception as exc:  # e.g. a worker died (KilledWorker)
+                    raise WorkerError(chunks[i][0], f"{type(exc).__name__}: {exc}") from None
+                collect(i, result)
+        finally:
+            client.cancel(futures)
