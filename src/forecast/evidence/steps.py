@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from forecast._dates import as_of_date
 from forecast.errors import EvidenceError, Problem
 from forecast.evidence.case import Case
 from forecast.evidence.observations import ObservationModel, Report
@@ -79,7 +80,6 @@ class Timeline:
     fixed: dict[str, np.ndarray]
     reports: tuple[tuple[int, Report], ...]
     observation: ObservationModel
-    states: Mapping[str, tuple[str, ...]] = field(repr=False, default_factory=dict)
 
     @property
     def parameters(self) -> dict[str, object]:
@@ -119,19 +119,17 @@ class Timeline:
             raise EvidenceError("reports need the sources' reliabilities", [Problem(
                 "no reliability draws", hint="pass the draws of Timeline.parameters",
                 field="values")])
-        batch = max(np.shape(values[f"source.{rep.source}.reliability"])[0]
-                    for _, rep in self.reports)
+        by_step: dict[int, list[Report]] = {}
         for step, rep in self.reports:
-            states = self.states[rep.node]
-            r = np.broadcast_to(np.asarray(values[f"source.{rep.source}.reliability"],
-                                           dtype=float).reshape(-1), (batch,))
-            hit = np.array([s == rep.state for s in states])
-            lam = np.where(hit, r[:, None], ((1.0 - r) / (len(states) - 1))[:, None])
-            if rep.node not in out:
-                out[rep.node] = np.ones((1, length, len(states)))
-            if out[rep.node].shape[0] != batch:
-                out[rep.node] = np.repeat(out[rep.node], batch, axis=0)
-            out[rep.node][:, step] *= lam
+            by_step.setdefault(step, []).append(rep)
+        for step, reps in by_step.items():  # the observation model's one report likelihood
+            found = self.observation.log_likelihoods(Case(reports=tuple(reps)), values)
+            for node, log_lam in found.items():
+                lam = np.exp(log_lam)  # (B, card)
+                if node not in out or out[node].shape[0] != lam.shape[0]:
+                    base = out.get(node, np.ones((1, length, lam.shape[1])))
+                    out[node] = np.repeat(base, lam.shape[0], axis=0)
+                out[node][:, step] *= lam
         return out
 
 
@@ -172,9 +170,7 @@ def timeline(
     EvidenceError
         If `as_of` is before step 0, or the ledger has nodes or states the model lacks.
     """
-    day = pd.Timestamp(as_of).date() if not isinstance(as_of, dt.date) else as_of
-    if isinstance(day, dt.datetime):
-        day = day.date()
+    day = as_of_date(as_of, future=True)
     first = start or (ledger["date"].min().date() if len(ledger) else day)
     calendar = Calendar(spec.model.time.step, first)
     last = calendar.index(day)
@@ -243,5 +239,4 @@ def timeline(
     frame = frame.sort_values(["step", "date"], kind="stable").reset_index(drop=True)
     cases = [Case(reports=tuple(r for _, r in reports))]
     observation = ObservationModel(states, cases)
-    return Timeline(calendar, steps, closed, frame, fixed, tuple(reports), observation,
-                    dict(states))
+    return Timeline(calendar, steps, closed, frame, fixed, tuple(reports), observation)

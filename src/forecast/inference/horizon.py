@@ -85,16 +85,18 @@ def horizon_draws(
         lik = step_likelihoods(net, longest, [(k, node, first) for k in range(longest)])
         filtered = engine.filter(lik, cpts=cpts, transitions=trans, start=snapshot.frontier)
         never = np.exp(np.cumsum(filtered.log_increments, axis=1))  # P(no occurrence by h)
+        others_states = net.states[node][1:]
+        ahead = None  # several kinds of occurrence: split by the occurrence marginals
+        if len(others_states) > 1:
+            ahead = engine.predict(snapshot.frontier, longest, cpts=cpts, transitions=trans,
+                                   nodes=[node])[node][:, :, 1:]
         for h in horizons:
             out[(node, first, h)] = never[:, h - 1]
             rest = 1.0 - never[:, h - 1]
-            others_states = net.states[node][1:]
-            if len(others_states) == 1:
+            if ahead is None:
                 out[(node, others_states[0], h)] = rest
-            else:  # several kinds of occurrence: split by the occurrence marginals
-                ahead = engine.predict(snapshot.frontier, h, cpts=cpts, transitions=trans,
-                                       nodes=[node])[node][:, :, 1:]
-                share = ahead.sum(axis=1)
+            else:
+                share = ahead[:, :h].sum(axis=1)
                 share = share / np.where(share.sum(axis=1, keepdims=True) > 0,
                                          share.sum(axis=1, keepdims=True), 1.0)
                 for j, state in enumerate(others_states):

@@ -59,6 +59,7 @@ from pydantic import BaseModel, ValidationError
 from forecast.errors import Problem, SpecError, did_you_mean, sorted_by_line
 from forecast.model.checks import check_claim_quotes, check_model, partial_node, raw_citations
 from forecast.model.forms import Issue
+from forecast.model.persistence import is_memoryless
 from forecast.model.schema import (
     Claim,
     Cpt,
@@ -375,7 +376,7 @@ def _default_memoryless(data: Mapping[str, Any], spec: ModelSpec | None) -> bool
     time = model.get("time") if isinstance(model, Mapping) else None
     default = time.get("persistence") if isinstance(time, Mapping) else None
     default = default.get("prior") if isinstance(default, Mapping) else default
-    return isinstance(default, str) and default.strip().lower() == "none"
+    return is_memoryless(default)
 
 
 def _short(value: Any) -> str:

@@ -31,12 +31,13 @@ from typing import Any
 
 from forecast.errors import did_you_mean
 from forecast.model.distributions import FixedValue, ProbabilityPrior
-from forecast.model.priors import PriorError, beta_for_band
+from forecast.model.priors import PriorError, beta_for_band, normalise_word
 
 __all__ = [
     "PERSISTENCE_WORDS",
     "STEP_MONTHS",
     "half_life_months",
+    "is_memoryless",
     "persistence_prior",
     "persistence_range",
 ]
@@ -69,6 +70,11 @@ def half_life_months(rho: float, step_months: float) -> float:
     return step_months * math.log(0.5) / math.log(rho)
 
 
+def is_memoryless(value: Any) -> bool:
+    """Whether a persistence value is ``none`` (a condition without memory)."""
+    return isinstance(value, str) and normalise_word(value) == "none"
+
+
 def persistence_range(value: Any) -> tuple[str, tuple[float, float]] | None:
     """The label and half-life range (months) of a persistence value; None for ``none``.
 
@@ -77,10 +83,10 @@ def persistence_range(value: Any) -> tuple[str, tuple[float, float]] | None:
     PriorError
         For an unknown word (with "did you mean") or a malformed range.
     """
+    if is_memoryless(value):
+        return None
     if isinstance(value, str):
-        key = " ".join(value.strip().lower().replace("_", " ").replace("-", " ").split())
-        if key == "none":
-            return None
+        key = normalise_word(value)
         if key in PERSISTENCE_WORDS:
             lo, hi = PERSISTENCE_WORDS[key]
             return f"{key} (half-life {lo:g}–{hi:g} months)", (lo, hi)

@@ -147,7 +147,8 @@ class PriorError(SpecError, ValueError):
         super().__init__(f"{message} ({hint})" if hint else message)
 
 
-def _normalise(word: str) -> str:
+def normalise_word(word: str) -> str:
+    """A word as the vocabularies key it: lower case, runs of spaces, ``_`` and ``-`` one space."""
     return re.sub(r"[\s_\-]+", " ", word.strip().lower())
 
 
@@ -246,7 +247,7 @@ def probability_word(word: str) -> tuple[str, tuple[float, float]]:
     PriorError
         With a "did you mean" hint for an unknown word.
     """
-    key = _normalise(word)
+    key = normalise_word(word)
     key = PROBABILITY_SYNONYMS.get(key, key)
     if key in PROBABILITY_BANDS:
         return key, PROBABILITY_BANDS[key]
@@ -263,7 +264,7 @@ def strength_word(word: str) -> tuple[str, tuple[float, float]]:
     PriorError
         With a "did you mean" hint for an unknown word.
     """
-    key = _normalise(word)
+    key = normalise_word(word)
     if key in STRENGTH_ODDS_RATIOS:
         return key, STRENGTH_ODDS_RATIOS[key]
     hint = did_you_mean(key, STRENGTH_ODDS_RATIOS) or "use one of: " + ", ".join(

@@ -199,7 +199,7 @@ class Persistence(_Justified):
     @property
     def memoryless(self) -> bool:
         """Whether the condition keeps no memory from one step to the next (``none``)."""
-        return isinstance(self.prior, str) and self.prior.strip().lower() == "none"
+        return persistence.is_memoryless(self.prior)
 
 
 class TimeInfo(_Model):

@@ -219,7 +219,13 @@ def dynamic_tables(
     transitions : dict of str to ndarray
         ``(B, *parents, previous, card)`` for the persistent conditions.
     """
-    window = build_cpts(spec, values, params=params)
+    return _step_tables(spec, build_cpts(spec, values, params=params), values)
+
+
+def _step_tables(spec: ModelSpec, window: Mapping[str, np.ndarray],
+                 values: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray],
+                                                          dict[str, np.ndarray]]:
+    """Per-step CPTs and transitions from window CPTs ``(B, …)`` and the persistences."""
     cpts: dict[str, np.ndarray] = {}
     for node, cpt in window.items():
         if spec.nodes[node].definition.kind == "event":
@@ -242,17 +248,10 @@ def dynamic_network(spec: ModelSpec) -> DynamicNetwork:
     tables of each draw (:func:`dynamic_tables`).
     """
     slice_ = prior_mean_network(spec)
-    values = {p.name: np.asarray(p.prior.mean) for p in time_parameters(spec)}
-    cpts: dict[str, np.ndarray] = {}
-    for node in spec.nodes:
-        table = np.asarray(slice_.cpts[node])[None]
-        if spec.nodes[node].definition.kind == "event":
-            table = hazard_cpt(table, window_steps(spec, node), _event_axes(spec, node))
-        cpts[node] = table[0]
-    transitions = {}
-    for node in persistent(spec):
-        rho = float(values[f"{node}.persistence"])
-        transitions[node] = rho * np.eye(spec.card(node)) + (1 - rho) * cpts[node][..., None, :]
-    net = Network(slice_.states, slice_.parents, cpts, name=spec.name)
-    return DynamicNetwork(net, transitions)
+    means = {p.name: np.asarray(p.prior.mean) for p in time_parameters(spec)}
+    cpts, transitions = _step_tables(
+        spec, {n: np.asarray(c)[None] for n, c in slice_.cpts.items()}, means)
+    net = Network(slice_.states, slice_.parents, {n: c[0] for n, c in cpts.items()},
+                  name=spec.name)
+    return DynamicNetwork(net, {n: c[0] for n, c in transitions.items()})
 

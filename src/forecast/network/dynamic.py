@@ -42,7 +42,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -417,7 +417,7 @@ class DynamicPosterior:
 
     marginals: dict[str, np.ndarray]
     log_evidence: np.ndarray
-    steps: int = field(default=0)
+    steps: int
 
 
 # ------------------------------------------------------------------------------- the engine
@@ -459,6 +459,7 @@ class DynamicEngine:
         self._order = np.arange(k, dtype=np.int64)
         self._reverse = self._order[::-1].copy()
         self._plans: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._maps: dict[tuple[str, ...], np.ndarray] = {}  # scopes are few: one per pattern
         self._lock = threading.Lock()
         self._transient_set = frozenset(network.transient)
         self._ancestors = {
@@ -824,11 +825,15 @@ class DynamicEngine:
         return phi, self._map(scope)
 
     def _map(self, scope: Sequence[str]) -> np.ndarray:
-        """Index of each frontier state in a C-ordered table over `scope`."""
-        index = np.zeros(self._size, dtype=np.int64)
-        for n in scope:
-            i = self._pos[n]
-            index = index * self._cards[i] + self._xi[i]
+        """Index of each frontier state in a C-ordered table over `scope` (cached per scope)."""
+        key = tuple(scope)
+        index = self._maps.get(key)
+        if index is None:
+            index = np.zeros(self._size, dtype=np.int64)
+            for n in scope:
+                i = self._pos[n]
+                index = index * self._cards[i] + self._xi[i]
+            self._maps[key] = index
         return index
 
     def _frontier_marginal(self, posterior: np.ndarray, node: str, batch: int) -> np.ndarray:

@@ -43,6 +43,7 @@ from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean
 from forecast.evidence.ledger import load_ledger, rows_as_of
 from forecast.inference.importance import Forecaster, posterior_forecast
 from forecast.model.load import load_spec
+from forecast.model.schema import ModelSpec
 from forecast.ops.parallel import (
     COLUMNS,
     Done,
@@ -63,6 +64,7 @@ __all__ = [
     "WorkerError",
     "as_of_dates",
     "check_out_path",
+    "forecast_dates",
     "replay",
     "replay_dates",
     "save_replay",
@@ -205,6 +207,47 @@ def replay_dates(
     """
     spec = load_spec(model_path)
     ledger = None if ledger_path is None else load_ledger(ledger_path, spec)
+    frame = forecast_dates(spec, ledger, dates, seed=seed, workers=workers, scheduler=scheduler,
+                           progress=progress, half_life_days=half_life_days,
+                           forecaster=forecaster)
+    frame.attrs = {
+        "model_name": spec.name,
+        "model_sha256": file_sha256(model_path),
+        "ledger_sha256": None if ledger_path is None else file_sha256(ledger_path),
+        **frame.attrs,
+    }
+    return frame
+
+
+def forecast_dates(
+    spec: ModelSpec,
+    ledger: pd.DataFrame | None,
+    dates: Iterable[object],
+    *,
+    seed: int = 0,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = False,
+    half_life_days: float | None = None,
+    forecaster: Forecaster = posterior_forecast,
+) -> pd.DataFrame:
+    """:func:`replay_dates` on a loaded model and ledger (the jobs that have them already).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    ledger : pandas.DataFrame or None
+        A ledger from :func:`~forecast.evidence.ledger.load_ledger`, or None for no evidence.
+    dates, seed, workers, scheduler, progress, half_life_days, forecaster
+        As for :func:`replay_dates`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`replay_dates`, with ``attrs`` holding the seed, the half-life and
+        ``diagnostics_failed`` (no file hashes: there are no files here).
+    """
     days = _check_dates(dates)
     _check_options(seed, workers, scheduler)
     if ledger is not None:  # checks the half-life and the ledger against the model, once
@@ -234,9 +277,6 @@ def replay_dates(
     results = [done[i] for i in sorted(done)]
     frame = pd.concat([f for r in results for f in r.frames], ignore_index=True)
     frame.attrs = {
-        "model_name": spec.name,
-        "model_sha256": file_sha256(model_path),
-        "ledger_sha256": None if ledger_path is None else file_sha256(ledger_path),
         "seed": int(seed),
         "half_life_days": half_life_days,
         "diagnostics_failed": {k: v for r in results for k, v in r.failed.items()},

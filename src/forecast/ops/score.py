@@ -12,7 +12,7 @@ from forecast.errors import EvidenceError
 from forecast.evidence.ledger import load_ledger
 from forecast.inference.importance import Forecaster, posterior_forecast
 from forecast.model.load import load_spec
-from forecast.ops.replay import replay_dates
+from forecast.ops.replay import forecast_dates
 
 __all__ = ["score"]
 
@@ -71,12 +71,12 @@ def score(
         raise EvidenceError(f"{os.fspath(questions_path)}: no questions to score")
     dates = sorted(questions["as_of"].unique())
     # without evidence the forecast is the same at every date: compute it once, use it for all
-    once = replay_dates(model_path, None, dates[:1], seed=seed, workers=1, progress=False,
-                        forecaster=forecaster)
+    once = forecast_dates(spec, None, dates[:1], seed=seed, workers=1, progress=False,
+                          forecaster=forecaster)
     baseline = pd.concat([once.assign(as_of=day) for day in dates], ignore_index=True)
     model = (baseline if ledger_path is None else
-             replay_dates(model_path, ledger_path, dates, seed=seed, workers=workers,
-                          progress=progress, forecaster=forecaster))
+             forecast_dates(spec, ledger, dates, seed=seed, workers=workers,
+                            progress=progress, forecaster=forecaster))
     table = question_probabilities(questions, model, baseline,
                                    where=os.fspath(questions_path))
     unpublishable = sorted(table.loc[~table["model_publishable"], "as_of"].unique())
