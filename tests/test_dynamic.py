@@ -168,6 +168,29 @@ def test_filtering_can_continue_from_where_it_stopped():
     np.testing.assert_allclose(rest.frontier, whole.frontier, atol=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_an_ancestral_restriction_gives_the_same_marginals_and_evidence(seed):
+    """Evidence on a node and its ancestors only: the restricted engine, started from the full
+    frontier summed down, gives the same log-increments and the same frontier marginals."""
+    rng = np.random.default_rng(seed)
+    dn = random_dynamic(rng, 6)
+    net = dn.slice
+    target = net.order[-1 - int(rng.integers(3))]
+    engine = DynamicEngine(dn)
+    sub = engine.restricted([target])
+    kept = set(sub.network.slice.nodes)
+    assert target in kept and all(p in kept for n in kept for p in net.parents[n])
+    head = engine.filter(step_likelihoods(net, 3, *_findings(rng, net, 3, 3)))
+    hard, soft = _findings(rng, sub.network.slice, 4, 3)
+    lik = step_likelihoods(sub.network.slice, 4, hard, soft)
+    whole = engine.filter(lik, start=head.frontier)
+    part = sub.filter(lik, start=engine.marginal_frontier(head.frontier, sub))
+    np.testing.assert_allclose(part.log_increments, whole.log_increments, atol=TOL)
+    np.testing.assert_allclose(part.frontier, engine.marginal_frontier(whole.frontier, sub),
+                               atol=TOL)
+    assert engine.restricted([target]) is sub  # cached
+
+
 def test_impossible_evidence_names_the_step():
     net = Network({"a": ["no", "yes"], "e": ["no", "yes"]}, {"e": ["a"]},
                   {"a": [0.5, 0.5], "e": [[1.0, 0.0], [0.5, 0.5]]})

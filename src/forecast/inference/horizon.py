@@ -5,7 +5,9 @@ distribution of the persistent conditions at the as-of step in hand) the exact e
 
 * for an event: ``P(at least one occurrence in steps t+1 .. t+h | y, θ_i)`` — one minus the
   probability of the evidence "did not happen" at each of those steps, accumulated step by
-  step, so every horizon comes from one forward pass per event;
+  step, so every horizon comes from one forward pass per event, run on the event's ancestors
+  only (:meth:`~forecast.network.dynamic.DynamicEngine.restricted`: the other nodes are
+  barren, and the frontier of the ancestors is often a small part of the whole);
 * for a condition: ``P(state at step t+h | y, θ_i)``, the frontier propagated without evidence
   (persistent conditions) or the step's marginal (conditions without memory).
 
@@ -81,15 +83,22 @@ def horizon_draws(
                 for k, state in enumerate(net.states[node]):
                     out[(node, state, h)] = post[node][:, h - 1, k]
     for node in events:
+        # only the event's ancestors matter: forecast on their (smaller) frontier
+        sub = engine.restricted([node])
+        start = engine.marginal_frontier(snapshot.frontier, sub)
+        keep = sub.network.slice.states
+        sub_cpts = {n: v for n, v in cpts.items() if n in keep}
+        sub_trans = {n: v for n, v in trans.items() if n in keep}
         first = net.states[node][0]
-        lik = step_likelihoods(net, longest, [(k, node, first) for k in range(longest)])
-        filtered = engine.filter(lik, cpts=cpts, transitions=trans, start=snapshot.frontier)
+        lik = step_likelihoods(sub.network.slice, longest,
+                               [(k, node, first) for k in range(longest)])
+        filtered = sub.filter(lik, cpts=sub_cpts, transitions=sub_trans, start=start)
         never = np.exp(np.cumsum(filtered.log_increments, axis=1))  # P(no occurrence by h)
         others_states = net.states[node][1:]
         ahead = None  # several kinds of occurrence: split by the occurrence marginals
         if len(others_states) > 1:
-            ahead = engine.predict(snapshot.frontier, longest, cpts=cpts, transitions=trans,
-                                   nodes=[node])[node][:, :, 1:]
+            ahead = sub.predict(start, longest, cpts=sub_cpts, transitions=sub_trans,
+                                nodes=[node])[node][:, :, 1:]
         for h in horizons:
             out[(node, first, h)] = never[:, h - 1]
             rest = 1.0 - never[:, h - 1]

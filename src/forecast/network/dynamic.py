@@ -158,6 +158,44 @@ class DynamicNetwork:
         """Joint states of the persistent nodes."""
         return int(np.prod([self.slice.card(n) for n in self.persistent], dtype=np.int64))
 
+    def ancestral(self, nodes: Sequence[str]) -> DynamicNetwork:
+        """The network restricted to `nodes` and their ancestors (within a slice).
+
+        A persistent node's only edge across steps is from its own previous value, so the
+        ancestors of a set within a slice are its ancestors over all steps too: the marginal
+        distribution of the restricted nodes, at every step and given evidence on them only,
+        is the same in the restricted network (the other nodes are barren and sum to one).
+        This is what makes a forecast of one event cheap: its frontier is the persistent
+        ancestors only.
+
+        Parameters
+        ----------
+        nodes : sequence of str
+            Nodes of the slice.
+
+        Returns
+        -------
+        DynamicNetwork
+            Nodes in the slice's order, the same CPTs and transitions.
+
+        Raises
+        ------
+        EvidenceError
+            If a node is not in the network.
+        """
+        net = self.slice
+        unknown = [n for n in nodes if n not in net.states]
+        if unknown:
+            raise EvidenceError("unknown nodes", [Problem(
+                "not in the network", field=f"nodes {n}", hint=did_you_mean(n, net.nodes))
+                for n in unknown])
+        keep = set(nodes).union(*(nx.ancestors(net.graph, n) for n in nodes))
+        names = [n for n in net.nodes if n in keep]
+        sub = Network({n: net.states[n] for n in names}, {n: net.parents[n] for n in names},
+                      {n: net.cpts[n] for n in names}, name=net.name,
+                      row_sum_atol=net.row_sum_atol)
+        return DynamicNetwork(sub, {n: t for n, t in self.transitions.items() if n in keep})
+
     def unroll(self, steps: int, *, name: str | None = None) -> Network:
         """The static network over ``steps`` steps, nodes named ``"node@t"`` (for checks).
 
@@ -461,6 +499,7 @@ class DynamicEngine:
         self._plans: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._maps: dict[tuple[str, ...], np.ndarray] = {}  # scopes are few: one per pattern
         self._lock = threading.Lock()
+        self._subs: dict[tuple[str, ...], DynamicEngine] = {}
         self._transient_set = frozenset(network.transient)
         self._ancestors = {
             n: (nx.ancestors(net.graph, n) | {n}) for n in network.transient}
@@ -628,6 +667,41 @@ class DynamicEngine:
                 self._transient_marginals(_from_chunks(alpha, batch), {}, tabs, 0, batch,
                                           transient, step)
         return out
+
+    def restricted(self, nodes: Sequence[str]) -> DynamicEngine:
+        """An engine on :meth:`DynamicNetwork.ancestral` of `nodes` (cached per node set)."""
+        key = tuple(sorted(set(nodes)))
+        with self._lock:
+            found = self._subs.get(key)
+            if found is None:
+                found = self._subs[key] = DynamicEngine(self.network.ancestral(key))
+        return found
+
+    def marginal_frontier(self, frontier: np.ndarray, engine: DynamicEngine) -> np.ndarray:
+        """Sum a frontier of this engine down to the persistent nodes of `engine`.
+
+        Parameters
+        ----------
+        frontier : ndarray, shape (B, F)
+            A filtering distribution of this engine's persistent nodes.
+        engine : DynamicEngine
+            An engine whose persistent nodes are a subset of these (e.g. :meth:`restricted`).
+
+        Returns
+        -------
+        ndarray, shape (B, F')
+        """
+        wanted = engine.network.persistent
+        if any(n not in self._pos for n in wanted):
+            raise EvidenceError("not a sub-network", [Problem(
+                "its persistent nodes are not all persistent here", field="engine")])
+        kept = sorted(self._pos[n] for n in wanted)
+        drop = tuple(1 + i for i in range(len(self._cards)) if i not in set(kept))
+        frontier = np.asarray(frontier, dtype=float)
+        cube = frontier.reshape(frontier.shape[0], *self._cards).sum(axis=drop)
+        at = {self._persistent[i]: k for k, i in enumerate(kept)}  # axes in the other's order
+        cube = np.transpose(cube, (0, *(1 + at[n] for n in wanted)))
+        return np.ascontiguousarray(cube).reshape(cube.shape[0], -1)
 
     def _transition(self, alpha: np.ndarray, table: np.ndarray, *,
                     transpose: bool = False) -> None:
