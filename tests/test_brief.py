@@ -48,7 +48,7 @@ def _tool(name: str) -> str:
 def store(tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("brief") / "runs"
     for day in DATES:
-        update(MODEL, LEDGER, as_of=day, runs_dir=runs, seed=0)
+        update(MODEL, LEDGER, as_of=day, runs_dir=runs, seed=0, semantics="snapshot")
     return runs
 
 
@@ -56,7 +56,7 @@ def store(tmp_path_factory) -> Path:
 def first_run(tmp_path_factory) -> Path:
     """A store with one run: nothing to compare with, so the brief is quick to build."""
     runs = tmp_path_factory.mktemp("brief-first") / "runs"
-    update(MODEL, LEDGER, as_of=DATES[1], runs_dir=runs, seed=0)
+    update(MODEL, LEDGER, as_of=DATES[1], runs_dir=runs, seed=0, semantics="snapshot")
     return runs
 
 

@@ -193,7 +193,7 @@ FLAGSHIP_LEDGER = ROOT / "data" / "isis_pakistan_ledger.csv"
 def test_update_publishes_then_says_unchanged_then_reports_the_shift(tmp_path):
     ledger = tmp_path / "ledger.csv"
     shutil.copyfile(FLAGSHIP_LEDGER, ledger)
-    args = ("update", FLAGSHIP, "--ledger", ledger, "--as-of", "2025-11-20",
+    args = ("update", "--snapshot", FLAGSHIP, "--ledger", ledger, "--as-of", "2025-11-20",
             "--runs", tmp_path / "runs")
     first = run(*args)
     assert first.exit_code == 0, first.output
@@ -228,12 +228,13 @@ def test_update_publishes_then_says_unchanged_then_reports_the_shift(tmp_path):
 
 
 def test_update_bad_ledger_exits_2_and_writes_nothing(tmp_path):
-    result = run("update", FLAGSHIP, "--ledger", ROOT / "tests" / "data" / "ledgers" /
+    result = run("update", "--snapshot", FLAGSHIP, "--ledger", ROOT / "tests" / "data" / "ledgers" /
                  "broken.csv", "--runs", tmp_path / "runs")
     assert result.exit_code == 2
     assert "broken.csv:3" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "runs").exists()
-    bad_date = run("update", FLAGSHIP, "--as-of", "next week", "--runs", tmp_path / "runs")
+    bad_date = run("update", "--snapshot", FLAGSHIP, "--as-of", "next week", "--runs",
+                   tmp_path / "runs")
     assert bad_date.exit_code == 2 and "not an ISO date" in bad_date.output
 
 
@@ -245,11 +246,11 @@ def test_update_failed_diagnostics_exit_3_and_unexpected_failure_exit_1(tmp_path
     unconverged = functools.partial(stub_forecast, failed=["ess too low"])
     monkeypatch.setattr(forecast.cli, "FORECASTER", unconverged)
     runs = tmp_path / "runs"
-    result = run("update", FLAGSHIP, "--as-of", "2025-11-20", "--runs", runs)
+    result = run("update", "--snapshot", FLAGSHIP, "--as-of", "2025-11-20", "--runs", runs)
     assert result.exit_code == 3 and "ess too low" in result.output
     assert "unconverged: nothing published" in result.output
     assert not list((runs / "isis_pakistan_2015").glob("2*"))
-    allowed = run("update", FLAGSHIP, "--as-of", "2025-11-20", "--runs", runs,
+    allowed = run("update", "--snapshot", FLAGSHIP, "--as-of", "2025-11-20", "--runs", runs,
                   "--allow-unconverged")
     assert allowed.exit_code == 0 and "warning: published although" in allowed.output
 
@@ -259,13 +260,14 @@ def test_update_failed_diagnostics_exit_3_and_unexpected_failure_exit_1(tmp_path
     monkeypatch.undo()
     monkeypatch.setattr(forecast.cli, "FORECASTER", stub_forecast)
     monkeypatch.setattr(forecast.ops.store.RunStore, "publish", broken)
-    failed = run("update", FLAGSHIP, "--as-of", "2025-11-19", "--runs", runs)
+    failed = run("update", "--snapshot", FLAGSHIP, "--as-of", "2025-11-19", "--runs", runs)
     assert failed.exit_code == 1
     assert "unexpected failure: OSError: disk full" in failed.output
 
 
 def test_update_runs_as_a_scheduler_would(tmp_path):
-    command = [sys.executable, "-m", "forecast.cli", "update", str(FLAGSHIP), "--ledger",
+    command = [sys.executable, "-m", "forecast.cli", "update", "--snapshot", str(FLAGSHIP),
+               "--ledger",
                str(FLAGSHIP_LEDGER), "--as-of", "2025-11-20", "--runs", str(tmp_path / "runs")]
     first = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
@@ -279,7 +281,8 @@ def test_history_command(tmp_path):
     runs = tmp_path / "runs"
     assert "no runs" in run("history", flagship, "--runs", runs).output
     for as_of in ("2016-06-30", "2025-11-20"):
-        done = run("update", flagship, "--ledger", ledger, "--as-of", as_of, "--runs", runs)
+        done = run("update", "--snapshot", flagship, "--ledger", ledger, "--as-of", as_of,
+                   "--runs", runs)
         assert done.exit_code == 0, done.output
     text = run("history", flagship, "--runs", runs)
     assert text.exit_code == 0 and "caliphate_declared = yes" in text.output
@@ -293,7 +296,8 @@ def test_update_exits_75_when_another_update_holds_the_lock(tmp_path):
 
     model = ROOT / "models" / "isis_pakistan_2015.yaml"
     with RunStore(tmp_path / "runs", "isis_pakistan_2015").lock():
-        result = CliRunner().invoke(main, ["update", str(model), "--runs", str(tmp_path / "runs"),
+        result = CliRunner().invoke(main, ["update", "--snapshot", str(model), "--runs",
+                                           str(tmp_path / "runs"),
                                            "--lock-timeout", "0.05"])
     assert result.exit_code == 75, result.output
     assert "another update holds the lock" in result.stderr and "Traceback" not in result.output

@@ -357,8 +357,10 @@ def flagship(flagship_spec: ModelSpec) -> ModelSpec:
 @pytest.fixture(scope="module")
 def flagship_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Run]:
     runs = tmp_path_factory.mktemp("runs")
-    first = update(FLAGSHIP, FLAGSHIP_LEDGER, as_of="2015-08-24", runs_dir=runs)
-    second = update(FLAGSHIP, FLAGSHIP_LEDGER, as_of="2017-08-24", runs_dir=runs)
+    first = update(FLAGSHIP, FLAGSHIP_LEDGER, as_of="2015-08-24", runs_dir=runs,
+                   semantics="snapshot")
+    second = update(FLAGSHIP, FLAGSHIP_LEDGER, as_of="2017-08-24", runs_dir=runs,
+                    semantics="snapshot")
     assert first.status == second.status == "published"
     return first.run, second.run
 

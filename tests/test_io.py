@@ -97,7 +97,8 @@ def test_the_run_store_publishes_runs_others_can_read(tmp_path):
 
     old = os.umask(0o022)
     try:
-        result = update(MODEL, LEDGER, as_of="2016-01-01", runs_dir=tmp_path / "runs")
+        result = update(MODEL, LEDGER, as_of="2016-01-01", runs_dir=tmp_path / "runs",
+                        semantics="snapshot")
     finally:
         os.umask(old)
     run = result.run

@@ -220,7 +220,7 @@ def test_kill_9_at_random_points_never_corrupts_the_store(tmp_path, fast_updates
 
 def test_four_concurrent_cli_updates_publish_one_run(tmp_path):
     runs = tmp_path / "runs"
-    command = [*_forecast_command(), "update", str(MODEL), "--ledger", str(LEDGER),
+    command = [*_forecast_command(), "update", "--snapshot", str(MODEL), "--ledger", str(LEDGER),
                "--as-of", AS_OF, "--runs", str(runs)]
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, env=_cli_env()) for _ in range(4)]
@@ -310,7 +310,7 @@ def test_bad_ledger_rows_are_one_error_with_line_numbers_and_nothing_written(tmp
         "X903,2025-11-01,isis_influence_pakistan,hihg,,B2,Dawn,https://www.dawn.com/news/903,s\n"
     ), encoding="utf-8")
     before = _tree(runs)
-    result = CliRunner().invoke(main, ["update", str(MODEL), "--ledger", str(ledger),
+    result = CliRunner().invoke(main, ["update", "--snapshot", str(MODEL), "--ledger", str(ledger),
                                        "--as-of", AS_OF, "--runs", str(runs)])
     assert result.exit_code == 2 and result.stdout == ""
     lines = result.stderr.splitlines()
@@ -326,12 +326,13 @@ def test_bad_ledger_rows_are_one_error_with_line_numbers_and_nothing_written(tmp
 
 
 def test_same_inputs_and_seed_give_identical_bytes_across_processes(tmp_path):
-    command = [*_forecast_command(), "update", str(MODEL), "--ledger", str(LEDGER),
+    command = [*_forecast_command(), "update", "--snapshot", str(MODEL), "--ledger", str(LEDGER),
                "--as-of", AS_OF, "--seed", "3", "--runs", str(tmp_path / "a")]
     done = subprocess.run(command, capture_output=True, text=True, env=_cli_env(), timeout=300)
     assert done.returncode == 0, done.stderr
     a = RunStore(tmp_path / "a", NAME).latest()
-    b = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=tmp_path / "b", seed=3).run
+    b = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=tmp_path / "b", seed=3,
+               semantics="snapshot").run
     assert a.summary_path.read_bytes() == b.summary_path.read_bytes()
     assert a.manifest["inputs_hash"] == b.manifest["inputs_hash"]
     assert a.manifest["diagnostics"] == b.manifest["diagnostics"]

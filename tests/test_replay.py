@@ -119,7 +119,8 @@ def test_every_problem_with_the_dates_is_listed_at_once():
 
 
 def test_replay_frame_is_what_each_update_would_have_given(ledger):
-    frame = replay_dates(SMALL, ledger, reversed(DATES), workers=1)  # sorted on the way in
+    frame = replay_dates(SMALL, ledger, reversed(DATES), workers=1,
+                         semantics="snapshot")  # sorted on the way in
     assert tuple(frame.columns) == COLUMNS
     assert frame["as_of"].drop_duplicates().tolist() == DATES
     assert not frame.duplicated(["as_of", "node", "state"]).any()
@@ -143,26 +144,28 @@ def test_replay_frame_is_what_each_update_would_have_given(ledger):
 def test_same_frame_serial_on_processes_and_on_dask(ledger):
     from dask.distributed import LocalCluster
 
-    serial = replay_dates(SMALL, ledger, DATES, seed=3, workers=1)
-    pooled = replay_dates(SMALL, ledger, DATES, seed=3, workers=2)
+    serial = replay_dates(SMALL, ledger, DATES, seed=3, workers=1, semantics="snapshot")
+    pooled = replay_dates(SMALL, ledger, DATES, seed=3, workers=2, semantics="snapshot")
     pd.testing.assert_frame_equal(serial, pooled, check_exact=True)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                       dashboard_address=None) as cluster:
-        dasked = replay_dates(SMALL, ledger, DATES, seed=3, scheduler=cluster.scheduler_address)
+        dasked = replay_dates(SMALL, ledger, DATES, seed=3, scheduler=cluster.scheduler_address,
+                              semantics="snapshot")
     pd.testing.assert_frame_equal(serial, dasked, check_exact=True)
-    other_seed = replay_dates(SMALL, ledger, DATES[:1], seed=4, workers=1)
+    other_seed = replay_dates(SMALL, ledger, DATES[:1], seed=4, workers=1, semantics="snapshot")
     assert other_seed["mean"].tolist() != serial["mean"][: len(other_seed)].tolist()
 
 
 @pytest.mark.slow
 def test_a_local_dask_cluster_of_processes_is_started_and_closed(ledger):
-    frame = replay(SMALL, ledger, DATES[0], DATES[1], "quarter", scheduler="local", workers=1)
-    expected = replay_dates(SMALL, ledger, DATES[:2], workers=1)
+    frame = replay(SMALL, ledger, DATES[0], DATES[1], "quarter", scheduler="local", workers=1,
+                   semantics="snapshot")
+    expected = replay_dates(SMALL, ledger, DATES[:2], workers=1, semantics="snapshot")
     pd.testing.assert_frame_equal(frame, expected, check_exact=True)
 
 
 def test_without_a_ledger_every_date_is_the_model_without_evidence():
-    frame = replay_dates(SMALL, None, DATES, workers=1)
+    frame = replay_dates(SMALL, None, DATES, workers=1, semantics="snapshot")
     assert (frame["n_evidence"] == 0).all()
     spec = load_spec(SMALL)
     per_date = [frame[frame["as_of"] == day].reset_index(drop=True) for day in DATES]
@@ -179,27 +182,29 @@ def test_replay_writes_nothing_and_never_touches_the_run_store(ledger, tmp_path,
     runs.mkdir(parents=True)
     (runs / "LATEST").write_text("someone-elses-run\n")
     before = sorted((p.relative_to(tmp_path), p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
-    replay_dates(SMALL, ledger, DATES[:2], workers=2)
+    replay_dates(SMALL, ledger, DATES[:2], workers=2, semantics="snapshot")
     after = sorted((p.relative_to(tmp_path), p.stat().st_mtime_ns) for p in tmp_path.rglob("*"))
     assert after == before
 
 
 def test_bad_options_fail_before_any_work(ledger):
     with pytest.raises(ForecastError) as caught:
-        replay_dates(SMALL, ledger, DATES, seed=-1, workers=0, scheduler="nowhere")
+        replay_dates(SMALL, ledger, DATES, seed=-1, workers=0, scheduler="nowhere",
+                     semantics="snapshot")
     assert [p.where for p in caught.value.problems] == ["seed", "workers", "scheduler"]
     with pytest.raises(EvidenceError, match="no as-of dates"):
-        replay_dates(SMALL, ledger, [])
+        replay_dates(SMALL, ledger, [], semantics="snapshot")
     with pytest.raises(EvidenceError, match="half-life"):
-        replay_dates(SMALL, ledger, DATES, half_life_days=-3)
+        replay_dates(SMALL, ledger, DATES, half_life_days=-3, semantics="snapshot")
     with pytest.raises(EvidenceError) as caught:
-        replay_dates(SMALL, ledger, ["2016-01-31", "2016-02-30"])
+        replay_dates(SMALL, ledger, ["2016-01-31", "2016-02-30"], semantics="snapshot")
     assert caught.value.problems[0].where == "dates[1]"
 
 
 def test_half_life_tempers_soft_rows(ledger):
-    plain = replay_dates(SMALL, ledger, DATES[-1:], workers=1)
-    decayed = replay_dates(SMALL, ledger, DATES[-1:], workers=1, half_life_days=10)
+    plain = replay_dates(SMALL, ledger, DATES[-1:], workers=1, semantics="snapshot")
+    decayed = replay_dates(SMALL, ledger, DATES[-1:], workers=1, half_life_days=10,
+                           semantics="snapshot")
     assert decayed.attrs["half_life_days"] == 10
     assert decayed["mean"].tolist() != plain["mean"].tolist()
 
@@ -207,7 +212,7 @@ def test_half_life_tempers_soft_rows(ledger):
 def test_a_date_the_model_cannot_take_names_the_date_from_a_worker_process(tmp_path):
     model, ledger = _impossible_model(tmp_path)
     with pytest.raises(InferenceError) as caught:  # the worker's error keeps its class
-        replay_dates(model, ledger, DATES, workers=2)
+        replay_dates(model, ledger, DATES, workers=2, semantics="snapshot")
     assert "as of 2016-04-30" in caught.value.summary  # the first date the row counts
     assert "impossible" in str(caught.value) and caught.value.problems
 
@@ -230,9 +235,9 @@ def test_an_unexpected_failure_names_its_date_in_process_and_on_dask(ledger):
 
 
 def test_progress_bar_on_stderr_only_when_asked(ledger, capsys):
-    replay_dates(SMALL, ledger, DATES[:2], workers=1)
+    replay_dates(SMALL, ledger, DATES[:2], workers=1, semantics="snapshot")
     assert capsys.readouterr().err == ""
-    replay_dates(SMALL, ledger, DATES[:2], workers=1, progress=True)
+    replay_dates(SMALL, ledger, DATES[:2], workers=1, progress=True, semantics="snapshot")
     assert "2/2" in capsys.readouterr().err
 
 
@@ -240,7 +245,7 @@ def test_progress_bar_on_stderr_only_when_asked(ledger, capsys):
 
 
 def test_outputs_round_trip_and_text_shows_trajectories(ledger, tmp_path):
-    frame = replay_dates(SMALL, ledger, DATES, workers=1)
+    frame = replay_dates(SMALL, ledger, DATES, workers=1, semantics="snapshot")
     csv = save_replay(frame, tmp_path / "out" / "replay.csv")
     back = pd.read_csv(csv, keep_default_na=False, dtype={"node": str, "state": str,
                                                            "as_of": str})
@@ -269,7 +274,7 @@ def test_outputs_round_trip_and_text_shows_trajectories(ledger, tmp_path):
 
 
 def test_text_reports_dates_that_failed_their_diagnostics(ledger):
-    frame = replay_dates(SMALL, ledger, DATES[:2], workers=1)
+    frame = replay_dates(SMALL, ledger, DATES[:2], workers=1, semantics="snapshot")
     frame.loc[frame["as_of"] == DATES[1], "publishable"] = False
     frame.attrs["diagnostics_failed"] = {DATES[1]: ["largest MCSE 0.0070 > target 0.005"]}
     text = replay_text(frame, ["caliphate"])
@@ -281,7 +286,8 @@ def test_text_reports_dates_that_failed_their_diagnostics(ledger):
 
 
 def run(*args: object):
-    return CliRunner().invoke(main, ["replay", *(str(a) for a in args)], catch_exceptions=False)
+    return CliRunner().invoke(main, ["replay", "--snapshot", *(str(a) for a in args)],
+                              catch_exceptions=False)
 
 
 def test_cli_replays_the_flagship_and_writes_netcdf(tmp_path):

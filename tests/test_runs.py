@@ -45,7 +45,7 @@ def _append(path: Path, row: str = NEW_ROW) -> None:
 def test_publish_then_unchanged_then_new_run_with_changes(tmp_path):
     runs = tmp_path / "runs"
     ledger = _ledger_copy(tmp_path)
-    first = update(MODEL, ledger, as_of=AS_OF, runs_dir=runs)
+    first = update(MODEL, ledger, as_of=AS_OF, runs_dir=runs, semantics="snapshot")
     assert first.status == "published" and first.previous is None
     store = RunStore(runs, NAME)
     assert store.latest().run_id == first.run.run_id
@@ -65,13 +65,13 @@ def test_publish_then_unchanged_then_new_run_with_changes(tmp_path):
     assert "evidence.csv" in manifest["files"]
 
     before = sorted(p.name for p in (runs / NAME).iterdir())
-    second = update(MODEL, ledger, as_of=AS_OF, runs_dir=runs)
+    second = update(MODEL, ledger, as_of=AS_OF, runs_dir=runs, semantics="snapshot")
     assert second.status == "unchanged" and second.run.run_id == first.run.run_id
     assert second.changes.empty
     assert sorted(p.name for p in (runs / NAME).iterdir()) == before
 
     _append(ledger)
-    third = update(MODEL, ledger, as_of=AS_OF, runs_dir=runs)
+    third = update(MODEL, ledger, as_of=AS_OF, runs_dir=runs, semantics="snapshot")
     assert third.status == "published" and third.previous.run_id == first.run.run_id
     row = third.changes.set_index(["node", "state"]).loc[("isis_influence_pakistan", "high")]
     assert row["after"] > row["before"] + 0.1
@@ -82,17 +82,17 @@ def test_publish_then_unchanged_then_new_run_with_changes(tmp_path):
 
 
 def test_same_inputs_and_seed_give_identical_summary(tmp_path):
-    a = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=tmp_path / "a")
-    b = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=tmp_path / "b")
+    a = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=tmp_path / "a", semantics="snapshot")
+    b = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=tmp_path / "b", semantics="snapshot")
     assert a.run.manifest["inputs_hash"] == b.run.manifest["inputs_hash"]
     assert a.summary.equals(b.summary)
 
 
 def test_damaged_runs_are_reported_and_skipped(tmp_path):
     runs = tmp_path / "runs"
-    old = update(MODEL, None, as_of=AS_OF, runs_dir=runs).run
-    mid = update(MODEL, LEDGER, as_of="2020-01-01", runs_dir=runs).run
-    new = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs).run
+    old = update(MODEL, None, as_of=AS_OF, runs_dir=runs, semantics="snapshot").run
+    mid = update(MODEL, LEDGER, as_of="2020-01-01", runs_dir=runs, semantics="snapshot").run
+    new = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, semantics="snapshot").run
     store = RunStore(runs, NAME)
     (runs / NAME / "stray-folder").mkdir()  # not a run: no manifest
 
@@ -112,14 +112,14 @@ def test_damaged_runs_are_reported_and_skipped(tmp_path):
     assert fallback.run_id == old.run_id
     assert any(new.run_id in str(p) for p in store.problems)
     # and the next update compares with, then replaces, the fallback
-    again = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs)
+    again = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, semantics="snapshot")
     assert again.status == "published" and again.previous.run_id == old.run_id
     assert store.latest().run_id == again.run.run_id
 
 
 def test_crash_mid_publish_leaves_latest_and_no_partial_run(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
-    first = update(MODEL, LEDGER, as_of="2020-01-01", runs_dir=runs)
+    first = update(MODEL, LEDGER, as_of="2020-01-01", runs_dir=runs, semantics="snapshot")
     model_dir = runs / NAME
     listing = sorted(p.name for p in model_dir.iterdir())
     latest_text = (model_dir / "LATEST").read_text()
@@ -129,7 +129,7 @@ def test_crash_mid_publish_leaves_latest_and_no_partial_run(tmp_path, monkeypatc
 
     monkeypatch.setattr(os, "rename", crash)
     with pytest.raises(OSError, match="simulated crash"):
-        update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs)
+        update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, semantics="snapshot")
     monkeypatch.undo()
     assert sorted(p.name for p in model_dir.iterdir()) == listing
     assert (model_dir / "LATEST").read_text() == latest_text
@@ -145,7 +145,7 @@ def test_crash_mid_publish_leaves_latest_and_no_partial_run(tmp_path, monkeypatc
 
     monkeypatch.setattr(os, "replace", crash_on_latest)
     with pytest.raises(OSError, match="simulated crash"):
-        update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs)
+        update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, semantics="snapshot")
     monkeypatch.undo()
     assert sorted(p.name for p in model_dir.iterdir()) == listing
     assert (model_dir / "LATEST").read_text() == latest_text
@@ -153,19 +153,20 @@ def test_crash_mid_publish_leaves_latest_and_no_partial_run(tmp_path, monkeypatc
 
 def test_leftover_temporaries_are_invisible_and_cleaned(tmp_path):
     runs = tmp_path / "runs"
-    first = update(MODEL, LEDGER, as_of="2020-01-01", runs_dir=runs)
+    first = update(MODEL, LEDGER, as_of="2020-01-01", runs_dir=runs, semantics="snapshot")
     leftover = runs / NAME / ".tmp-killed"  # what a kill -9 mid-write leaves behind
     leftover.mkdir()
     (leftover / "posterior.nc").write_bytes(b"partial")
     store = RunStore(runs, NAME)
     assert [r.run_id for r in store.runs()] == [first.run.run_id] and not store.problems
-    update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs)
+    update(MODEL, LEDGER, as_of=AS_OF, runs_dir=runs, semantics="snapshot")
     assert not leftover.exists()
 
 
 def _concurrent_update(runs_dir: str) -> str:
     try:
-        return update(MODEL, LEDGER, as_of=AS_OF, runs_dir=Path(runs_dir)).status
+        return update(MODEL, LEDGER, as_of=AS_OF, runs_dir=Path(runs_dir),
+                      semantics="snapshot").status
     except Exception as exc:  # reported to the parent, which fails the test
         return f"error: {type(exc).__name__}: {exc}"
 
@@ -184,18 +185,19 @@ def test_lock_timeout_says_another_update_holds_it(tmp_path):
     store = RunStore(tmp_path / "runs", NAME, lock_timeout=0.1)
     with store.lock():
         with pytest.raises(RunStoreError, match="another update holds the lock"):
-            update(MODEL, LEDGER, as_of=AS_OF, runs_dir=tmp_path / "runs", lock_timeout=0.1)
+            update(MODEL, LEDGER, as_of=AS_OF, runs_dir=tmp_path / "runs", lock_timeout=0.1,
+                   semantics="snapshot")
 
 
 def test_bad_inputs_write_nothing(tmp_path):
     runs = tmp_path / "runs"
     with pytest.raises(EvidenceError, match="problems in the ledger"):
-        update(MODEL, BROKEN_LEDGER, as_of=AS_OF, runs_dir=runs)
+        update(MODEL, BROKEN_LEDGER, as_of=AS_OF, runs_dir=runs, semantics="snapshot")
     with pytest.raises(EvidenceError, match="not an ISO date"):
-        update(MODEL, LEDGER, as_of="20/11/2025", runs_dir=runs)
+        update(MODEL, LEDGER, as_of="20/11/2025", runs_dir=runs, semantics="snapshot")
     tomorrow = dt.date.today() + dt.timedelta(days=1)
     with pytest.raises(EvidenceError, match="in the future"):
-        update(MODEL, LEDGER, as_of=tomorrow, runs_dir=runs)
+        update(MODEL, LEDGER, as_of=tomorrow, runs_dir=runs, semantics="snapshot")
     assert not runs.exists()
 
 
@@ -217,7 +219,7 @@ def test_history_over_runs_skips_damaged_ones(tmp_path):
     from forecast.ops.update import history
 
     runs = tmp_path / "runs"
-    made = [update(MODEL, LEDGER, as_of=d, runs_dir=runs).run
+    made = [update(MODEL, LEDGER, as_of=d, runs_dir=runs, semantics="snapshot").run
             for d in ("2016-06-30", "2019-06-30", AS_OF)]
     found = history(NAME, runs, nodes=["caliphate_declared"])
     frame = found.frame
@@ -237,7 +239,7 @@ def test_history_is_a_cube_of_runs_nodes_and_states(tmp_path):
 
     runs = tmp_path / "runs"
     days = ("2016-06-30", AS_OF)
-    made = [update(MODEL, LEDGER, as_of=d, runs_dir=runs).run for d in days]
+    made = [update(MODEL, LEDGER, as_of=d, runs_dir=runs, semantics="snapshot").run for d in days]
     found = history(NAME, runs)
     cube = found.to_xarray()
     assert dict(cube.sizes) == {"run": 2, "node": found.frame["node"].nunique(),
@@ -256,7 +258,7 @@ def test_history_is_a_cube_of_runs_nodes_and_states(tmp_path):
 
 
 def test_a_run_without_stored_evidence_says_so(tmp_path):
-    result = update(MODEL, None, as_of=AS_OF, runs_dir=tmp_path)
+    result = update(MODEL, None, as_of=AS_OF, runs_dir=tmp_path, semantics="snapshot")
     assert result.run.evidence.empty, "no ledger: an empty table, not an error"
     (result.run.path / "evidence.csv").unlink()
     with pytest.raises(RunStoreError, match=r"no evidence\.csv"):

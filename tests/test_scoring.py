@@ -313,7 +313,8 @@ def test_cli_scores_a_three_question_subset(tmp_path):
     subset = [line for line in lines[1:] if ",2015-08-24," in line][:3]
     path = write(tmp_path, *subset, header=lines[0])
     plot = tmp_path / "reliability.png"
-    result = run("score", MODEL, "--questions", path, "--ledger", LEDGER, "--workers", 1,
+    result = run("score", "--snapshot", MODEL, "--questions", path, "--ledger", LEDGER,
+                 "--workers", 1,
                  "--json", "--plot", plot)
     assert result.exit_code == 0, result.output
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -322,7 +323,8 @@ def test_cli_scores_a_three_question_subset(tmp_path):
     assert len(questions) == 3 and got["attrs"]["as_of"] == ["2015-08-24"]
     # the probabilities are the replay's, with and without the ledger
     for ledger, column in ((LEDGER, "model"), (None, "no_evidence")):
-        replay = replay_dates(MODEL, ledger, ["2015-08-24"], seed=0, workers=1)
+        replay = replay_dates(MODEL, ledger, ["2015-08-24"], seed=0, workers=1,
+                              semantics="snapshot")
         expected = questions[["node", "state"]].merge(replay, on=["node", "state"])["mean"]
         np.testing.assert_allclose(questions[column], expected, rtol=0, atol=1e-12)
     scores = {row["forecaster"]: row for row in got["scores"]}
@@ -334,7 +336,8 @@ def test_cli_scores_a_three_question_subset(tmp_path):
 def test_cli_bad_questions_exit_2_and_write_nothing(tmp_path):
     path = write(tmp_path, GOOD[0].replace(",24,", ",12,"), GOOD[1].replace("E047", "E999"))
     plot = tmp_path / "reliability.png"
-    result = run("score", MODEL, "--questions", path, "--ledger", LEDGER, "--plot", plot)
+    result = run("score", "--snapshot", MODEL, "--questions", path, "--ledger", LEDGER, "--plot",
+                 plot)
     assert result.exit_code == 2
     assert "questions.csv:2 window_months" in result.output
     assert "questions.csv:3 resolved_by: no ledger row has id 'E999'" in result.output
@@ -343,7 +346,7 @@ def test_cli_bad_questions_exit_2_and_write_nothing(tmp_path):
 
 
 def test_cli_refuses_an_unknown_plot_type_before_any_work(tmp_path):
-    result = run("score", MODEL, "--questions", write(tmp_path, *GOOD), "--plot",
+    result = run("score", "--snapshot", MODEL, "--questions", write(tmp_path, *GOOD), "--plot",
                  tmp_path / "reliability.txt")
     assert result.exit_code == 2
     assert "--plot writes .png, .svg or .pdf" in result.output
@@ -361,7 +364,7 @@ def test_cli_exit_3_when_a_forecast_failed_its_diagnostics(monkeypatch, tmp_path
              "unpublishable": ["2015-08-24"]}
     monkeypatch.setattr(forecast.ops.score, "score",
                         lambda *args, **kwargs: evaluate(frame, attrs=attrs))
-    result = run("score", MODEL, "--questions", tmp_path / "q.csv")
+    result = run("score", "--snapshot", MODEL, "--questions", tmp_path / "q.csv")
     assert result.exit_code == 3
     lines = [line.split()[:3] for line in result.stdout.splitlines()]
     assert ["model", "1", "0.040"] in lines  # the scores are still printed
@@ -376,6 +379,6 @@ def test_cli_exit_1_on_a_worker_failure(monkeypatch, tmp_path):
         raise WorkerError("2015-08-24", "a worker process died")
 
     monkeypatch.setattr(forecast.ops.score, "score", fail)
-    result = run("score", MODEL, "--questions", tmp_path / "q.csv")
+    result = run("score", "--snapshot", MODEL, "--questions", tmp_path / "q.csv")
     assert result.exit_code == 1
     assert "error: unexpected failure: replay as of 2015-08-24 failed" in result.stderr

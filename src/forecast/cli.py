@@ -43,6 +43,43 @@ def _forecaster() -> dict[str, Any]:
     return {} if FORECASTER is None else {"forecaster": FORECASTER}
 
 
+def _semantics_options(fn: Any) -> Any:
+    """The options that choose what a date means: shared by update, replay and score."""
+    fn = click.option("--particles", type=click.IntRange(min=100), default=None,
+                      metavar="N", help="Particles of the sampler over the record "
+                                        "(default 2000).")(fn)
+    fn = click.option("--no-nonoccurrence", "no_nonoccurrence", is_flag=True,
+                      help="Do not observe closed steps without an event row as 'did not "
+                           "happen' (by default they are, from each event's complete_from).")(fn)
+    fn = click.option("--no-grades", "no_grades", is_flag=True,
+                      help="Take hard rows as certain (by default each is a report whose "
+                           "source's reliability has its grade's prior and is learned).")(fn)
+    return click.option("--snapshot", is_flag=True,
+                        help="The old semantics: the ledger as of each day on one static "
+                             "network, hard rows certain, nothing learned across dates. By "
+                             "default the model runs over time steps, every row at its step, "
+                             "grades and non-occurrence counted, parameters learned from the "
+                             "whole record.")(fn)
+
+
+def _semantics(snapshot: bool, no_grades: bool, no_nonoccurrence: bool,
+               particles: int | None) -> dict[str, Any]:
+    """Keyword arguments of the jobs for the semantics options (and the test seam)."""
+    if snapshot or FORECASTER is not None:
+        if no_grades or no_nonoccurrence or particles is not None:
+            raise ForecastError("--no-grades, --no-nonoccurrence and --particles are options "
+                                "of the dynamic model", [Problem(
+                                    "the snapshot semantics has no grades, non-occurrence "
+                                    "or particles", field="--snapshot",
+                                    hint="drop --snapshot, or those options")])
+        return {"semantics": "snapshot", **_forecaster()}
+    out: dict[str, Any] = {"semantics": "dynamic", "grades": not no_grades,
+                           "nonoccurrence": not no_nonoccurrence}
+    if particles is not None:
+        out["particles"] = particles
+    return out
+
+
 class _Group(click.Group):
     """Turn domain errors into one clear message and an exit code chosen by the error's type."""
 
@@ -185,13 +222,18 @@ def _posterior(path: Path, hard: dict[str, str], lik: dict[str, list[float]], se
               help="Publish even if the diagnostics fail (the manifest says so).")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
               metavar="SECONDS", help="How long to wait for another update's lock (then exit 75).")
+@_semantics_options
 def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, seed: int,
-           as_json: bool, allow_unconverged: bool, lock_timeout: float) -> None:
+           as_json: bool, allow_unconverged: bool, lock_timeout: float, snapshot: bool,
+           no_grades: bool, no_nonoccurrence: bool, particles: int | None) -> None:
     """Update the forecast of MODEL and publish a new run if its inputs changed.
 
     Safe under cron or a systemd timer: a run is written to RUNS/<model>/<run-id>/ and
     published atomically, a lock keeps concurrent updates apart, and an update whose inputs
-    (model file, ledger file, as-of day, seed) equal the latest run's writes nothing.
+    (model file, ledger file, as-of day, seed, options) equal the latest run's writes nothing.
+    The model runs over time steps: each ledger row is evidence about its own step, source
+    grades and non-occurrence count, and the parameters are learned from the whole record
+    (--snapshot for the old semantics).
     Exit codes: 0 published or unchanged, 1 unexpected failure, 2 bad input (nothing
     written), 3 diagnostics failed (nothing published unless --allow-unconverged), 75
     another update held the lock past --lock-timeout (nothing written; retry later).
@@ -200,6 +242,7 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
     Example:
       forecast update models/isis_pakistan_2015.yaml --ledger data/isis_pakistan_ledger.csv
     """
+    chosen = _semantics(snapshot, no_grades, no_nonoccurrence, particles)
     try:
         from forecast.ops.update import (
             update as run_update,  # imports arviz: needs a writable cache
@@ -207,7 +250,7 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
 
         result = run_update(model, ledger, as_of=as_of, runs_dir=runs_dir, seed=seed,
                             allow_unconverged=allow_unconverged, lock_timeout=lock_timeout,
-                            **_forecaster())
+                            **chosen)
     except ForecastError:  # LockTimeout too: exit 75, by _Group
         raise
     except Exception as exc:  # a scheduler needs a one-line reason and exit 1, not a traceback
@@ -272,8 +315,10 @@ def history(model: Path, runs_dir: Path, show_all: bool, as_json: bool) -> None:
               help="Equal-width probability bins of the calibration table.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="FILE.png|.svg|.pdf", help="Also draw the reliability diagram there.")
+@_semantics_options
 def score(model: Path, questions: Path, ledger: Path | None, seed: int, workers: int | None,
-          as_json: bool, bins: int, plot: Path | None) -> None:
+          as_json: bool, bins: int, plot: Path | None, snapshot: bool, no_grades: bool,
+          no_nonoccurrence: bool, particles: int | None) -> None:
     """Score MODEL's forecasts on resolved questions: Brier, log, skill and calibration.
 
     Each question is forecast as of its date by the model with the ledger (model), the model
@@ -293,9 +338,10 @@ def score(model: Path, questions: Path, ledger: Path | None, seed: int, workers:
         raise ForecastError(f"{plot}: --plot writes .png, .svg or .pdf files",
                             [Problem(f"unknown file type '{plot.suffix}'", field="--plot",
                                      hint="e.g. --plot reliability.png")])
+    chosen = _semantics(snapshot, no_grades, no_nonoccurrence, particles)
     try:
         result = run_score(model, questions, ledger, seed=seed, workers=workers, bins=bins,
-                           progress=not as_json and sys.stderr.isatty(), **_forecaster())
+                           progress=not as_json and sys.stderr.isatty(), **chosen)
     except WorkerError as exc:  # a worker's bug or a lost process: one line naming the date
         click.echo(f"error: unexpected failure: {exc}", err=True)
         raise SystemExit(EXIT_UNEXPECTED) from None
@@ -337,14 +383,19 @@ def score(model: Path, questions: Path, ledger: Path | None, seed: int, workers:
               help="Every node, not only the model's headline scenarios.")
 @click.option("--progress/--no-progress", default=None,
               help="A progress bar on stderr (default: when stderr is a terminal).")
+@_semantics_options
 def replay(model: Path, ledger: Path | None, start: str, end: str | None, every: str, seed: int,
            workers: int | None, scheduler: str | None, out: Path | None, as_json: bool,
-           show_all: bool, progress: bool | None) -> None:
+           show_all: bool, progress: bool | None, snapshot: bool, no_grades: bool,
+           no_nonoccurrence: bool, particles: int | None) -> None:
     """Forecast MODEL as of every month, quarter or year from --start to --end (a backtest).
 
-    Each as-of day cuts the ledger as `forecast update` would, but nothing is published: the
-    run store is not touched. Prints each headline scenario's mean and 90% interval per date
-    (a two-state node shows its second state) and the number of ledger rows that counted.
+    Each as-of day sees the ledger as `forecast update` would, but nothing is published: the
+    run store is not touched. The dynamic model replays in one pass over the record (its
+    parameters learned from the rows before each date); --workers and --dask apply to
+    --snapshot, which forecasts each date apart. Prints each headline scenario's mean and 90%
+    interval per date (a two-state node shows its second state) and the number of ledger rows
+    that counted.
     Exit codes: 0 done, 1 unexpected failure (naming the date), 2 bad input, 3 a date failed
     its diagnostics (kept and marked; the output is still written).
 
@@ -362,13 +413,14 @@ def replay(model: Path, ledger: Path | None, start: str, end: str | None, every:
     spec = load_spec(model)
     options = {"start": "--start", "end": "--end", "every": "--every", "out": "--out",
                "scheduler": "--dask"}
+    chosen = _semantics(snapshot, no_grades, no_nonoccurrence, particles)
     try:
         if out is not None:
             check_out_path(out)
         frame = replay_dates(model, ledger, as_of_dates(start, end or dt.date.today(), every),
                              seed=seed, workers=workers, scheduler=scheduler,
                              progress=sys.stderr.isatty() if progress is None else progress,
-                             **_forecaster())
+                             **chosen)
     except ForecastError as err:  # name the options, not the library's parameters
         raise type(err)(err.summary, [replace(p, field=options[p.field]) if p.field in options
                                       else p for p in err.problems]) from None

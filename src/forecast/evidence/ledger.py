@@ -562,22 +562,31 @@ def write_rows(rows: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
 
 
 def read_rows(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read rows written by :func:`write_rows` back into the frame :func:`rows_as_of` gave."""
+    """Read rows written by :func:`write_rows` back into the frame they were written from.
+
+    That is the kept rows of :func:`rows_as_of` (a snapshot forecast's) or the timeline rows of
+    :func:`forecast.evidence.steps.timeline` (a dynamic forecast's, with ``step`` and ``how``).
+    """
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if frame.empty:
+    if frame.empty and "how" not in frame.columns:
         return no_rows()
+    # the kept rows of a snapshot forecast, or the timeline rows of a dynamic one
+    # (forecast.evidence.steps.TIMELINE_COLUMNS): each column converted if it is there
     text = ["id", "node", "state", "grade", "reliability", "source", "url", "note", "kind",
-            "target"]
+            "target", "step_label", "how"]
     for column in ("state", "note"):
-        frame[column] = frame[column].replace("", pd.NA)
+        if column in frame:
+            frame[column] = frame[column].replace("", pd.NA)
     frame["likelihood"] = pd.Series(
         [tuple(float(x) for x in v.split(";")) if v else None for v in frame["likelihood"]],
         dtype=object)
     frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
-    for column in ("credibility", "line", "age_days"):
-        frame[column] = frame[column].astype("int64")
-    frame["weight"] = frame["weight"].astype(float)
-    return frame.astype(dict.fromkeys(text, "string"))
+    for column in ("credibility", "line", "age_days", "step"):
+        if column in frame:
+            frame[column] = frame[column].astype("int64")
+    if "weight" in frame:
+        frame["weight"] = frame["weight"].astype(float)
+    return frame.astype({c: "string" for c in text if c in frame})
 
 
 def _as_of_day(as_of: object) -> pd.Timestamp:

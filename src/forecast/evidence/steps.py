@@ -46,8 +46,8 @@ __all__ = ["RECORD_SOURCE", "TIMELINE_COLUMNS", "Timeline", "timeline"]
 RECORD_SOURCE = "record"
 """The source named on non-occurrence rows: the node's public record, read as complete."""
 
-TIMELINE_COLUMNS = ("id", "date", "node", "state", "likelihood", "grade", "source", "step",
-                    "step_label", "how")
+TIMELINE_COLUMNS = ("id", "date", "node", "state", "likelihood", "grade", "source", "url",
+                    "note", "step", "step_label", "how")
 """Columns of :attr:`Timeline.rows` (``how``: finding, report, soft or nonoccurrence)."""
 
 
@@ -212,7 +212,8 @@ def timeline(
             how = "finding"
         records.append({"id": row.id, "date": row.date, "node": node,
                         "state": row.state, "likelihood": row.likelihood,
-                        "grade": row.grade, "source": row.source, "step": step,
+                        "grade": row.grade, "source": row.source, "url": row.url,
+                        "note": row.note, "step": step,
                         "step_label": calendar.label(step), "how": how})
     if nonoccurrence:
         for node, spec_node in spec.nodes.items():
@@ -233,7 +234,9 @@ def timeline(
                 records.append({"id": f"none:{node}:{calendar.label(step)}",
                                 "date": pd.Timestamp(end), "node": node,
                                 "state": states[node][0], "likelihood": None, "grade": "",
-                                "source": RECORD_SOURCE, "step": step,
+                                "source": RECORD_SOURCE, "url": "",
+                                "note": "no row on this event in a step its record covers",
+                                "step": step,
                                 "step_label": calendar.label(step), "how": "nonoccurrence"})
     frame = pd.DataFrame.from_records(records, columns=list(TIMELINE_COLUMNS))
     frame = frame.sort_values(["step", "date"], kind="stable").reset_index(drop=True)

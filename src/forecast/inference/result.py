@@ -204,6 +204,29 @@ class Forecast:
                                zip(frame["hdi_5%"], frame["hdi_95%"], strict=True)]
         return frame
 
+    @property
+    def horizons(self) -> pd.DataFrame:
+        """Scenario probabilities over horizons (forecasts of a dynamic model).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per (horizon, node, state): ``horizon`` in steps after the as-of step; for
+            an event, the probability that it happens within that many steps (its first state:
+            that it does not); for a condition, its state ``horizon`` steps ahead; mean, 90%
+            HDI, MCSE. Empty (same columns) for a forecast without horizons.
+        """
+        columns = ["horizon", "node", "state", "mean", "hdi_5%", "hdi_95%", "mcse"]
+        if "horizons" not in self.idata.groups():
+            return pd.DataFrame(columns=columns)
+        ds = self.idata["horizons"]
+        return pd.DataFrame({
+            "horizon": ds["horizon"].values.astype(int),
+            "node": ds["node"].values.astype(str),
+            "state": ds["state"].values.astype(str),
+            "mean": ds["mean"].values, "hdi_5%": ds["hdi_low"].values,
+            "hdi_95%": ds["hdi_high"].values, "mcse": ds["mcse"].values})[columns]
+
     def probability(self, node: str, state: str) -> xr.DataArray:
         """Posterior draws of ``P(node = state | e, θ)``."""
         return self.idata["posterior"]["prob"].sel(outcome=f"{node}={state}")

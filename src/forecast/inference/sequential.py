@@ -38,7 +38,7 @@ from forecast.errors import InferenceError, Problem
 from forecast.inference.space import ParameterSpace
 from forecast.network.dynamic import DynamicEngine
 
-__all__ = ["IBIS", "Snapshot", "ibis_weights_ess"]
+__all__ = ["IBIS", "Snapshot", "ibis_weights_ess", "systematic"]
 
 
 def ibis_weights_ess(logw: np.ndarray) -> float:
@@ -47,7 +47,8 @@ def ibis_weights_ess(logw: np.ndarray) -> float:
     return float(1.0 / np.sum(w**2))
 
 
-def _systematic(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def systematic(w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a systematic resample of normalised weights `w` (as many as weights)."""
     n = len(w)
     positions = (rng.random() + np.arange(n)) / n
     return np.minimum(np.searchsorted(np.cumsum(w), positions), n - 1)
@@ -210,7 +211,7 @@ class IBIS:
         """Resample systematically, then move every particle by Metropolis steps."""
         n = len(z)
         w = np.exp(logw - special.logsumexp(logw))
-        idx = _systematic(w, self.rng)
+        idx = systematic(w, self.rng)
         z = z[idx]
         loglik, frontier = self._log_likelihood(z, t, steps)
         logpost = self.space.log_prior(z) + loglik

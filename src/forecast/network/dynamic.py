@@ -556,13 +556,15 @@ class DynamicEngine:
         cpts: Mapping[str, np.ndarray] | None = None,
         transitions: Mapping[str, np.ndarray] | None = None,
         nodes: Sequence[str] | None = None,
+        start: np.ndarray | None = None,
     ) -> DynamicPosterior:
         """All marginals at every step given the evidence at every step.
 
         Parameters
         ----------
-        likelihoods, steps, cpts, transitions
-            As for :meth:`filter`.
+        likelihoods, steps, cpts, transitions, start
+            As for :meth:`filter` (with `start`, the steps continue from that frontier and
+            ``log_evidence`` is of their evidence given what the frontier holds).
         nodes : sequence of str, optional
             Only these nodes' marginals (default: every node).
 
@@ -585,13 +587,16 @@ class DynamicEngine:
                                                           hint=did_you_mean(n, net.nodes))
                                                   for n in unknown])
         # forward, keeping the predicted frontier (before step t's evidence) of every step
-        first = np.zeros((1, self._size))
-        first[0, 0] = 1.0
+        if start is None:
+            first = np.zeros((1, self._size))
+            first[0, 0] = 1.0
+        else:
+            first = np.asarray(start, dtype=float)
         alpha = _to_chunks(first, batch)
         predicted = np.empty((steps, *alpha.shape))
         logs = np.zeros((batch, steps))
         for t in range(steps):
-            self._transition(alpha, init if t == 0 else trans)
+            self._transition(alpha, init if (t == 0 and start is None) else trans)
             predicted[t] = alpha
             logs[:, t] = self._weigh_step(alpha, lik, tabs, t, batch)
         log_pe = logs.sum(axis=1)

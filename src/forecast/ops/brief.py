@@ -28,6 +28,7 @@ from forecast.analysis.voi import value_of_information
 from forecast.errors import Problem, RunStoreError, did_you_mean
 from forecast.evidence.case import Case
 from forecast.evidence.ledger import case_from_rows, load_ledger, no_rows, rows_as_of
+from forecast.inference.horizon import HORIZONS
 from forecast.model.load import load_spec
 from forecast.ops.attribution import attribute_runs
 from forecast.ops.store import RunStore
@@ -48,6 +49,7 @@ __all__ = [
     "EvidenceRow",
     "FigureImage",
     "FigureInputs",
+    "Horizon",
     "Indicator",
     "Note",
     "build_brief",
@@ -132,6 +134,20 @@ class Indicator:
     mutual_info: float
     expected_shift: float
     record: str
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """A key judgment's scenario over the steps ahead (forecasts of the dynamic model).
+
+    ``values`` holds ``(steps, mean, 5%, 95%)`` per horizon: for an event, that it happens
+    within that many steps; for a condition, its state that many steps ahead.
+    """
+
+    node: str
+    label: str
+    state: str
+    values: tuple[tuple[int, float, float, float], ...]
 
 
 @dataclass(frozen=True)
@@ -220,6 +236,10 @@ class BriefData:
         Anything the brief could not include, and why.
     inputs : FigureInputs
         What the figures are drawn from.
+    horizons : list of Horizon
+        The key judgments over 1, 4 and 8 steps (empty for a snapshot run).
+    step : str
+        The model's time step (``quarter`` or ``month``), for the horizons' headings.
     """
 
     title: str
@@ -247,6 +267,8 @@ class BriefData:
     provenance: list[tuple[str, str]]
     notes: list[str]
     inputs: FigureInputs
+    horizons: list[Horizon] = field(default_factory=list)
+    step: str = "quarter"
 
 
 # ---------------------------------------------------------------------------------- building
@@ -287,8 +309,9 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
     manifest = chosen.manifest
     notes: list[str] = []
     previous = _previous_run(store, manifest, notes)
-    rows = _run_evidence(chosen, spec, notes)
-    before_rows = None if previous is None else _run_evidence(previous, spec, [])
+    dynamic = manifest.get("semantics") == "dynamic"
+    rows = _shown(_run_evidence(chosen, spec, notes), notes if dynamic else None)
+    before_rows = None if previous is None else _shown(_run_evidence(previous, spec, []), None)
     found = judgments(forecast, spec, rows)
     scenarios = list(spec.scenarios or spec.node_names)
     observed = _observed(forecast, spec, scenarios)
@@ -298,11 +321,17 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
     known = [r for r in (before_rows, rows) if r is not None and not r.empty]
     events = pd.concat(known).drop_duplicates("id") if known else None
     inputs = FigureInputs(spec, forecast, frame, events)
-    changes = _changes(spec, found, chosen, previous, inputs, notes)
-    case = _case(spec, rows)  # the findings behind the forecast, for both explanations
+    changes = _changes(spec, found, chosen, previous, inputs, notes, attribute=not dynamic)
+    if dynamic:  # the explanations by row below are of the snapshot network
+        case = None
+        notes.append("What moved a judgment, the indicators to watch, conflicting findings "
+                     "and parameter sensitivity are computed on the snapshot network: they are "
+                     "not shown for a forecast of the dynamic model.")
+    else:
+        case = _case(spec, rows)  # the findings behind the forecast, for both explanations
     conflicts = _conflicts(spec, forecast, case)
     indicators = _indicators(spec, forecast, case, found)
-    if found:
+    if found and not dynamic:
         inputs.sensitivity = _sensitivity(spec, forecast, found[0])
     diagnostics = manifest.get("diagnostics", {})
     return BriefData(
@@ -331,7 +360,36 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
         provenance=_provenance(manifest, previous),
         notes=notes,
         inputs=inputs,
+        horizons=_horizons(forecast, found),
+        step=spec.model.time.step,
     )
+
+
+def _shown(rows: pd.DataFrame | None, notes: list[str] | None) -> pd.DataFrame | None:
+    """A run's rows without its non-occurrence rows (counted in `notes`, if given)."""
+    if rows is None or "how" not in rows.columns:
+        return rows
+    none = rows["how"] == "nonoccurrence"
+    if notes is not None and none.any():
+        notes.append(f"{int(none.sum())} closed steps without a row on an event whose record "
+                     "is complete were observed as non-occurrence (listed in the run's "
+                     "evidence.csv).")
+    return rows[~none].reset_index(drop=True)
+
+
+def _horizons(forecast: Forecast, found: list[Judgment]) -> list[Horizon]:
+    table = forecast.horizons
+    table = table[table["horizon"].isin(HORIZONS)]
+    out = []
+    for j in found:
+        mine = table[(table["node"] == j.node) & (table["state"] == j.state)]
+        if not mine.empty:
+            mine = mine.sort_values("horizon")
+            out.append(Horizon(j.node, j.label, j.state, tuple(
+                (int(h), float(m), float(lo), float(hi)) for h, m, lo, hi in zip(
+                    mine["horizon"], mine["mean"], mine["hdi_5%"], mine["hdi_95%"],
+                    strict=True))))
+    return out
 
 
 def _pick_run(store: RunStore, run: str) -> Run:
@@ -396,7 +454,7 @@ def _interval(summary: pd.DataFrame, node: str, state: str
 
 
 def _changes(spec: ModelSpec, found: list[Judgment], run: Run, previous: Run | None,
-             inputs: FigureInputs, notes: list[str]) -> list[Change]:
+             inputs: FigureInputs, notes: list[str], *, attribute: bool = True) -> list[Change]:
     if previous is None:
         return []
     before_summary, after_summary = previous.summary, run.summary
@@ -408,7 +466,7 @@ def _changes(spec: ModelSpec, found: list[Judgment], run: Run, previous: Run | N
         status = ("new" if before is None else
                   "moved" if abs(after - before) >= _MOVED else "unchanged")
         drivers: tuple[Driver, ...] = ()
-        if status == "moved":
+        if status == "moved" and attribute:
             attribution = attribute_runs(spec, previous, run, j.node, j.state,
                                                  permutations=ATTRIBUTION_PERMUTATIONS)
             inputs.attributions[(j.node, j.state)] = attribution
@@ -485,7 +543,8 @@ def _evidence_rows(spec: ModelSpec, rows: pd.DataFrame | None) -> list[EvidenceR
         out.append(EvidenceRow(
             id=str(row.id), date=pd.Timestamp(row.date).date().isoformat(), node=node,
             label=spec.nodes[node].label, finding=_finding(spec, row),
-            window="previous window" if kind == "event" else "as of now",
+            window=(f"its step, {row.step_label}" if hasattr(row, "step_label") else
+                    "previous window" if kind == "event" else "as of now"),
             grade=str(row.grade), source=str(row.source), url=url,
             note="" if pd.isna(row.note) else str(row.note)))
     return out

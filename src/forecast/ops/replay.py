@@ -37,10 +37,11 @@ import xarray as xr
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from forecast._dates import date_or_problem
+from forecast._dates import as_of_date, date_or_problem
 from forecast._io import atomic_write
 from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean
-from forecast.evidence.ledger import load_ledger, rows_as_of
+from forecast.evidence.ledger import load_ledger, no_rows, rows_as_of
+from forecast.inference.dynamic import DEFAULT_PARTICLES, dynamic_forecasts
 from forecast.inference.importance import Forecaster, posterior_forecast
 from forecast.model.load import load_spec
 from forecast.model.schema import ModelSpec
@@ -55,6 +56,7 @@ from forecast.ops.parallel import (
     run_chunk,
     split_dates,
 )
+from forecast.ops.update import resolve_semantics
 from forecast.provenance import file_sha256
 
 __all__ = [
@@ -77,9 +79,6 @@ EVERY: dict[str, int] = {"month": 1, "quarter": 3, "year": 12}
 
 OUT_SUFFIXES: tuple[str, ...] = (".csv", ".nc")
 """File types :func:`save_replay` writes: a CSV of the frame, or netCDF of :func:`to_dataset`."""
-
-
-
 
 
 # --- dates ----------------------------------------------------------------------------------------
@@ -141,8 +140,6 @@ def _add_months(day: dt.date, months: int, month_end: bool) -> dt.date:
 # --- replay ---------------------------------------------------------------------------------------
 
 
-
-
     # (as_of, error class name, summary or message, problems, traceback)
 
 
@@ -156,9 +153,13 @@ def replay_dates(
     scheduler: str | None = None,
     progress: bool = False,
     half_life_days: float | None = None,
-    forecaster: Forecaster = posterior_forecast,
+    forecaster: Forecaster | None = None,
+    semantics: str | None = None,
+    particles: int = DEFAULT_PARTICLES,
+    grades: bool = True,
+    nonoccurrence: bool = True,
 ) -> pd.DataFrame:
-    """Forecast a model as of each of `dates`, in parallel; nothing is written anywhere.
+    """Forecast a model as of each of `dates`; nothing is written anywhere.
 
     Parameters
     ----------
@@ -183,10 +184,19 @@ def replay_dates(
     half_life_days : float, optional
         Half-life of soft ledger rows (see :func:`forecast.evidence.ledger.case_as_of`).
     forecaster : callable, optional
-        Computes each date's forecast, called as ``forecaster(spec, case, seed=seed,
-        as_of=day)`` (a :class:`~forecast.inference.importance.Forecaster`); default
-        :func:`~forecast.inference.importance.posterior_forecast`. Worker processes receive it
-        pickled: a module-level function or a ``functools.partial`` of one.
+        The snapshot semantics' forecaster of each date, called as ``forecaster(spec, case,
+        seed=seed, as_of=day)`` (a :class:`~forecast.inference.importance.Forecaster`); default
+        :func:`~forecast.inference.importance.posterior_forecast`. Giving one implies
+        ``semantics="snapshot"``. Worker processes receive it pickled: a module-level
+        function or a ``functools.partial`` of one.
+    semantics : {"dynamic", "snapshot"}, optional
+        ``"dynamic"`` (the default without a `forecaster`): one pass of
+        :func:`~forecast.inference.dynamic.dynamic_forecasts` over the record gives every
+        date's forecast, the parameters learned from the rows before it; `workers`,
+        `scheduler` and `half_life_days` do not apply. ``"snapshot"``: each date forecast
+        apart from the ledger as of it, in parallel.
+    particles, grades, nonoccurrence
+        Of the dynamic semantics.
 
     Returns
     -------
@@ -209,7 +219,8 @@ def replay_dates(
     ledger = None if ledger_path is None else load_ledger(ledger_path, spec)
     frame = forecast_dates(spec, ledger, dates, seed=seed, workers=workers, scheduler=scheduler,
                            progress=progress, half_life_days=half_life_days,
-                           forecaster=forecaster)
+                           forecaster=forecaster, semantics=semantics, particles=particles,
+                           grades=grades, nonoccurrence=nonoccurrence)
     frame.attrs = {
         "model_name": spec.name,
         "model_sha256": file_sha256(model_path),
@@ -229,7 +240,12 @@ def forecast_dates(
     scheduler: str | None = None,
     progress: bool = False,
     half_life_days: float | None = None,
-    forecaster: Forecaster = posterior_forecast,
+    forecaster: Forecaster | None = None,
+    semantics: str | None = None,
+    particles: int = DEFAULT_PARTICLES,
+    grades: bool = True,
+    nonoccurrence: bool = True,
+    start: object = None,
 ) -> pd.DataFrame:
     """:func:`replay_dates` on a loaded model and ledger (the jobs that have them already).
 
@@ -239,8 +255,13 @@ def forecast_dates(
         The model.
     ledger : pandas.DataFrame or None
         A ledger from :func:`~forecast.evidence.ledger.load_ledger`, or None for no evidence.
-    dates, seed, workers, scheduler, progress, half_life_days, forecaster
+    dates, seed, workers, scheduler, progress, half_life_days, forecaster, semantics
+    particles, grades, nonoccurrence
         As for :func:`replay_dates`.
+    start : date-like, optional
+        The dynamic semantics' step 0 (see
+        :func:`~forecast.inference.dynamic.dynamic_forecasts`): give the same one to forecasts
+        that will be compared, such as a ledger's and no evidence's.
 
     Returns
     -------
@@ -250,6 +271,10 @@ def forecast_dates(
     """
     days = _check_dates(dates)
     _check_options(seed, workers, scheduler)
+    if resolve_semantics(semantics, forecaster) == "dynamic":
+        return _dynamic_frame(spec, ledger, days, seed=seed, particles=particles, grades=grades,
+                              nonoccurrence=nonoccurrence, start=start, scheduler=scheduler)
+    forecaster = forecaster or posterior_forecast
     if ledger is not None:  # checks the half-life and the ledger against the model, once
         rows_as_of(ledger, spec, days[0], half_life_days=half_life_days)
     job = Job(spec, ledger, int(seed), half_life_days, os.getpid(), forecaster)
@@ -281,6 +306,36 @@ def forecast_dates(
         "half_life_days": half_life_days,
         "diagnostics_failed": {k: v for r in results for k, v in r.failed.items()},
     }
+    return frame
+
+
+def _dynamic_frame(spec: ModelSpec, ledger: pd.DataFrame | None, days: list[str], *,
+                   seed: int, particles: int, grades: bool, nonoccurrence: bool,
+                   start: object, scheduler: str | None) -> pd.DataFrame:
+    """The replay frame of the dynamic semantics: one pass, a forecast per date."""
+    if scheduler is not None:
+        raise ForecastError("the dynamic model replays in one pass over the record", [Problem(
+            "a Dask cluster forecasts dates apart, which only the snapshot semantics does",
+            field="scheduler", hint="drop the scheduler (--dask), or add --snapshot")])
+    first = None if start is None else as_of_date(start, future=True)
+    found = dynamic_forecasts(spec, no_rows() if ledger is None else ledger, days, seed=seed,
+                              particles=particles, grades=grades,
+                              nonoccurrence=nonoccurrence, start=first)
+    frames, failed = [], {}
+    for dated in found:
+        result = dated.forecast
+        frame = result.summary[["node", "state", "mean", "hdi_5%", "hdi_95%", "mcse"]].copy()
+        frame.insert(0, "as_of", dated.as_of)
+        frame["method"] = str(result.attrs["method"])
+        frame["publishable"] = bool(result.publishable)
+        frame["n_evidence"] = int((dated.evidence["how"] != "nonoccurrence").sum())
+        frames.append(frame[list(COLUMNS)])
+        if not result.publishable:
+            failed[dated.as_of] = list(result.attrs["diagnostics"].get("failed", []))
+    frame = pd.concat(frames, ignore_index=True)
+    frame.attrs = {"seed": int(seed), "half_life_days": None, "diagnostics_failed": failed,
+                   "semantics": "dynamic", "particles": int(particles), "grades": bool(grades),
+                   "nonoccurrence": bool(nonoccurrence)}
     return frame
 
 
@@ -337,29 +392,6 @@ def _check_options(seed: object, workers: object, scheduler: object) -> None:
                                 hint="'local', or a Dask scheduler address such as tcp://host:8786"))
     if problems:
         raise ForecastError("bad replay options", problems)
-
-
-
-
-
-
-# --- one chunk of dates (runs in a worker) --------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-# --- backends -------------------------------------------------------------------------------------
-
-
-
-
 
 
 # --- output ---------------------------------------------------------------------------------------

@@ -6,13 +6,16 @@ import os
 
 import pandas as pd
 
+from forecast._dates import as_of_date
 from forecast.analysis.metrics import FORECASTERS, ScoreResult, evaluate
 from forecast.analysis.questions import load_questions, question_probabilities
 from forecast.errors import EvidenceError
 from forecast.evidence.ledger import load_ledger
-from forecast.inference.importance import Forecaster, posterior_forecast
+from forecast.inference.dynamic import DEFAULT_PARTICLES
+from forecast.inference.importance import Forecaster
 from forecast.model.load import load_spec
 from forecast.ops.replay import forecast_dates
+from forecast.ops.update import resolve_semantics
 
 __all__ = ["score"]
 
@@ -26,7 +29,11 @@ def score(
     workers: int | None = 1,
     progress: bool = False,
     bins: int = 10,
-    forecaster: Forecaster = posterior_forecast,
+    forecaster: Forecaster | None = None,
+    semantics: str | None = None,
+    particles: int = DEFAULT_PARTICLES,
+    grades: bool = True,
+    nonoccurrence: bool = True,
 ) -> ScoreResult:
     """Load, validate, forecast at every as-of date and score: the whole pipeline.
 
@@ -50,8 +57,11 @@ def score(
     bins : int
         Bins of the calibration tables.
     forecaster : callable, optional
-        Computes each date's forecast (see :func:`~forecast.ops.replay.replay_dates`); default
-        :func:`~forecast.inference.importance.posterior_forecast`.
+        The snapshot semantics' forecaster of each date (see
+        :func:`~forecast.ops.replay.replay_dates`); giving one implies the snapshot semantics.
+    semantics, particles, grades, nonoccurrence
+        As for :func:`~forecast.ops.replay.replay_dates`: by default the dynamic model, whose
+        ``no_evidence`` baseline is the same model over the same steps with no ledger.
 
     Returns
     -------
@@ -70,18 +80,28 @@ def score(
     if questions.empty:
         raise EvidenceError(f"{os.fspath(questions_path)}: no questions to score")
     dates = sorted(questions["as_of"].unique())
-    # without evidence the forecast is the same at every date: compute it once, use it for all
-    once = forecast_dates(spec, None, dates[:1], seed=seed, workers=1, progress=False,
-                          forecaster=forecaster)
-    baseline = pd.concat([once.assign(as_of=day) for day in dates], ignore_index=True)
-    model = (baseline if ledger_path is None else
-             forecast_dates(spec, ledger, dates, seed=seed, workers=workers,
-                            progress=progress, forecaster=forecaster))
+    chosen = resolve_semantics(semantics, forecaster)
+    if chosen == "dynamic":  # no evidence: the same steps from the same start, nothing seen
+        options = {"semantics": chosen, "particles": particles, "grades": grades,
+                   "nonoccurrence": nonoccurrence,
+                   "start": (min(ledger["date"].min().date(), as_of_date(dates[0], future=True))
+                             if ledger is not None and len(ledger) else dates[0])}
+        baseline = forecast_dates(spec, None, dates, seed=seed, **options)
+        model = (baseline if ledger is None else
+                 forecast_dates(spec, ledger, dates, seed=seed, **options))
+    else:  # without evidence the snapshot is the same at every date: compute it once
+        once = forecast_dates(spec, None, dates[:1], seed=seed, workers=1, progress=False,
+                              forecaster=forecaster, semantics=chosen)
+        baseline = pd.concat([once.assign(as_of=day) for day in dates], ignore_index=True)
+        model = (baseline if ledger_path is None else
+                 forecast_dates(spec, ledger, dates, seed=seed, workers=workers,
+                                progress=progress, forecaster=forecaster, semantics=chosen))
     table = question_probabilities(questions, model, baseline,
                                    where=os.fspath(questions_path))
     unpublishable = sorted(table.loc[~table["model_publishable"], "as_of"].unique())
     attrs = {"model": spec.name, "model_path": os.fspath(model_path),
              "questions": os.fspath(questions_path),
              "ledger": None if ledger_path is None else os.fspath(ledger_path),
-             "seed": seed, "as_of": list(dates), "unpublishable": list(unpublishable)}
+             "seed": seed, "as_of": list(dates), "unpublishable": list(unpublishable),
+             "semantics": chosen}
     return evaluate(table, FORECASTERS, bins=bins, attrs=attrs)

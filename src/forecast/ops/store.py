@@ -62,10 +62,19 @@ _REQUIRED = ("run_id", "model_name", "model_sha256", "ledger_sha256", "as_of", "
              "diagnostics", "publishable", "versions", "created", "inputs_hash", "files")
 
 
-def inputs_hash(model_sha256: str, ledger_sha256: str | None, as_of: str, seed: int) -> str:
-    """The fingerprint of an update's inputs: equal fingerprints, identical forecasts."""
-    return stable_hash({"model": model_sha256, "ledger": ledger_sha256, "as_of": as_of,
-                        "seed": int(seed)})
+def inputs_hash(model_sha256: str, ledger_sha256: str | None, as_of: str, seed: int,
+                options: dict | None = None) -> str:
+    """The fingerprint of an update's inputs: equal fingerprints, identical forecasts.
+
+    `options` are the settings that change the forecast besides the files (the semantics,
+    particles, grades, non-occurrence); the snapshot semantics with default settings passes
+    none, so the fingerprints of runs made before options existed still match.
+    """
+    given: dict[str, object] = {"model": model_sha256, "ledger": ledger_sha256, "as_of": as_of,
+                                "seed": int(seed)}
+    if options:
+        given["options"] = dict(options)
+    return stable_hash(given)
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,15 @@ import pandas as pd
 import xarray as xr
 
 from forecast._dates import as_of_date
-from forecast.errors import Problem, RunStoreError
+from forecast.errors import ForecastError, Problem, RunStoreError, did_you_mean
 from forecast.evidence.ledger import case_from_rows, load_ledger, no_rows, rows_as_of
+from forecast.inference.dynamic import DEFAULT_PARTICLES, dynamic_forecasts
 from forecast.inference.importance import Forecaster, posterior_forecast
 from forecast.model.load import load_spec
 from forecast.ops.store import Run, RunStore, inputs_hash
 from forecast.provenance import file_sha256
 
-__all__ = ["History", "UpdateResult", "history", "update"]
+__all__ = ["SEMANTICS", "History", "UpdateResult", "history", "resolve_semantics", "update"]
 
 
 @dataclass
@@ -110,6 +111,31 @@ def _as_of_text(as_of: object) -> str:
     return (dt.date.today() if as_of is None else as_of_date(as_of)).isoformat()
 
 
+SEMANTICS = ("dynamic", "snapshot")
+"""What a date means: the model over time steps (the default), or one static snapshot."""
+
+
+def resolve_semantics(semantics: str | None, forecaster: object = None) -> str:
+    """The semantics a job runs: as asked, else snapshot when given a case forecaster.
+
+    Raises
+    ------
+    ForecastError
+        If `semantics` is unknown, or is ``"dynamic"`` with a (snapshot) `forecaster`.
+    """
+    if semantics is None:
+        return "snapshot" if forecaster is not None else "dynamic"
+    if semantics not in SEMANTICS:
+        raise ForecastError(f"unknown semantics {semantics!r}", [Problem(
+            "choose 'dynamic' or 'snapshot'", field="semantics",
+            hint=did_you_mean(str(semantics), SEMANTICS))])
+    if semantics == "dynamic" and forecaster is not None:
+        raise ForecastError("a forecaster of cases runs the snapshot semantics", [Problem(
+            "the dynamic semantics forecasts from the whole ledger, not from a case",
+            field="forecaster", hint="drop forecaster=, or pass semantics='snapshot'")])
+    return semantics
+
+
 def _changes(before: pd.DataFrame | None, after: pd.DataFrame,
              scenarios: list[str]) -> pd.DataFrame:
     columns = ["node", "state", "before", "after", "delta"]
@@ -132,12 +158,16 @@ def update(
     seed: int = 0,
     allow_unconverged: bool = False,
     lock_timeout: float = 60.0,
-    forecaster: Forecaster = posterior_forecast,
+    forecaster: Forecaster | None = None,
+    semantics: str | None = None,
+    particles: int = DEFAULT_PARTICLES,
+    grades: bool = True,
+    nonoccurrence: bool = True,
 ) -> UpdateResult:
     """Forecast `model_path` with the ledger as of a date and publish a run if anything changed.
 
     Inputs are validated before anything is written. Under the model's lock: if the fingerprint
-    of (model file sha256, ledger sha256, as-of, seed) equals the latest run's, nothing is
+    of (model file sha256, ledger sha256, as-of, seed, options) equals the latest run's, nothing is
     written ("unchanged"); otherwise the posterior is computed and, if its diagnostics pass
     (or `allow_unconverged`), published atomically ("published"); else nothing is published
     ("unconverged").
@@ -159,10 +189,19 @@ def update(
     lock_timeout : float
         Seconds to wait for a concurrent update.
     forecaster : callable, optional
-        Computes the forecast, called as ``forecaster(spec, case, seed=seed, as_of=day)``
-        (a :class:`~forecast.inference.importance.Forecaster`); default
-        :func:`~forecast.inference.importance.posterior_forecast`. Tests pass a stub built on
+        The snapshot semantics' forecaster, called as ``forecaster(spec, case, seed=seed,
+        as_of=day)`` (a :class:`~forecast.inference.importance.Forecaster`; default
+        :func:`~forecast.inference.importance.posterior_forecast`). Giving one implies
+        ``semantics="snapshot"``. Tests pass a stub built on
         :meth:`Forecast.from_draws <forecast.inference.result.Forecast.from_draws>`.
+    semantics : {"dynamic", "snapshot"}, optional
+        ``"dynamic"`` (the default without a `forecaster`): the model over time steps, every
+        ledger row at its step, graded sources, non-occurrence, parameters learned from the
+        whole record (:func:`~forecast.inference.dynamic.dynamic_forecasts`).
+        ``"snapshot"``: the evidence as of the day on one static network, as before time
+        steps existed (:func:`~forecast.evidence.ledger.rows_as_of`).
+    particles, grades, nonoccurrence
+        Of the dynamic semantics (see :func:`~forecast.inference.dynamic.dynamic_forecasts`).
 
     Raises
     ------
@@ -173,16 +212,23 @@ def update(
     """
     model_path = Path(model_path)
     day = _as_of_text(as_of)
+    chosen = resolve_semantics(semantics, forecaster)
     spec = load_spec(model_path)
     model_sha = file_sha256(model_path)
     if ledger_path is not None:
         ledger = load_ledger(ledger_path, spec)
         ledger_sha = file_sha256(ledger_path)
-        rows = rows_as_of(ledger, spec, day)
     else:
-        ledger_sha, rows = None, no_rows()
-    case = case_from_rows(rows, spec)
-    key = inputs_hash(model_sha, ledger_sha, day, seed)
+        ledger, ledger_sha = no_rows(), None
+    options = None
+    if chosen == "snapshot":
+        rows = rows_as_of(ledger, spec, day) if ledger_path is not None else no_rows()
+        case = case_from_rows(rows, spec)
+        snapshot = forecaster or posterior_forecast
+    else:
+        options = {"semantics": chosen, "particles": int(particles), "grades": bool(grades),
+                   "nonoccurrence": bool(nonoccurrence)}
+    key = inputs_hash(model_sha, ledger_sha, day, seed, options)
     scenarios = list(spec.scenarios) if spec.scenarios else list(spec.node_names)
 
     store = RunStore(runs_dir, spec.name, lock_timeout=lock_timeout)
@@ -195,7 +241,12 @@ def update(
             return UpdateResult("unchanged", previous, previous_summary, previous,
                                 previous_summary, _changes(None, previous_summary, scenarios),
                                 scenarios, bool(previous.manifest["publishable"]))
-        result = forecaster(spec, case, seed=seed, as_of=day)
+        if chosen == "snapshot":
+            result = snapshot(spec, case, seed=seed, as_of=day)
+        else:
+            dated = dynamic_forecasts(spec, ledger, [day], seed=seed, particles=particles,
+                                      grades=grades, nonoccurrence=nonoccurrence)[0]
+            result, rows = dated.forecast, dated.evidence
         attrs = result.attrs
         failed = list(attrs["diagnostics"].get("failed", []))
         summary = result.summary
@@ -221,6 +272,8 @@ def update(
             "versions": attrs["versions"],
             "scenarios": scenarios,
             "previous_run_id": None if previous is None else previous.run_id,
+            "semantics": chosen,
+            "options": options,
         }
         run = store.publish(result, manifest, rows)
         return UpdateResult("published", run, summary, previous, previous_summary, changes,

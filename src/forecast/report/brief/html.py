@@ -50,6 +50,12 @@ def make_figures(data: BriefData) -> list[FigureImage]:
                       "Each ledger row's contribution to the change since the previous run.",
                       lambda: plots.plot_waterfall(attribution.table, attribution.before,
                                                    attribution.after)))
+    fan = [f"{j.node}={j.state}" for j in data.judgments] if data.horizons else []
+    if fan:
+        plans.append(("horizons", f"Over the {data.step}s ahead",
+                      f"Mean and 90% band of each key judgment over the next {data.step}s "
+                      "(events: happening within that many; conditions: their state then).",
+                      lambda: plots.plot_fan(inputs.forecast, fan[:5], step=data.step)))
     plans.append(("network", "The model",
                   "Nodes coloured by their probability now; edges by the sign of their effect.",
                   lambda: plots.plot_network(inputs.spec, inputs.forecast)))
@@ -58,8 +64,9 @@ def make_figures(data: BriefData) -> list[FigureImage]:
         plans.append(("sensitivity", f"{head.label}: sensitivity",
                       "How far the headline probability swings across each parameter's range.",
                       lambda: plots.plot_tornado(sensitivity, sensitivity.attrs.get("base"))))
-    plans.append(("diagnostics", "Sampler diagnostics", "Weights or chains of the sampler.",
-                  lambda: plots.plot_diagnostics(inputs.forecast)))
+    if inputs.forecast.attrs.get("method") != "ibis":  # IBIS reports its numbers, no figure
+        plans.append(("diagnostics", "Sampler diagnostics", "Weights or chains of the sampler.",
+                      lambda: plots.plot_diagnostics(inputs.forecast)))
     figures = []
     for section, title, caption, draw in plans:
         figure = draw()

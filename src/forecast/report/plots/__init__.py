@@ -24,6 +24,8 @@ plot_waterfall         sensitivity         what moved a scenario between two run
 plot_reliability       calibration         forecast probability against observed frequency
 plot_diagnostics       diagnostics         NUTS density and rank plots; importance weights,
                                            ESS and MCSE
+plot_fan               fan                 scenarios over the steps ahead of a dynamic
+                                           forecast: mean and 90% band
 save_figure            save                PNG, SVG or PDF by suffix, written atomically
 =====================  ==================  ==================================================
 
@@ -38,6 +40,7 @@ Examples
 
 from forecast.report.plots.calibration import plot_reliability
 from forecast.report.plots.diagnostics import plot_diagnostics
+from forecast.report.plots.fan import plot_fan
 from forecast.report.plots.network import draw_model, plot_network
 from forecast.report.plots.save import FORMATS, save_figure
 from forecast.report.plots.scenarios import plot_scenarios
@@ -48,6 +51,7 @@ __all__ = [
     "FORMATS",
     "draw_model",
     "plot_diagnostics",
+    "plot_fan",
     "plot_network",
     "plot_reliability",
     "plot_scenarios",

@@ -1,0 +1,209 @@
+"""The dynamic model in the jobs: forecasts from one pass over the record (inference.dynamic),
+and update, replay, score and brief running on it by default.
+
+Monte Carlo tolerances: two forecasts of the same quantity from independent particle systems
+agree within 5 combined MCSEs (a false alarm about once in 10⁶ per comparison).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from forecast.cli import main
+from forecast.errors import ForecastError
+from forecast.evidence.ledger import load_ledger, read_rows
+from forecast.inference.dynamic import dynamic_forecasts
+from forecast.model.load import load_spec
+from forecast.ops.brief import build_brief
+from forecast.ops.replay import replay_dates
+from forecast.ops.update import update
+from forecast.report.plots import plot_fan
+from tests.stubs import stub_forecast
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ROOT / "models" / "afghan_caliphate.yaml"
+HEADER = "id,date,node,state,likelihood,grade,source,url,note\n"
+PARTICLES = 400
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """The small model with a complete record of 'caliphate' from 2015-01-01, so that
+    non-occurrence is observed."""
+    text = SMALL.read_text(encoding="utf-8")
+    old = ("    parents: [reconciliation, conflict, pro_isis_strength]\n    definition:\n"
+           "      kind: event\n")
+    assert old in text
+    text = text.replace(old, old + "      complete_from: 2015-01-01\n")
+    path = tmp_path_factory.mktemp("model") / "small.yaml"
+    path.write_text(text, encoding="utf-8")
+    load_spec(path)  # valid
+    return path
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("ledger") / "ledger.csv"
+    path.write_text(HEADER + "\n".join([
+        "T1,2015-02-01,conflict,worsening,,B2,Dawn,https://www.dawn.com/news/1,test row",
+        "T2,2016-02-01,hardliners_back_isis,yes,,B2,Dawn,https://www.dawn.com/news/2,test row",
+        "T3,2016-05-15,pro_isis_strength,,0.3;0.7,B3,Reuters,https://example.org/3,test row",
+    ]) + "\n", encoding="utf-8")
+    return path
+
+
+def _row(forecast, node, state):
+    return forecast.sel(node=node, state=state)
+
+
+def test_headline_rows_are_the_events_windows_and_horizons_are_cumulative(model, ledger):
+    spec = load_spec(model)
+    found = dynamic_forecasts(spec, load_ledger(ledger, spec), ["2016-06-30"],
+                              particles=PARTICLES)
+    (dated,) = found
+    f = dated.forecast
+    h = f.horizons
+    assert sorted(h["horizon"].unique()) == list(range(1, 9))
+    yes = h[(h["node"] == "caliphate") & (h["state"] == "yes")].sort_values("horizon")
+    assert np.all(np.diff(yes["mean"].to_numpy()) >= -1e-12)  # within h steps only grows
+    # the headline "within 24 months" is the 8-quarter horizon
+    headline = _row(f, "caliphate", "yes")["mean"]
+    assert headline == pytest.approx(yes["mean"].iloc[-1], abs=1e-12)
+    both = h[(h["node"] == "caliphate")].groupby("horizon")["mean"].sum()
+    np.testing.assert_allclose(both.to_numpy(), 1.0, atol=1e-9)
+    assert f.attrs["method"] == "ibis" and f.attrs["as_of"] == "2016-06-30"
+    # the closed quarters 2015Q1..2016Q2 (the as-of day ends it) were observed as "no"
+    none = dated.evidence[dated.evidence["how"] == "nonoccurrence"]
+    assert set(none["node"]) == {"caliphate"}
+    assert list(none["step_label"]) == [f"{y}Q{q}" for y, q in
+                                        [(2015, 1), (2015, 2), (2015, 3), (2015, 4), (2016, 1),
+                                         (2016, 2)]]
+
+
+def test_one_pass_over_many_dates_agrees_with_a_pass_per_date(model, ledger):
+    spec = load_spec(model)
+    rows = load_ledger(ledger, spec)
+    start = rows["date"].min().date()
+    many = dynamic_forecasts(spec, rows, ["2016-03-31", "2016-09-30"], particles=PARTICLES,
+                             seed=1, start=start)
+    one = dynamic_forecasts(spec, rows, ["2016-03-31"], particles=PARTICLES, seed=2,
+                            start=start)[0]
+    a, b = many[0].forecast.summary, one.forecast.summary
+    gap = np.abs(a["mean"] - b["mean"])
+    assert np.all(gap <= 5 * np.hypot(a["mcse"], b["mcse"]) + 1e-9), gap.max()
+
+
+def test_a_row_inside_the_as_of_step_counts_up_to_the_as_of_day(model, ledger, tmp_path):
+    spec = load_spec(model)
+    extra = tmp_path / "extra.csv"
+    extra.write_text(ledger.read_text() + "T4,2016-08-10,conflict,easing,,B1,Reuters,"
+                     "https://example.org/4,test row\n", encoding="utf-8")
+    rows = load_ledger(extra, spec)
+    start = rows["date"].min().date()
+    before, after = (dynamic_forecasts(spec, rows, [day], particles=PARTICLES, start=start)[0]
+                     for day in ("2016-08-09", "2016-08-10"))
+    assert "T4" not in set(before.evidence["id"]) and "T4" in set(after.evidence["id"])
+    moved = (_row(after.forecast, "conflict", "easing")["mean"]
+             - _row(before.forecast, "conflict", "easing")["mean"])
+    assert moved > 0.2  # a B1 report of 'easing' in the as-of quarter itself
+
+
+def test_bad_options_are_one_clear_error(model, ledger):
+    spec = load_spec(model)
+    rows = load_ledger(ledger, spec)
+    with pytest.raises(ForecastError) as err:
+        dynamic_forecasts(spec, rows, [], horizons=[0], particles=1)
+    fields = {p.field for p in err.value.problems}
+    assert fields == {"dates", "horizons", "particles"}
+
+
+def test_update_runs_the_dynamic_model_by_default_and_stores_its_timeline(model, ledger,
+                                                                          tmp_path):
+    runs = tmp_path / "runs"
+    first = update(model, ledger, as_of="2016-06-30", runs_dir=runs, particles=PARTICLES,
+                   allow_unconverged=True)
+    assert first.status == "published"
+    manifest = first.run.manifest
+    assert manifest["semantics"] == "dynamic" and manifest["method"] == "ibis"
+    assert manifest["options"] == {"semantics": "dynamic", "particles": PARTICLES,
+                                   "grades": True, "nonoccurrence": True}
+    stored = read_rows(first.run.path / "evidence.csv")
+    assert {"report", "soft", "nonoccurrence"} <= set(stored["how"])
+    assert stored["step"].dtype == np.int64
+    again = update(model, ledger, as_of="2016-06-30", runs_dir=runs, particles=PARTICLES,
+                   allow_unconverged=True)
+    assert again.status == "unchanged"
+    # grades off, or the snapshot semantics: other inputs, a new run
+    plain = update(model, ledger, as_of="2016-06-30", runs_dir=runs, particles=PARTICLES,
+                   grades=False, allow_unconverged=True)
+    assert plain.status == "published"
+    snap = update(model, ledger, as_of="2016-06-30", runs_dir=runs, semantics="snapshot")
+    assert snap.status == "published" and snap.run.manifest["semantics"] == "snapshot"
+    with pytest.raises(ForecastError, match="snapshot"):
+        update(model, ledger, as_of="2016-06-30", runs_dir=runs, semantics="dynamic",
+               forecaster=stub_forecast)
+    with pytest.raises(ForecastError, match="semantics"):
+        update(model, ledger, as_of="2016-06-30", runs_dir=runs, semantics="static")
+
+
+def test_grades_count_by_default(model, ledger, tmp_path):
+    """Re-grading the sources from B to E changes the dynamic forecast (it did nothing before)."""
+    spec = load_spec(model)
+    graded = tmp_path / "graded.csv"
+    graded.write_text(ledger.read_text() + "T5,2016-03-01,conflict,easing,,B2,AFP,"
+                      "https://example.org/5,test row\n", encoding="utf-8")
+    regraded = tmp_path / "regraded.csv"
+    regraded.write_text(graded.read_text().replace(",B2,", ",E2,").replace(",B3,", ",E3,"),
+                        encoding="utf-8")
+    kw = {"particles": PARTICLES, "seed": 4}
+    good = dynamic_forecasts(spec, load_ledger(graded, spec), ["2016-03-31"], **kw)[0]
+    poor = dynamic_forecasts(spec, load_ledger(regraded, spec), ["2016-03-31"], **kw)[0]
+    a = _row(good.forecast, "conflict", "easing")["mean"]
+    b = _row(poor.forecast, "conflict", "easing")["mean"]
+    assert a > b + 0.05  # a B report of 'easing' in the quarter is believed more than an E one
+
+
+def test_replay_is_one_pass_with_the_replay_frame(model, ledger):
+    frame = replay_dates(model, ledger, ["2016-03-31", "2015-09-30", "2016-06-30"],
+                         particles=PARTICLES)
+    assert list(frame["as_of"].unique()) == ["2015-09-30", "2016-03-31", "2016-06-30"]
+    assert set(frame["method"]) == {"ibis"}
+    counts = frame.drop_duplicates("as_of")["n_evidence"].tolist()
+    assert counts == [1, 2, 3]  # rows of the ledger, non-occurrence not counted
+    assert frame.attrs["semantics"] == "dynamic"
+    with pytest.raises(ForecastError, match="one pass"):
+        replay_dates(model, ledger, ["2016-03-31"], scheduler="local")
+
+
+def test_brief_of_a_dynamic_run_shows_horizons_and_a_fan(model, ledger, tmp_path):
+    runs = tmp_path / "runs"
+    for day in ("2016-03-31", "2016-06-30"):
+        update(model, ledger, as_of=day, runs_dir=runs, particles=PARTICLES,
+               allow_unconverged=True)
+    data = build_brief(model, runs)
+    assert data.horizons and [h[0] for h in data.horizons[0].values] == [1, 4, 8]
+    assert all(c.drivers == () for c in data.changes)
+    assert any("snapshot network" in n for n in data.notes)
+    assert any("non-occurrence" in n for n in data.notes)
+    assert all(r.window.startswith("its step") for r in data.evidence)
+    figure = plot_fan(data.inputs.forecast, [f"{j.node}={j.state}" for j in data.judgments])
+    assert figure.axes[0].get_xlim() == (0.0, 8.0)
+    with pytest.raises(ForecastError, match="unknown outcomes"):
+        plot_fan(data.inputs.forecast, "caliphate=maybe")
+
+
+def test_cli_semantics_options(model, ledger, tmp_path):
+    runs = tmp_path / "runs"
+    run = CliRunner().invoke(main, ["update", str(model), "--ledger", str(ledger), "--as-of",
+                                    "2016-06-30", "--runs", str(runs), "--particles", "400",
+                                    "--allow-unconverged", "--json"])
+    assert run.exit_code in (0, 3), run.output
+    assert '"status": "published"' in run.stdout
+    clash = CliRunner().invoke(main, ["update", str(model), "--snapshot", "--no-grades",
+                                      "--runs", str(runs)])
+    assert clash.exit_code == 2 and "options of the dynamic model" in clash.stderr
+    assert "Traceback" not in clash.output
