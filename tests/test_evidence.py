@@ -120,7 +120,7 @@ def test_real_ledger_loads_with_typed_columns(contract: ModelSpec) -> None:
     assert frame["id"].is_unique
     assert (frame["source"].str.strip() != "").all()
     assert frame["url"].str.match(r"^https?://\S+$").all()
-    assert frame["note"].str.len().between(10, 300).all()
+    assert frame["note"].str.len().between(10, 400).all()
     assert frame["date"].between(pd.Timestamp("2014-01-01"), pd.Timestamp.today()).all()
     assert (frame["date"] <= ARTICLE_DATE).sum() >= 20, "what the author could know"
     assert (frame["date"] > ARTICLE_DATE).sum() >= 40, "what happened after the article"
@@ -143,10 +143,11 @@ def test_real_ledger_rows_are_hard_or_soft_never_both(contract: ModelSpec) -> No
 def test_real_ledger_spreads_over_years_and_nodes(contract: ModelSpec) -> None:
     frame = load_ledger(LEDGER, contract)
     assert set(frame["node"]) <= set(CONTRACT)
-    assert len(set(frame["node"])) >= 20
-    assert frame["node"].value_counts().max() <= 12, "no node dominates the ledger"
+    assert len(frame) >= 160
+    assert set(frame["node"]) == set(CONTRACT), "every node has rows"
+    assert frame["node"].value_counts().min() >= 3
     years = frame["date"].dt.year.value_counts()
-    assert set(range(2014, 2026)) - set(years.index) <= {2020, 2022}, "gaps are the exception"
+    assert all(years.get(y, 0) >= 8 for y in range(2014, 2026)), "at least 8 rows every year"
 
 
 def test_real_ledger_grades_each_source_once() -> None:
@@ -155,7 +156,7 @@ def test_real_ledger_grades_each_source_once() -> None:
     assert (letters == 1).all()
     claims = frame[frame["source"] == "Islamic State (claims)"]
     assert len(claims) >= 3 and set(claims["reliability"]) == {"F"}
-    assert set(claims["node"]) == {"isis_attack_pakistan"}, "a claim is never proof of involvement"
+    assert claims["likelihood"].notna().all(), "a claim is never proof: always a soft row"
 
 
 def test_real_ledger_loads_against_the_flagship_model() -> None:

@@ -181,7 +181,7 @@ def test_evaluate_names_a_missing_forecaster():
 
 GOOD = ("Q1,Will a claim come?,isis_claim_pakistan,yes,2016-06-30,24,1,2016-08-08,E042",
         "Q2,Next border finding functioning?,border_cooperation,functioning,2015-08-24,24,0,"
-        "2017-02-17,E047")
+        "2016-06-13,E101")
 
 
 def test_a_good_file_loads(tmp_path, spec, ledger):
@@ -261,10 +261,10 @@ def test_cited_ledger_rows_exist_and_fall_in_the_window(tmp_path, spec, ledger):
 
 def test_outcome_must_agree_with_cited_hard_rows(tmp_path, spec, ledger):
     text = problems_of(write(tmp_path, GOOD[0].replace(",1,2016", ",0,2016"),
-                             GOOD[1].replace(",0,2017", ",1,2017")), spec, ledger)
+                             GOOD[1].replace(",0,2016", ",1,2016")), spec, ledger)
     assert ("questions.csv:2 outcome: E042 records isis_claim_pakistan = yes, so the outcome "
             "of 'isis_claim_pakistan = yes' is 1, not 0") in text
-    assert "questions.csv:3 outcome: E047 records border_cooperation = poor" in text
+    assert "questions.csv:3 outcome: E101 records border_cooperation = poor" in text
 
 
 def test_without_a_ledger_citations_are_not_checked(tmp_path, spec):
@@ -334,7 +334,7 @@ def test_cli_scores_a_three_question_subset(tmp_path):
 
 
 def test_cli_bad_questions_exit_2_and_write_nothing(tmp_path):
-    path = write(tmp_path, GOOD[0].replace(",24,", ",12,"), GOOD[1].replace("E047", "E999"))
+    path = write(tmp_path, GOOD[0].replace(",24,", ",12,"), GOOD[1].replace("E101", "E999"))
     plot = tmp_path / "reliability.png"
     result = run("score", "--snapshot", MODEL, "--questions", path, "--ledger", LEDGER, "--plot",
                  plot)

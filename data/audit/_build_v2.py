@@ -1,8 +1,9 @@
-"""Build data/audit/isis_pakistan_ledger_v2.csv from the live ledger plus audit fixes and new rows.
-Reads data/isis_pakistan_ledger.csv (read-only); writes only inside data/audit/."""
+"""Build data/audit/isis_pakistan_ledger_v2.csv from the first ledger plus audit fixes and new rows.
+Reads data/audit/isis_pakistan_ledger_v1.csv (the ledger before the audit, read-only); writes
+only inside data/audit/. _build_v3.py turns v2 and the event records into the live ledger."""
 import csv, pathlib
 root = pathlib.Path(__file__).resolve().parents[2]
-src = root / "data" / "isis_pakistan_ledger.csv"
+src = root / "data" / "audit" / "isis_pakistan_ledger_v1.csv"
 out = root / "data" / "audit" / "isis_pakistan_ledger_v2.csv"
 COLS = ["id","date","node","state","likelihood","grade","source","url","note"]
 rows = {r["id"]: r for r in csv.DictReader(open(src, encoding="utf-8"))}
