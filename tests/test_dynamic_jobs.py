@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from forecast.cli import main
 from forecast.errors import ForecastError
-from forecast.evidence.ledger import load_ledger, read_rows
+from forecast.evidence.case import Case
+from forecast.evidence.ledger import load_ledger, no_rows, read_rows
 from forecast.inference.dynamic import dynamic_forecasts
 from forecast.model.load import load_spec
 from forecast.ops.brief import build_brief
@@ -190,6 +191,7 @@ def test_brief_of_a_dynamic_run_shows_horizons_and_a_fan(model, ledger, tmp_path
     assert any("snapshot network" in n for n in data.notes)
     assert any("non-occurrence" in n for n in data.notes)
     assert all(r.window.startswith("its step") for r in data.evidence)
+    assert data.scorecard and all(c.claim in load_spec(model).claims for c in data.scorecard)
     figure = plot_fan(data.inputs.forecast, [f"{j.node}={j.state}" for j in data.judgments])
     assert figure.axes[0].get_xlim() == (0.0, 8.0)
     with pytest.raises(ForecastError, match="unknown outcomes"):
@@ -207,3 +209,52 @@ def test_cli_semantics_options(model, ledger, tmp_path):
                                       "--runs", str(runs)])
     assert clash.exit_code == 2 and "options of the dynamic model" in clash.stderr
     assert "Traceback" not in clash.output
+
+
+def test_claims_scorecard_compares_each_claim_with_the_record(model, ledger):
+    from forecast.analysis.claims import SCORECARD_COLUMNS, VERDICTS, claims_scorecard
+
+    spec = load_spec(model)
+    f = dynamic_forecasts(spec, load_ledger(ledger, spec), ["2016-06-30"],
+                          particles=PARTICLES)[0].forecast
+    card = claims_scorecard(spec, f)
+    assert list(card.columns) == list(SCORECARD_COLUMNS)
+    assert set(card["claim"]) <= set(spec.claims) and len(card) > 0
+    assert set(card["verdict"]) <= set(VERDICTS)
+    assert np.all(card["prior_5%"] <= card["prior_or"]) and np.all(
+        card["prior_or"] <= card["prior_95%"])
+    # a forecast whose draws are the prior's: nothing is learned, so nothing is tested
+    same = claims_scorecard(spec, _prior_forecast(spec), draws=4000, seed=1)
+    assert set(same["verdict"]) == {"not tested"}
+    with pytest.raises(ForecastError, match="no parameter draws"):
+        claims_scorecard(spec, stub_forecast(spec, Case(), seed=0, as_of="2016-06-30"))
+
+
+def _prior_forecast(spec):
+    """A forecast whose 4000 parameter draws are prior draws (a record that says nothing):
+    the means then differ from another prior sample's by about 0.016 sd, far inside the
+    scorecard's 0.1 sd."""
+    import pandas as pd
+    import xarray as xr
+
+    from forecast.inference.importance import _theta_table
+    from forecast.inference.result import Forecast
+    from forecast.model.parameters import parameters, sample_parameters
+
+    names, theta = _theta_table(parameters(spec), sample_parameters(spec, 4000, 7),
+                                slice(None))
+    rng = np.random.default_rng(0)
+    f = Forecast.from_draws(pd.DataFrame({"caliphate=yes": rng.uniform(size=4000)}))
+    f.idata["posterior"]["theta"] = xr.DataArray(theta[None], dims=("chain", "draw",
+                                                                    "parameter"),
+                                                 coords={"parameter": names})
+    return f
+
+
+def test_without_a_ledger_nothing_is_observed_not_even_non_occurrence(model):
+    spec = load_spec(model)
+    frame = replay_dates(model, None, ["2016-06-30"], particles=PARTICLES, seed=5)
+    assert frame["n_evidence"].tolist() == [0] * len(frame)
+    quiet = dynamic_forecasts(spec, no_rows(), ["2016-06-30"], particles=PARTICLES, seed=5,
+                              nonoccurrence=False)[0].forecast.summary
+    np.testing.assert_allclose(frame["mean"].to_numpy(), quiet["mean"].to_numpy(), atol=1e-12)

@@ -44,6 +44,8 @@ if TYPE_CHECKING:  # what __getattr__ loads, spelled out for type checkers and i
     from forecast.evidence.case import Case
     from forecast.evidence.ledger import case_as_of, case_from_rows, load_ledger, rows_as_of
     from forecast.evidence.observations import CountModel, Report
+    from forecast.evidence.steps import Timeline, timeline
+    from forecast.inference.dynamic import DatedForecast, dynamic_forecasts
     from forecast.inference.importance import (
         importance_forecast,
         nuts_forecast,
@@ -74,6 +76,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Case",
     "CountModel",
+    "DatedForecast",
     "EvidenceError",
     "ExactEngine",
     "Forecast",
@@ -90,6 +93,7 @@ __all__ = [
     "RunStoreError",
     "ScoreResult",
     "SpecError",
+    "Timeline",
     "UpdateResult",
     "__version__",
     "attribute_change",
@@ -99,6 +103,7 @@ __all__ = [
     "case_as_of",
     "case_from_rows",
     "confidence_label",
+    "dynamic_forecasts",
     "evidence_conflict",
     "from_pgmpy",
     "history",
@@ -121,6 +126,7 @@ __all__ = [
     "sample_parameters",
     "score",
     "spec_summary",
+    "timeline",
     "to_pgmpy",
     "update",
     "value_of_information",
@@ -141,6 +147,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "forecast.model.parameters": ("sample_parameters",),
     "forecast.evidence.case": ("Case",),
     "forecast.evidence.observations": ("CountModel", "Report"),
+    "forecast.evidence.steps": ("Timeline", "timeline"),
+    "forecast.inference.dynamic": ("DatedForecast", "dynamic_forecasts"),
     "forecast.evidence.ledger": ("case_as_of", "case_from_rows", "load_ledger", "rows_as_of"),
     "forecast.inference.importance": ("importance_forecast", "nuts_forecast",
                                       "posterior_forecast"),

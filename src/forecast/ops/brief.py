@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from forecast.analysis.claims import claims_scorecard
 from forecast.analysis.conflict import evidence_conflict
 from forecast.analysis.language import Judgment, judgments
 from forecast.analysis.sensitivity import parameter_sensitivity
@@ -45,6 +46,7 @@ __all__ = [
     "BriefData",
     "Change",
     "ClaimEntry",
+    "ClaimVerdict",
     "Driver",
     "EvidenceRow",
     "FigureImage",
@@ -151,6 +153,19 @@ class Horizon:
 
 
 @dataclass(frozen=True)
+class ClaimVerdict:
+    """One row of the claims scorecard (:func:`forecast.analysis.claims.claims_scorecard`)."""
+
+    claim: str
+    parameter: str
+    kind: str
+    prior: tuple[float, float, float]
+    posterior: tuple[float, float, float]
+    verdict: str
+    sentence: str
+
+
+@dataclass(frozen=True)
 class ClaimEntry:
     """A claim of the source, quoted, with the parts of the model that cite it."""
 
@@ -240,6 +255,8 @@ class BriefData:
         The key judgments over 1, 4 and 8 steps (empty for a snapshot run).
     step : str
         The model's time step (``quarter`` or ``month``), for the horizons' headings.
+    scorecard : list of ClaimVerdict
+        Each claim's effect, prior against posterior given the record (dynamic runs).
     """
 
     title: str
@@ -269,6 +286,7 @@ class BriefData:
     inputs: FigureInputs
     horizons: list[Horizon] = field(default_factory=list)
     step: str = "quarter"
+    scorecard: list[ClaimVerdict] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------- building
@@ -362,7 +380,17 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
         inputs=inputs,
         horizons=_horizons(forecast, found),
         step=spec.model.time.step,
+        scorecard=_scorecard(spec, forecast) if dynamic else [],
     )
+
+
+def _scorecard(spec: ModelSpec, forecast: Forecast) -> list[ClaimVerdict]:
+    table = claims_scorecard(spec, forecast)
+    return [ClaimVerdict(str(r["claim"]), str(r["parameter"]), str(r["kind"]),
+                         (float(r["prior_or"]), float(r["prior_5%"]), float(r["prior_95%"])),
+                         (float(r["posterior_or"]), float(r["posterior_5%"]),
+                          float(r["posterior_95%"])), str(r["verdict"]), str(r["sentence"]))
+            for r in table.to_dict("records")]
 
 
 def _shown(rows: pd.DataFrame | None, notes: list[str] | None) -> pd.DataFrame | None:

@@ -318,9 +318,10 @@ def _dynamic_frame(spec: ModelSpec, ledger: pd.DataFrame | None, days: list[str]
             "a Dask cluster forecasts dates apart, which only the snapshot semantics does",
             field="scheduler", hint="drop the scheduler (--dask), or add --snapshot")])
     first = None if start is None else as_of_date(start, future=True)
+    # without a ledger nothing is observed, not even non-occurrence (there is no record)
     found = dynamic_forecasts(spec, no_rows() if ledger is None else ledger, days, seed=seed,
                               particles=particles, grades=grades,
-                              nonoccurrence=nonoccurrence, start=first)
+                              nonoccurrence=nonoccurrence and ledger is not None, start=first)
     frames, failed = [], {}
     for dated in found:
         result = dated.forecast

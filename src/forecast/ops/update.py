@@ -245,7 +245,8 @@ def update(
             result = snapshot(spec, case, seed=seed, as_of=day)
         else:
             dated = dynamic_forecasts(spec, ledger, [day], seed=seed, particles=particles,
-                                      grades=grades, nonoccurrence=nonoccurrence)[0]
+                                      grades=grades,  # no ledger, no record: nothing observed
+                                      nonoccurrence=nonoccurrence and ledger_path is not None)[0]
             result, rows = dated.forecast, dated.evidence
         attrs = result.attrs
         failed = list(attrs["diagnostics"].get("failed", []))
