@@ -54,13 +54,14 @@ def main(argv: list[str] | None = None) -> int:
            f"model {MODEL.relative_to(ROOT)}, runs as of {DATES[0]} and {DATES[1]}",
            f"Chromium: {find_chromium() or 'not installed'}"]
     print("\n".join(env), "\n")
-    steps = Table("The brief of the second run, step by step (in-process, after imports)",
+    steps = Table("The brief of the second of two snapshot runs (--snapshot), step by step "
+                  "(in-process, after imports)",
                   ["step", "s", "share of build"])
     engines = Table("Printing the built brief", ["what", "s", "vs WeasyPrint"])
     with tempfile.TemporaryDirectory() as tmp:
         runs = Path(tmp) / "runs"
-        for day in DATES:
-            update(MODEL, LEDGER, as_of=day, runs_dir=runs)
+        for day in DATES:  # the explanations by row are of the snapshot semantics
+            update(MODEL, LEDGER, as_of=day, runs_dir=runs, semantics="snapshot")
         spec = load_spec(MODEL)
         store = RunStore(runs, spec.name)
         before, after = store.runs()
@@ -102,13 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             engines.rows.append(["Chromium: render + screenshot PNG", f"{shot:.2f}",
                                  f"{shot / weasy:.2f}"])
         first = Path(tmp) / "first"
-        update(MODEL, LEDGER, as_of=DATES[1], runs_dir=first)
+        update(MODEL, LEDGER, as_of=DATES[1], runs_dir=first)  # the main job: dynamic
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "forecast.cli", "brief", str(MODEL), "--runs",
                         str(first), "--out", str(Path(tmp) / "out")], check=True,
                        stdout=subprocess.DEVNULL)
         cold = time.perf_counter() - start
-    engines.notes.append(f"a first run's brief, HTML and PDF, fresh process: {cold:.1f} s")
+    engines.notes.append(f"the brief of a first run of the dynamic model (the main job's), HTML "
+                         f"and PDF, fresh process: {cold:.1f} s")
     print(steps.text(), "\n")
     print(engines.text(), "\n")
     return finish("Brief benchmark", "bench_brief.py", env, [steps, engines], [],

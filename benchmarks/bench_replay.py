@@ -3,10 +3,12 @@
 Target (issue: forecast operations): 40 quarterly as-of dates of the flagship in at most 60 s
 on 2 cores. Timed, each as a fresh process so that imports and start-up count:
 
-* ``forecast replay`` in-process (``--workers 1``), on a process pool of two, and on a local
-  Dask cluster of two workers;
-* the peers: what a user without ``replay`` would run, ``forecast update`` once per date
-  (a cold process each, into a scratch run store), and pgmpy's VariableElimination and
+* ``forecast replay`` on the dynamic model (the default: one pass over the record, the
+  parameters learned as it goes), and with ``--snapshot`` (each date apart, the first
+  edition) in-process (``--workers 1``), on a process pool of two, and on a local Dask cluster
+  of two workers;
+* the peers: what a user without ``replay`` would run, ``forecast update --snapshot`` once per
+  date (a cold process each, into a scratch run store), and pgmpy's VariableElimination and
   pyAgrum's LazyPropagation at the prior-mean CPTs with each date's hard findings (point
   answers with no interval, and no soft evidence: they do less than we do).
 
@@ -48,8 +50,8 @@ def replay_cold(end: str, extra: list[str], out: Path) -> float:
 
 def updates_cold(days: list[str], runs: Path) -> float:
     """Wall time of one fresh ``forecast update`` process per date."""
-    return sum(_cold(["update", str(MODEL), "--ledger", str(LEDGER), "--as-of", day,
-                      "--runs", str(runs)]) for day in days)
+    return sum(_cold(["update", "--snapshot", str(MODEL), "--ledger", str(LEDGER), "--as-of",
+                      day, "--runs", str(runs)]) for day in days)
 
 
 def peers(days: list[str]) -> dict[str, float]:
@@ -109,12 +111,15 @@ def main(argv: list[str] | None = None) -> int:
                   ["how", "wall s", "s / date", "vs target", "vs update per date"])
     with tempfile.TemporaryDirectory() as tmp:
         timings = {
-            "forecast replay --workers 1": replay_cold(days[-1], ["--workers", "1"],
-                                                       Path(tmp) / "a.nc"),
-            "forecast replay (process pool, 2)": replay_cold(days[-1], ["--workers", "2"],
-                                                             Path(tmp) / "b.nc"),
-            "forecast replay --dask local (2 workers)": replay_cold(
-                days[-1], ["--dask", "local", "--workers", "2"], Path(tmp) / "c.nc"),
+            "forecast replay (dynamic, the default: one pass)": replay_cold(
+                days[-1], [], Path(tmp) / "d.nc"),
+            "forecast replay --snapshot --workers 1": replay_cold(
+                days[-1], ["--snapshot", "--workers", "1"], Path(tmp) / "a.nc"),
+            "forecast replay --snapshot (process pool, 2)": replay_cold(
+                days[-1], ["--snapshot", "--workers", "2"], Path(tmp) / "b.nc"),
+            "forecast replay --snapshot --dask local (2 workers)": replay_cold(
+                days[-1], ["--snapshot", "--dask", "local", "--workers", "2"],
+                Path(tmp) / "c.nc"),
         }
         sample = days[:: max(1, len(days) // 8)]
         per_update = updates_cold(sample, Path(tmp) / "runs") / len(sample)
@@ -126,18 +131,19 @@ def main(argv: list[str] | None = None) -> int:
     for how, wall in timings.items():
         table.rows.append([how, f"{wall:.1f}", f"{wall / len(days):.2f}",
                            f"{wall / TARGET_S:.2f}", f"{wall / naive:.2f}"])
-    table.rows.append([f"peer: forecast update per date (mean of {len(sample)}, × {len(days)})",
+    table.rows.append([f"peer: forecast update --snapshot per date (mean of {len(sample)}, × "
+                       f"{len(days)})",
                        f"{naive:.1f}", f"{per_update:.2f}", f"{naive / TARGET_S:.2f}", "1.00"])
     table.notes.append(f"means identical in-process and on the pool: {'yes' if same else 'NO'}")
 
     point = peers(days)
     from forecast.ops.replay import replay_dates
 
-    replay_dates(MODEL, LEDGER, days[:1], workers=1)  # warm: imports, plans, caches
+    replay_dates(MODEL, LEDGER, days[:1], workers=1, semantics="snapshot")  # warm: imports
     start = time.perf_counter()
-    replay_dates(MODEL, LEDGER, days, workers=1)
+    replay_dates(MODEL, LEDGER, days, workers=1, semantics="snapshot")
     warm = time.perf_counter() - start
-    ours = Table("In-process, after imports: every node at each date",
+    ours = Table("In-process, after imports: every node at each date (--snapshot)",
                  ["engine", "s", "answers per date", "ours / peer"])
     ours.rows.append(["ours: replay_dates, one process", f"{warm:.2f}",
                       "mean + 90% interval", "1.00"])
@@ -149,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                       "and previous-window twins; the peers give one point answer per node")
     print(table.text(), "\n")
     print(ours.text(), "\n")
-    flags = [] if min(timings.values()) <= TARGET_S else ["the target was missed"]
+    flags = [] if all(t <= TARGET_S for t in timings.values()) else [
+        "the target was missed by " + ", ".join(k for k, t in timings.items() if t > TARGET_S)]
     return finish("Replay benchmark", "bench_replay.py", env, [table, ours], flags,
                   args.markdown)
 
