@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecast.inference.horizon import horizon_draws, summarise_draws
+from forecast.inference.horizon import horizon_draws
 from forecast.inference.sequential import Snapshot
 from forecast.inference.space import ParameterSpace
 from forecast.model.distributions import ProbabilityPrior
@@ -59,15 +59,3 @@ def test_event_within_h_steps_and_condition_at_h_match_the_unrolled_network():
         assert draws[("c", "high", 3)][i] == pytest.approx(marginal[1], abs=1e-12)
         assert draws[("e", "no", 3)][i] + draws[("e", "yes", 3)][i] == pytest.approx(1.0)
 
-
-def test_summaries_are_weighted_means_intervals_and_mcse():
-    p = np.linspace(0.0, 1.0, 101)
-    weights = np.full(101, 1 / 101)
-    table = summarise_draws({("n", "s", 4): p}, weights, ess=101.0)
-    row = table.iloc[0]
-    assert row["mean"] == pytest.approx(0.5)
-    assert row["hdi_5%"] == pytest.approx(0.04, abs=0.011)
-    assert row["hdi_95%"] == pytest.approx(0.94, abs=0.011)
-    assert row["mcse"] == pytest.approx(np.std(p) / np.sqrt(101))
-    heavy = summarise_draws({("n", "s", 4): p}, np.where(p > 0.5, 2.0, 0.0) / 100, ess=50.0)
-    assert heavy.iloc[0]["mean"] > 0.7  # the weights count

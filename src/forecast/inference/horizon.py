@@ -11,8 +11,8 @@ distribution of the persistent conditions at the as-of step in hand) the exact e
 * for a condition: ``P(state at step t+h | y, θ_i)``, the frontier propagated without evidence
   (persistent conditions) or the step's marginal (conditions without memory).
 
-The forecast of a scenario is the weighted mean over particles; its 90% interval the weighted
-5% and 95% quantiles; its Monte Carlo standard error ``sd / sqrt(ESS)``.
+:mod:`forecast.inference.dynamic` turns them into a forecast: the weighted mean over particles,
+its 90% interval from a resample, its Monte Carlo standard error ``sd / sqrt(ESS)``.
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from forecast.inference.sequential import Snapshot
 from forecast.inference.space import ParameterSpace
 from forecast.network.dynamic import DynamicEngine, step_likelihoods
 
-__all__ = ["HORIZONS", "horizon_draws", "summarise_draws"]
+__all__ = ["HORIZONS", "horizon_draws"]
 
 HORIZONS = (1, 4, 8)
 """Default horizons in steps (a quarter, a year and two years for quarterly models)."""
@@ -112,25 +111,3 @@ def horizon_draws(
                     out[(node, state, h)] = rest * share[:, j]
     return out
 
-
-def summarise_draws(draws: Mapping[tuple[str, str, int], np.ndarray], weights: np.ndarray,
-                    ess: float) -> pd.DataFrame:
-    """Weighted mean, 90% interval and MCSE of each scenario probability.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns node, state, horizon, mean, hdi_5%, hdi_95%, mcse.
-    """
-    rows = []
-    for (node, state, h), p in draws.items():
-        p = np.asarray(p, dtype=float)
-        mean = float(np.sum(weights * p))
-        idx = np.argsort(p)
-        ordered, cum = p[idx], np.cumsum(weights[idx])
-        lo = float(ordered[min(int(np.searchsorted(cum, 0.05)), len(p) - 1)])
-        hi = float(ordered[min(int(np.searchsorted(cum, 0.95)), len(p) - 1)])
-        sd = float(np.sqrt(np.sum(weights * (p - mean) ** 2)))
-        rows.append((node, state, h, mean, lo, hi, sd / np.sqrt(max(ess, 1.0))))
-    return pd.DataFrame(rows, columns=["node", "state", "horizon", "mean", "hdi_5%", "hdi_95%",
-                                       "mcse"])
