@@ -201,7 +201,7 @@ def test_brief_of_a_dynamic_run_shows_horizons_and_a_fan(model, ledger, tmp_path
 def test_cli_semantics_options(model, ledger, tmp_path):
     runs = tmp_path / "runs"
     run = CliRunner().invoke(main, ["update", str(model), "--ledger", str(ledger), "--as-of",
-                                    "2016-06-30", "--runs", str(runs), "--particles", "400",
+                                    "2016-06-30", "--runs", str(runs), "--particles", "500",
                                     "--allow-unconverged", "--json"])
     assert run.exit_code in (0, 3), run.output
     assert '"status": "published"' in run.stdout
@@ -209,6 +209,15 @@ def test_cli_semantics_options(model, ledger, tmp_path):
                                       "--runs", str(runs)])
     assert clash.exit_code == 2 and "options of the dynamic model" in clash.stderr
     assert "Traceback" not in clash.output
+    few = CliRunner().invoke(main, ["update", str(model), "--particles", "100", "--runs",
+                                    str(runs)])
+    assert few.exit_code == 2 and "at least" not in few.stdout  # click's range error
+    pool = CliRunner().invoke(main, ["replay", str(model), "--ledger", str(ledger), "--start",
+                                     "2016-03-31", "--end", "2016-06-30", "--workers", "2"])
+    assert pool.exit_code == 2 and "--workers applies to --snapshot" in pool.stderr
+    dask = CliRunner().invoke(main, ["replay", str(model), "--ledger", str(ledger), "--start",
+                                     "2016-03-31", "--end", "2016-06-30", "--dask", "local"])
+    assert dask.exit_code == 2 and "--dask" in dask.stderr and "Traceback" not in dask.output
 
 
 def test_claims_scorecard_compares_each_claim_with_the_record(model, ledger):

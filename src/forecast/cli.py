@@ -45,9 +45,10 @@ def _forecaster() -> dict[str, Any]:
 
 def _semantics_options(fn: Any) -> Any:
     """The options that choose what a date means: shared by update, replay and score."""
-    fn = click.option("--particles", type=click.IntRange(min=100), default=None,
-                      metavar="N", help="Particles of the sampler over the record "
-                                        "(default 2000).")(fn)
+    fn = click.option("--particles", type=click.IntRange(min=500), default=None,
+                      metavar="N", help="Particles of the sampler over the record (default "
+                                        "2000; at least 500, since a publishable forecast "
+                                        "needs an effective sample size of 400).")(fn)
     fn = click.option("--no-nonoccurrence", "no_nonoccurrence", is_flag=True,
                       help="Do not observe closed steps without an event row as 'did not "
                            "happen' (by default they are, from each event's complete_from).")(fn)
@@ -63,7 +64,7 @@ def _semantics_options(fn: Any) -> Any:
 
 
 def _semantics(snapshot: bool, no_grades: bool, no_nonoccurrence: bool,
-               particles: int | None) -> dict[str, Any]:
+               particles: int | None, workers: int | None = None) -> dict[str, Any]:
     """Keyword arguments of the jobs for the semantics options (and the test seam)."""
     if snapshot or FORECASTER is not None:
         if no_grades or no_nonoccurrence or particles is not None:
@@ -73,6 +74,10 @@ def _semantics(snapshot: bool, no_grades: bool, no_nonoccurrence: bool,
                                     "or particles", field="--snapshot",
                                     hint="drop --snapshot, or those options")])
         return {"semantics": "snapshot", **_forecaster()}
+    if workers is not None:
+        raise ForecastError("--workers applies to --snapshot", [Problem(
+            "the dynamic model forecasts every date in one pass over the record",
+            field="--workers", hint="drop --workers, or add --snapshot")])
     out: dict[str, Any] = {"semantics": "dynamic", "grades": not no_grades,
                            "nonoccurrence": not no_nonoccurrence}
     if particles is not None:
@@ -307,8 +312,8 @@ def history(model: Path, runs_dir: Path, show_all: bool, as_json: bool) -> None:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random seed of every forecast.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Processes forecasting the as-of dates (default: one per date, up to the "
-                   "number of CPUs; 1 runs in this process).")
+              help="With --snapshot: processes forecasting the as-of dates (default: one per "
+                   "date, up to the number of CPUs; 1 runs in this process).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print a JSON object: attrs, scores, questions and calibration records.")
 @click.option("--bins", type=click.IntRange(min=1), default=10, show_default=True,
@@ -338,7 +343,7 @@ def score(model: Path, questions: Path, ledger: Path | None, seed: int, workers:
         raise ForecastError(f"{plot}: --plot writes .png, .svg or .pdf files",
                             [Problem(f"unknown file type '{plot.suffix}'", field="--plot",
                                      hint="e.g. --plot reliability.png")])
-    chosen = _semantics(snapshot, no_grades, no_nonoccurrence, particles)
+    chosen = _semantics(snapshot, no_grades, no_nonoccurrence, particles, workers)
     try:
         result = run_score(model, questions, ledger, seed=seed, workers=workers, bins=bins,
                            progress=not as_json and sys.stderr.isatty(), **chosen)
@@ -370,8 +375,8 @@ def score(model: Path, questions: Path, ledger: Path | None, seed: int, workers:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random seed of every forecast.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Processes (default: one per date, up to the number of CPUs; 1 runs in "
-                   "this process); with --dask local, the cluster's workers.")
+              help="With --snapshot: processes (default: one per date, up to the number of "
+                   "CPUs; 1 runs in this process); with --dask local, the cluster's workers.")
 @click.option("--dask", "scheduler", metavar="ADDRESS|local", default=None,
               help="Run on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' "
                    "for a LocalCluster on this machine.")
@@ -413,7 +418,7 @@ def replay(model: Path, ledger: Path | None, start: str, end: str | None, every:
     spec = load_spec(model)
     options = {"start": "--start", "end": "--end", "every": "--every", "out": "--out",
                "scheduler": "--dask"}
-    chosen = _semantics(snapshot, no_grades, no_nonoccurrence, particles)
+    chosen = _semantics(snapshot, no_grades, no_nonoccurrence, particles, workers)
     try:
         if out is not None:
             check_out_path(out)
