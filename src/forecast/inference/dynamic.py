@@ -39,9 +39,9 @@ from forecast._dates import as_of_date
 from forecast.errors import ForecastError, InferenceError, Problem
 from forecast.evidence.steps import Timeline, timeline
 from forecast.inference.horizon import HORIZONS, horizon_draws
-from forecast.inference.importance import HDI_PROB, KHAT_MAX, MIN_ESS
+from forecast.inference.importance import HDI_PROB, KHAT_MAX, MIN_ESS, RHAT_MAX
 from forecast.inference.result import Forecast
-from forecast.inference.sequential import IBIS, Snapshot, ibis_weights_ess, systematic
+from forecast.inference.sequential import IBIS, Snapshot, systematic
 from forecast.inference.space import ParameterSpace
 from forecast.model.parameters import parameters
 from forecast.model.schema import ModelSpec
@@ -97,6 +97,7 @@ def dynamic_forecasts(
     nonoccurrence: bool = True,
     start: dt.date | None = None,
     target_mcse: float = TARGET_MCSE,
+    chains: int = 1,
 ) -> list[DatedForecast]:
     """Forecast a dynamic model at each as-of date from one pass over its record.
 
@@ -125,6 +126,11 @@ def dynamic_forecasts(
         (default). Forecasts to be compared (a ledger against none) need the same start.
     target_mcse : float
         A forecast whose largest MCSE exceeds this is not publishable.
+    chains : int
+        Independent IBIS passes sharing the `particles` (each has ``particles // chains``),
+        pooled for the forecast; with more than one, the split R-hat of every reported
+        probability across them is a diagnostic, and above :data:`RHAT_MAX` the forecast is
+        not publishable (the passes disagree). The cost is that of one pass of `particles`.
 
     Returns
     -------
@@ -146,9 +152,11 @@ def dynamic_forecasts(
     if any(not isinstance(h, int | np.integer) or h < 1 for h in horizons):
         problems.append(Problem(f"horizons must be positive whole steps, got {list(horizons)}",
                                 field="horizons"))
-    if particles < 2:
-        problems.append(Problem(f"need at least 2 particles, got {particles}",
-                                field="particles"))
+    if chains < 1:
+        problems.append(Problem(f"need at least one chain, got {chains}", field="chains"))
+    elif particles < 2 * chains:
+        problems.append(Problem(f"need at least 2 particles per chain, got {particles} for "
+                                f"{chains}", field="particles"))
     if problems:
         raise ForecastError("dynamic forecasts: bad options", problems)
     if start is None:
@@ -165,34 +173,55 @@ def dynamic_forecasts(
     def tables(values: Mapping[str, np.ndarray]) -> tuple[dict, dict]:
         return dynamic_tables(spec, values, params=params)
 
-    sampler = IBIS(engine, space, tables, lambda v, s: final.likelihoods(v),
-                   particles=particles, seed=seed)
     cal = final.calendar
     before = {d: cal.index(d) - 1 for d in days}  # the last step closed before d's step
     last = max(before.values())
-    snaps = sampler.run(last + 1, record=sorted(set(before.values()) - {-1})) if last >= 0 \
-        else {}
-    prior = Snapshot(-1, space.sample(np.random.default_rng([seed, 1]), particles),
-                     np.zeros(particles), np.empty((particles, 0)), 0.0)
+    per = particles // chains
+    passes = []
+    for c in range(chains):  # one chain keeps the seeds it always had
+        sampler = IBIS(engine, space, tables, lambda v, s: final.likelihoods(v),
+                       particles=per, seed=seed if chains == 1 else
+                       np.random.default_rng([seed, 3, c]))
+        snaps = sampler.run(last + 1, record=sorted(set(before.values()) - {-1})) \
+            if last >= 0 else {}
+        start_rng = np.random.default_rng([seed, 1] if chains == 1 else [seed, 1, c])
+        prior = Snapshot(-1, space.sample(start_rng, per), np.zeros(per), np.empty((per, 0)),
+                         0.0)
+        passes.append((sampler, snaps, prior))
     windows = {n: round(window_steps(spec, n)) for n, x in spec.nodes.items()
                if x.definition.kind == "event"}
     wanted = sorted({*range(1, max(horizons) + 1), *windows.values()})
+    rows = [(n, s, h) for h in range(1, max(horizons) + 1) for n in spec.nodes
+            for s in spec.states[n]]
     out = []
     for day in days:
-        snap = snaps.get(before[day], prior)
         own = timeline(ledger, spec, day, grades=grades, nonoccurrence=nonoccurrence,
                        start=start)
-        moves = [m for m in sampler.diagnostics if m["step"] <= before[day]]
-        out.append(_at(spec, engine, space, tables, snap, own, day, windows, wanted,
-                       horizons, moves, seed=seed, target_mcse=target_mcse))
+        found = [_chain_at(spec, engine, space, tables, snaps.get(before[day], prior), own,
+                           day, windows, wanted, rows,
+                           [m for m in sampler.diagnostics if m["step"] <= before[day]])
+                 for sampler, snaps, prior in passes]
+        out.append(_dated(spec, found, own, day, windows, rows, seed=seed,
+                          target_mcse=target_mcse))
     return out
 
 
-def _at(spec: ModelSpec, engine: DynamicEngine, space: ParameterSpace, tables: _Tables,
-        snap: Snapshot, own: Timeline, day: dt.date, windows: dict[str, int],
-        wanted: list[int], horizons: Sequence[int], moves: list[dict], *, seed: int,
-        target_mcse: float) -> DatedForecast:
-    """One date: add its own step's rows to the snapshot, then nowcast and forecast."""
+@dataclass(frozen=True)
+class _Chain:
+    """One particle system at one date: per-particle probabilities, weights, parameters."""
+
+    probs: np.ndarray  # (N, outcomes): the headline rows
+    ahead: np.ndarray  # (N, rows): the horizons group
+    weights: np.ndarray  # normalised
+    values: dict[str, np.ndarray]
+    moves: list[dict]
+
+
+def _chain_at(spec: ModelSpec, engine: DynamicEngine, space: ParameterSpace, tables: _Tables,
+              snap: Snapshot, own: Timeline, day: dt.date, windows: dict[str, int],
+              wanted: list[int], rows: list[tuple[str, str, int]],
+              moves: list[dict]) -> _Chain:
+    """One chain at one date: add the date's own step to its snapshot, nowcast, forecast."""
     step = own.steps - 1
     values = space.values(snap.z)
     cpts, trans = tables(values)
@@ -205,29 +234,38 @@ def _at(spec: ModelSpec, engine: DynamicEngine, space: ParameterSpace, tables: _
             Problem("no parameter draw makes the findings of this step possible",
                     field=f"step {own.calendar.label(step)}",
                     hint="check the rows of that step against the model")])
-    logw = snap.logw + inc
-    here = Snapshot(step, snap.z, logw, filtered.frontier, snap.log_evidence)
-    weights = here.weights
-    ess = ibis_weights_ess(logw)
+    here = Snapshot(step, snap.z, snap.logw + inc, filtered.frontier, snap.log_evidence)
     net = engine.network.slice
     conditions = [n for n in net.order if n not in windows]
     now = engine.smooth(lik, steps=1, cpts=cpts, transitions=trans, start=begin,
                         nodes=conditions).marginals
     ahead = horizon_draws(engine, here, space, tables, events=list(windows), horizons=wanted)
-    outcomes, columns = [], []
-    for node in spec.nodes:
-        for k, state in enumerate(spec.states[node]):
-            outcomes.append((node, state))
-            columns.append(ahead[(node, state, windows[node])] if node in windows
-                           else now[node][:, 0, k])
-    probs = np.clip(np.stack(columns, axis=1), 0.0, 1.0)  # (N, outcomes)
+    columns = [ahead[(node, state, windows[node])] if node in windows else now[node][:, 0, k]
+               for node in spec.nodes for k, state in enumerate(spec.states[node])]
+    return _Chain(np.clip(np.stack(columns, axis=1), 0.0, 1.0),
+                  np.clip(np.stack([ahead[r] for r in rows], axis=1), 0.0, 1.0),
+                  here.weights, values, moves)
+
+
+def _dated(spec: ModelSpec, chains: list[_Chain], own: Timeline, day: dt.date,
+           windows: dict[str, int], rows: list[tuple[str, str, int]], *, seed: int,
+           target_mcse: float) -> DatedForecast:
+    """Pool the chains of one date into its Forecast, with the diagnostics and the gate."""
+    k = len(chains)
+    weights = np.concatenate([c.weights for c in chains]) / k
+    ess = float(1.0 / np.sum(weights**2))
+    probs = np.concatenate([c.probs for c in chains])
+    ahead = np.concatenate([c.ahead for c in chains])
     mean, mcse = _weighted(probs, weights, ess)
-    index = systematic(weights, np.random.default_rng([seed, 2, day.toordinal()]))
-    names, theta = _flatten(values, index)
-    rows = [(n, s, h) for h in range(1, max(horizons) + 1) for n in spec.nodes
-            for s in spec.states[n]]
-    h_probs = np.clip(np.stack([ahead[r] for r in rows], axis=1), 0.0, 1.0)
-    h_mean, h_mcse = _weighted(h_probs, weights, ess)
+    h_mean, h_mcse = _weighted(ahead, weights, ess)
+    index = [systematic(c.weights, np.random.default_rng(
+        [seed, 2, day.toordinal()] if k == 1 else [seed, 2, day.toordinal(), i]))
+        for i, c in enumerate(chains)]
+    draws = np.stack([c.probs[ix] for c, ix in zip(chains, index, strict=True)])
+    h_draws = np.stack([c.ahead[ix] for c, ix in zip(chains, index, strict=True)])
+    flat = [_flatten(c.values, ix) for c, ix in zip(chains, index, strict=True)]
+    names, theta = flat[0][0], np.stack([t for _, t in flat])
+    moves = [m for c in chains for m in c.moves]
     failed = []
     if ess < MIN_ESS:
         failed.append(f"effective sample size {ess:.0f} < {MIN_ESS}")
@@ -237,9 +275,17 @@ def _at(spec: ModelSpec, engine: DynamicEngine, space: ParameterSpace, tables: _
     worst = float(max(mcse.max(), h_mcse.max()))
     if worst > target_mcse:
         failed.append(f"largest MCSE {worst:.4f} > target {target_mcse}")
+    rhat = None
+    if k > 1:
+        spread = draws.std(axis=(0, 1)) > 0  # a constant probability has no R-hat
+        found = _rhat(draws[:, :, spread])
+        rhat = float(np.nanmax(found)) if found.size else 1.0
+        if rhat > RHAT_MAX:
+            failed.append(f"R-hat across the {k} chains {rhat:.3f} > {RHAT_MAX}")
+    step = own.steps - 1
     diagnostics = {
-        "particles": len(weights), "ess": ess, "max_mcse": worst, "khat": khat,
-        "moves": len(moves),
+        "particles": len(weights), "chains": k, "ess": ess, "max_mcse": worst, "khat": khat,
+        "rhat": rhat, "moves": len(moves),
         "acceptance": float(np.mean([np.mean(m["acceptance"]) for m in moves])) if moves
         else None,
         "steps": own.steps, "step": own.calendar.label(step), "failed": failed}
@@ -257,9 +303,16 @@ def _at(spec: ModelSpec, engine: DynamicEngine, space: ParameterSpace, tables: _
         "versions": canonical_json(versions), "diagnostics": canonical_json(diagnostics),
         "publishable": int(not failed),
     }
-    forecast = _build(outcomes, probs[index], mean, mcse, names, theta[index], attrs,
-                      rows, h_probs[index], h_mean, h_mcse)
+    outcomes = [(n, s) for n in spec.nodes for s in spec.states[n]]
+    forecast = _build(outcomes, draws, mean, mcse, names, theta, attrs, rows, h_draws, h_mean,
+                      h_mcse)
     return DatedForecast(day.isoformat(), forecast, evidence)
+
+
+def _rhat(draws: np.ndarray) -> np.ndarray:
+    """Rank-normalised split R-hat (arviz) of each column of ``(chains, draws, columns)``."""
+    dataset = xr.Dataset({"p": (("chain", "draw", "column"), draws)})
+    return np.asarray(az.rhat(dataset)["p"].values)
 
 
 def _weighted(p: np.ndarray, w: np.ndarray, ess: float) -> tuple[np.ndarray, np.ndarray]:
@@ -285,11 +338,12 @@ def _build(outcomes: list[tuple[str, str]], draws: np.ndarray, mean: np.ndarray,
            rows: list[tuple[str, str, int]], h_draws: np.ndarray, h_mean: np.ndarray,
            h_mcse: np.ndarray) -> Forecast:
     labels = [f"{n}={s}" for n, s in outcomes]
-    hdi = np.asarray(az.hdi(draws[None], hdi_prob=HDI_PROB))
+    hdi = np.asarray(az.hdi(draws, hdi_prob=HDI_PROB))
     posterior = xr.Dataset(
-        {"theta": (("chain", "draw", "parameter"), theta[None]),
-         "prob": (("chain", "draw", "outcome"), draws[None])},
-        coords={"chain": [0], "draw": np.arange(len(draws)), "parameter": names,
+        {"theta": (("chain", "draw", "parameter"), theta),
+         "prob": (("chain", "draw", "outcome"), draws)},
+        coords={"chain": np.arange(draws.shape[0]), "draw": np.arange(draws.shape[1]),
+                "parameter": names,
                 "outcome": labels, "node": ("outcome", [n for n, _ in outcomes]),
                 "state": ("outcome", [s for _, s in outcomes])},
         attrs=attrs)
@@ -298,7 +352,7 @@ def _build(outcomes: list[tuple[str, str]], draws: np.ndarray, mean: np.ndarray,
          "hdi_high": ("outcome", hdi[:, 1]), "mcse": ("outcome", mcse)},
         coords={"outcome": labels, "node": ("outcome", [n for n, _ in outcomes]),
                 "state": ("outcome", [s for _, s in outcomes])})
-    h_hdi = np.asarray(az.hdi(h_draws[None], hdi_prob=HDI_PROB))
+    h_hdi = np.asarray(az.hdi(h_draws, hdi_prob=HDI_PROB))
     ahead = xr.Dataset(
         {"mean": ("row", h_mean), "hdi_low": ("row", h_hdi[:, 0]),
          "hdi_high": ("row", h_hdi[:, 1]), "mcse": ("row", h_mcse)},
