@@ -1,4 +1,4 @@
-"""Provenance fingerprints: canonical JSON, hashes of objects and of files.
+"""Provenance fingerprints: canonical JSON, hashes of objects and of files, package versions.
 
 Light on purpose (standard library only), so that loading a model or a ledger does not import
 the inference stack.
@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 
-__all__ = ["canonical_json", "file_sha256", "stable_hash"]
+__all__ = ["canonical_json", "file_sha256", "package_versions", "stable_hash"]
 
 
 def _plain(x: object) -> object:
@@ -33,3 +33,11 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 def stable_hash(obj: object) -> str:
     """SHA-256 of the canonical JSON of `obj`."""
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    """The versions of the packages a forecast's numbers depend on, for its provenance."""
+    import importlib.metadata
+
+    return {pkg: importlib.metadata.version(pkg)
+            for pkg in ("forecast", "numpy", "arviz", "xarray", "pandas")}

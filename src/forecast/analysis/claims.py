@@ -77,17 +77,18 @@ def claims_scorecard(spec: ModelSpec, forecast: Forecast, *, draws: int = 4000,
     ForecastError
         If the forecast has no parameter draws, or they are not the model's.
     """
-    posterior = _posterior_values(spec, forecast)
+    every = parameters(spec)
+    posterior = _posterior_values(every, forecast)
     prior = sample_parameters(spec, draws, seed)
-    params = [p for p in parameters(spec) if p.claims and p.role != "persistence"]
+    params = [p for p in every if p.claims and p.role != "persistence"]
     rows = []
     for claim in spec.claims:
         for p in params:
             if claim not in p.claims:
                 continue
             kind = "level" if p.role in ("baseline", "leak") else "effect"
-            before = _quantity(spec, p, prior)
-            after = _quantity(spec, p, posterior)
+            before = _quantity(spec, p, prior, every)
+            after = _quantity(spec, p, posterior, every)
             verdict = _verdict(before, after, kind)
             q0 = np.quantile(before, [0.05, 0.5, 0.95])
             q1 = np.quantile(after, [0.05, 0.5, 0.95])
@@ -97,7 +98,7 @@ def claims_scorecard(spec: ModelSpec, forecast: Forecast, *, draws: int = 4000,
     return pd.DataFrame(rows, columns=list(SCORECARD_COLUMNS))
 
 
-def _posterior_values(spec: ModelSpec, forecast: Forecast) -> dict[str, np.ndarray]:
+def _posterior_values(every: list[Parameter], forecast: Forecast) -> dict[str, np.ndarray]:
     posterior = forecast.idata["posterior"]
     if "theta" not in posterior:
         raise ForecastError("the forecast has no parameter draws", [Problem(
@@ -108,7 +109,7 @@ def _posterior_values(spec: ModelSpec, forecast: Forecast) -> dict[str, np.ndarr
     at = {n: i for i, n in enumerate(names)}
     out: dict[str, np.ndarray] = {}
     missing = []
-    for p in parameters(spec):
+    for p in every:
         if p.name in at:
             out[p.name] = theta[:, at[p.name]]
             continue
@@ -137,8 +138,9 @@ def _row_probability(spec: ModelSpec, p: Parameter, values: Mapping[str, np.ndar
     return v if p.states[0] == state else 1.0 - v
 
 
-def _quantity(spec: ModelSpec, p: Parameter, values: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The parameter's claim on the log-odds scale, per draw."""
+def _quantity(spec: ModelSpec, p: Parameter, values: Mapping[str, np.ndarray],
+              every: list[Parameter]) -> np.ndarray:
+    """The parameter's claim on the log-odds scale, per draw (`every`: the model's parameters)."""
     v = np.asarray(values[p.name], dtype=float)
     if p.role == "effect":
         return v
@@ -149,8 +151,7 @@ def _quantity(spec: ModelSpec, p: Parameter, values: Mapping[str, np.ndarray]) -
         return _logit(1.0 - (1.0 - leak) * (1.0 - v)) - _logit(leak)
     # a table row against the node's other rows
     state = p.states[0] if p.states else spec.nodes[p.node].states[-1]
-    others = [q for q in parameters(spec) if q.node == p.node and q.role == "row"
-              and q.name != p.name]
+    others = [q for q in every if q.node == p.node and q.role == "row" and q.name != p.name]
     mine = _row_probability(spec, p, values, state)
     if not others:
         return _logit(mine)

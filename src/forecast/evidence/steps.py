@@ -87,7 +87,7 @@ class Timeline:
         return dict(self.observation.priors)
 
     def likelihoods(self, values: Mapping[str, np.ndarray] | None = None, *,
-                    steps: int | None = None) -> dict[str, np.ndarray]:
+                    steps: int | None = None, at: int | None = None) -> dict[str, np.ndarray]:
         """Likelihood vectors per node and step, for a batch of reliability draws.
 
         Parameters
@@ -98,6 +98,9 @@ class Timeline:
         steps : int, optional
             Length of the result (default :attr:`steps`); steps beyond the evidence are ones
             (a forecast's horizon).
+        at : int, optional
+            Only this step (the result has one step): what a forecast adds to particles that
+            have taken the steps before it.
 
         Returns
         -------
@@ -108,10 +111,16 @@ class Timeline:
         if length < self.steps:
             raise EvidenceError("too few steps", [Problem(
                 f"the evidence spans {self.steps} steps; got {length}", field="steps")])
+        if at is not None and not 0 <= at < self.steps:
+            raise EvidenceError("no such step", [Problem(
+                f"the evidence spans steps 0 to {self.steps - 1}; got {at}", field="at")])
+        span = slice(0, self.steps) if at is None else slice(at, at + 1)
+        first = 0 if at is None else at  # the result's step 0
+        length = length if at is None else 1
         out: dict[str, np.ndarray] = {}
         for node, table in self.fixed.items():
             full = np.ones((1, length, table.shape[1]))
-            full[0, :self.steps] = table
+            full[0, :span.stop - span.start] = table[span]
             out[node] = full
         if not self.reports:
             return out
@@ -121,7 +130,8 @@ class Timeline:
                 field="values")])
         by_step: dict[int, list[Report]] = {}
         for step, rep in self.reports:
-            by_step.setdefault(step, []).append(rep)
+            if at is None or step == at:
+                by_step.setdefault(step - first, []).append(rep)
         for step, reps in by_step.items():  # the observation model's one report likelihood
             found = self.observation.log_likelihoods(Case(reports=tuple(reps)), values)
             for node, log_lam in found.items():

@@ -25,7 +25,6 @@ window (24 months: 8 quarterly steps).
 from __future__ import annotations
 
 import datetime as dt
-import importlib.metadata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,17 +38,17 @@ from forecast._dates import as_of_date
 from forecast.errors import ForecastError, InferenceError, Problem
 from forecast.evidence.steps import Timeline, timeline
 from forecast.inference.horizon import HORIZONS, horizon_draws
-from forecast.inference.importance import HDI_PROB, KHAT_MAX, MIN_ESS, RHAT_MAX
-from forecast.inference.result import Forecast
+from forecast.inference.importance import KHAT_MAX, MIN_ESS, RHAT_MAX
+from forecast.inference.result import HDI_PROB, Forecast
 from forecast.inference.sequential import IBIS, Snapshot, systematic
 from forecast.inference.space import ParameterSpace
 from forecast.model.parameters import parameters
 from forecast.model.schema import ModelSpec
 from forecast.model.time import dynamic_network, dynamic_tables, time_parameters, window_steps
 from forecast.network.dynamic import DynamicEngine
-from forecast.provenance import canonical_json, stable_hash
+from forecast.provenance import canonical_json, package_versions, stable_hash
 
-__all__ = ["DEFAULT_PARTICLES", "DatedForecast", "dynamic_forecasts"]
+__all__ = ["DEFAULT_PARTICLES", "DatedForecast", "dynamic_forecasts", "first_day"]
 
 DEFAULT_PARTICLES = 2000
 """Particles of the IBIS pass: an ESS of at least 1000 at every step (resampling at half), so
@@ -159,9 +158,7 @@ def dynamic_forecasts(
                                 f"{chains}", field="particles"))
     if problems:
         raise ForecastError("dynamic forecasts: bad options", problems)
-    if start is None:
-        first = ledger["date"].min().date() if len(ledger) else days[0]
-        start = min(first, days[0])
+    start = start or first_day(ledger, days)
     final = timeline(ledger, spec, days[-1], grades=grades, nonoccurrence=nonoccurrence,
                      start=start)
     params = parameters(spec)
@@ -206,6 +203,16 @@ def dynamic_forecasts(
     return out
 
 
+def first_day(ledger: pd.DataFrame, dates: Sequence[object]) -> dt.date:
+    """The default day in step 0 of :func:`dynamic_forecasts`.
+
+    The ledger's first date or the first as-of day, whichever is earlier; give the same one to
+    forecasts that will be compared (a ledger's and no evidence's).
+    """
+    day = min(as_of_date(d, future=True) for d in dates)
+    return min(ledger["date"].min().date(), day) if len(ledger) else day
+
+
 @dataclass(frozen=True)
 class _Chain:
     """One particle system at one date: per-particle probabilities, weights, parameters."""
@@ -225,7 +232,7 @@ def _chain_at(spec: ModelSpec, engine: DynamicEngine, space: ParameterSpace, tab
     step = own.steps - 1
     values = space.values(snap.z)
     cpts, trans = tables(values)
-    lik = {n: v[:, step:step + 1] for n, v in own.likelihoods(values).items()}
+    lik = own.likelihoods(values, at=step)
     begin = None if step == 0 else snap.frontier
     filtered = engine.filter(lik, steps=1, cpts=cpts, transitions=trans, start=begin)
     inc = filtered.log_increments[:, 0]
@@ -291,8 +298,6 @@ def _dated(spec: ModelSpec, chains: list[_Chain], own: Timeline, day: dt.date,
         "steps": own.steps, "step": own.calendar.label(step), "failed": failed}
     evidence = own.rows
     record = evidence[["id", "step", "how", "node", "state"]].astype(str).to_dict("records")
-    versions = {pkg: importlib.metadata.version(pkg)
-                for pkg in ("forecast", "numpy", "arviz", "xarray", "pandas")}
     attrs = {
         "model_name": spec.name, "model_hash": spec.fingerprint,
         "evidence_hash": stable_hash({"rows": record, "start": own.calendar.first_day(0)
@@ -300,12 +305,20 @@ def _dated(spec: ModelSpec, chains: list[_Chain], own: Timeline, day: dt.date,
         "evidence": canonical_json(record), "as_of": day.isoformat(), "interventions": "{}",
         "method": METHOD, "method_reason": _REASON, "seed": seed,
         "events": canonical_json(sorted(windows)), "step": own.calendar.step,
-        "versions": canonical_json(versions), "diagnostics": canonical_json(diagnostics),
+        "versions": canonical_json(package_versions()),
+        "diagnostics": canonical_json(diagnostics),
         "publishable": int(not failed),
     }
     outcomes = [(n, s) for n in spec.nodes for s in spec.states[n]]
-    forecast = _build(outcomes, draws, mean, mcse, names, theta, attrs, rows, h_draws, h_mean,
-                      h_mcse)
+    h_hdi = np.asarray(az.hdi(h_draws, hdi_prob=HDI_PROB))
+    horizons = xr.Dataset(
+        {"mean": ("row", h_mean), "hdi_low": ("row", h_hdi[:, 0]),
+         "hdi_high": ("row", h_hdi[:, 1]), "mcse": ("row", h_mcse)},
+        coords={"row": np.arange(len(rows)), "node": ("row", [r[0] for r in rows]),
+                "state": ("row", [r[1] for r in rows]),
+                "horizon": ("row", np.array([r[2] for r in rows], dtype=np.int64))})
+    forecast = Forecast.from_samples(outcomes, draws, mean, mcse, attrs, theta=theta,
+                                     parameters=names, groups={"horizons": horizons})
     return DatedForecast(day.isoformat(), forecast, evidence)
 
 
@@ -331,35 +344,3 @@ def _flatten(values: dict[str, np.ndarray], index: np.ndarray) -> tuple[list[str
             names.append(name if v.shape[1] == 1 else f"{name}[{j}]")
             columns.append(v[:, j])
     return names, np.stack(columns, axis=1)
-
-
-def _build(outcomes: list[tuple[str, str]], draws: np.ndarray, mean: np.ndarray,
-           mcse: np.ndarray, names: list[str], theta: np.ndarray, attrs: dict,
-           rows: list[tuple[str, str, int]], h_draws: np.ndarray, h_mean: np.ndarray,
-           h_mcse: np.ndarray) -> Forecast:
-    labels = [f"{n}={s}" for n, s in outcomes]
-    hdi = np.asarray(az.hdi(draws, hdi_prob=HDI_PROB))
-    posterior = xr.Dataset(
-        {"theta": (("chain", "draw", "parameter"), theta),
-         "prob": (("chain", "draw", "outcome"), draws)},
-        coords={"chain": np.arange(draws.shape[0]), "draw": np.arange(draws.shape[1]),
-                "parameter": names,
-                "outcome": labels, "node": ("outcome", [n for n, _ in outcomes]),
-                "state": ("outcome", [s for _, s in outcomes])},
-        attrs=attrs)
-    summary = xr.Dataset(
-        {"mean": ("outcome", mean), "hdi_low": ("outcome", hdi[:, 0]),
-         "hdi_high": ("outcome", hdi[:, 1]), "mcse": ("outcome", mcse)},
-        coords={"outcome": labels, "node": ("outcome", [n for n, _ in outcomes]),
-                "state": ("outcome", [s for _, s in outcomes])})
-    h_hdi = np.asarray(az.hdi(h_draws, hdi_prob=HDI_PROB))
-    ahead = xr.Dataset(
-        {"mean": ("row", h_mean), "hdi_low": ("row", h_hdi[:, 0]),
-         "hdi_high": ("row", h_hdi[:, 1]), "mcse": ("row", h_mcse)},
-        coords={"row": np.arange(len(rows)), "node": ("row", [r[0] for r in rows]),
-                "state": ("row", [r[1] for r in rows]),
-                "horizon": ("row", np.array([r[2] for r in rows], dtype=np.int64))})
-    idata = az.InferenceData(posterior=posterior)
-    idata.add_groups({"forecast": summary, "horizons": ahead})
-    return Forecast(idata)
-

@@ -20,7 +20,6 @@ cases (other periods or regions) that share the parameters and only inform θ.
 
 from __future__ import annotations
 
-import importlib.metadata
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -40,7 +39,7 @@ from forecast.model.parameters import Parameter, parameters, sample_parameters
 from forecast.model.schema import ModelSpec
 from forecast.network.exact import ExactEngine
 from forecast.network.network import Network
-from forecast.provenance import canonical_json, stable_hash
+from forecast.provenance import canonical_json, package_versions, stable_hash
 
 __all__ = [
     "KHAT_MAX",
@@ -78,7 +77,6 @@ MIN_ESS = 400
 RHAT_MAX = 1.01
 """Largest split R-hat of any reported probability for a publishable NUTS forecast."""
 
-HDI_PROB = 0.9
 _RESAMPLED = 4000  # equally weighted draws kept in the InferenceData posterior
 
 
@@ -514,11 +512,6 @@ def _forecast(spec: ModelSpec, observations: ObservationModel, cases: Sequence[C
               diagnostics: Mapping[str, Any], method: str, reason: str, seed: int | str,
               as_of: str | None, extra_groups: Mapping[str, xr.Dataset]) -> Forecast:
     """The Forecast of any sampler: ``theta`` and ``probs`` have shape (chain, draw, ...)."""
-    outcomes = [(n, s) for n in spec.states for s in spec.states[n]]
-    labels = [f"{n}={s}" for n, s in outcomes]
-    hdi = az.hdi(probs, hdi_prob=HDI_PROB)  # (outcome, 2)
-    versions = {pkg: importlib.metadata.version(pkg)
-                for pkg in ("forecast", "numpy", "arviz", "xarray", "pandas")}
     attrs = {
         "model_name": spec.name,
         "model_hash": spec.fingerprint,
@@ -532,31 +525,12 @@ def _forecast(spec: ModelSpec, observations: ObservationModel, cases: Sequence[C
         "method": method,
         "method_reason": reason,
         "seed": seed,
-        "versions": canonical_json(versions),
+        "versions": canonical_json(package_versions()),
         "diagnostics": canonical_json(diagnostics),
         "publishable": int(not diagnostics["failed"]),
     }
-    chains, draws = probs.shape[:2]
-    posterior = xr.Dataset(
-        {"theta": (("chain", "draw", "parameter"), theta),
-         "prob": (("chain", "draw", "outcome"), probs)},
-        coords={"chain": np.arange(chains), "draw": np.arange(draws), "parameter": theta_names,
-                "outcome": labels, "node": ("outcome", [n for n, _ in outcomes]),
-                "state": ("outcome", [s for _, s in outcomes])},
-        attrs=attrs,
-    )
-    observed = set(cases[0].evidence) | set(interventions)
-    keep = [i for i, (n, _) in enumerate(outcomes) if n not in observed]
-    summary = xr.Dataset(
-        {"mean": ("outcome", mean[keep]), "hdi_low": ("outcome", hdi[keep, 0]),
-         "hdi_high": ("outcome", hdi[keep, 1]), "mcse": ("outcome", mcse[keep])},
-        coords={"outcome": [labels[i] for i in keep],
-                "node": ("outcome", [outcomes[i][0] for i in keep]),
-                "state": ("outcome", [outcomes[i][1] for i in keep])},
-    )
-    standard = {k: v for k, v in extra_groups.items() if k == "sample_stats"}
-    # arviz's signature puts its bool flag beside **groups, so a dict of groups cannot match
-    idata = az.InferenceData(posterior=posterior, **standard)  # type: ignore[arg-type]
-    idata.add_groups({"forecast": summary,
-                      **{k: v for k, v in extra_groups.items() if k not in standard}})
-    return Forecast(idata)
+    outcomes = [(n, s) for n in spec.states for s in spec.states[n]]
+    return Forecast.from_samples(outcomes, probs, mean, mcse, attrs, theta=theta,
+                                 parameters=theta_names,
+                                 observed=set(cases[0].evidence) | set(interventions),
+                                 groups=extra_groups)

@@ -38,11 +38,12 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["Forecast"]
+__all__ = ["HDI_PROB", "Forecast"]
 
 _PROVENANCE_KEYS = ("model_hash", "evidence_hash", "method", "seed", "versions", "diagnostics",
                     "publishable")
-_HDI_PROB = 0.9  # the summary's interval, as the samplers report it
+HDI_PROB = 0.9
+"""The summary's credible interval: the 90% HDI of the draws, for every sampler."""
 
 
 @dataclass
@@ -133,11 +134,9 @@ class Forecast:
             raise ForecastError("Forecast.from_draws: these are not draws of probabilities",
                                 problems)
         pairs = [tuple(n.split("=")) for n in names]
-        chains, n_draws = values.shape[:2]
         flat = values.reshape(-1, values.shape[-1])
         mean = flat.mean(axis=0)
         mcse = flat.std(axis=0) / np.sqrt(len(flat))
-        hdi = np.asarray(az.hdi(values, hdi_prob=_HDI_PROB))  # (outcome, 2)
         given = dict(attrs or {})
         diagnostics = given.get("diagnostics", {"failed": []})
         provenance: dict[str, Any] = {
@@ -149,24 +148,78 @@ class Forecast:
             **given,
         }
         provenance["publishable"] = int(provenance["publishable"])  # netCDF has no booleans
-        posterior = xr.Dataset(
-            {"prob": (("chain", "draw", "outcome"), values)},
-            coords={"chain": np.arange(chains), "draw": np.arange(n_draws), "outcome": names,
-                    "node": ("outcome", [n for n, _ in pairs]),
-                    "state": ("outcome", [s for _, s in pairs])},
-            attrs={k: canonical_json(v) if isinstance(v, dict | list | tuple) else v
-                   for k, v in provenance.items()},
-        )
-        keep = [i for i, (n, _) in enumerate(pairs) if n not in set(observed)]
+        encoded = {k: canonical_json(v) if isinstance(v, dict | list | tuple) else v
+                   for k, v in provenance.items()}
+        return cls.from_samples([(n, s) for n, s in pairs], values, mean, mcse, encoded,
+                                observed=observed)
+
+    @classmethod
+    def from_samples(
+        cls,
+        outcomes: Sequence[tuple[str, str]],
+        probs: np.ndarray,
+        mean: np.ndarray,
+        mcse: np.ndarray,
+        attrs: Mapping[str, Any],
+        *,
+        theta: np.ndarray | None = None,
+        parameters: Sequence[str] = (),
+        observed: Collection[str] = (),
+        groups: Mapping[str, xr.Dataset] | None = None,
+    ) -> Forecast:
+        """The forecast of a sampler: its equally weighted draws and its own summary.
+
+        What every sampler (importance sampling, NUTS, IBIS) and :meth:`from_draws` assemble:
+        the ``posterior`` group (``prob``, and ``theta`` if given), the ``forecast`` summary
+        (the sampler's mean and MCSE, the 90% HDI of the draws) without the observed nodes,
+        and any further groups.
+
+        Parameters
+        ----------
+        outcomes : sequence of (str, str)
+            ``(node, state)`` of each column of `probs`.
+        probs : ndarray, shape (chain, draw, outcome)
+            Equally weighted draws of every probability.
+        mean, mcse : ndarray, shape (outcome,)
+            The sampler's estimates (weighted, for a weighted sampler).
+        attrs : mapping
+            Provenance as stored (dicts and lists already JSON text).
+        theta : ndarray, shape (chain, draw, parameter), optional
+            Parameter draws, named by `parameters`.
+        observed : collection of str
+            Nodes with no summary row (observed or set).
+        groups : mapping of str to xarray.Dataset, optional
+            Further groups (``sample_stats`` as arviz's own).
+
+        Returns
+        -------
+        Forecast
+        """
+        labels = [f"{n}={s}" for n, s in outcomes]
+        hdi = np.asarray(az.hdi(probs, hdi_prob=HDI_PROB))  # (outcome, 2)
+        chains, draws = probs.shape[:2]
+        data = {"prob": (("chain", "draw", "outcome"), probs)}
+        coords: dict[str, Any] = {
+            "chain": np.arange(chains), "draw": np.arange(draws), "outcome": labels,
+            "node": ("outcome", [n for n, _ in outcomes]),
+            "state": ("outcome", [s for _, s in outcomes])}
+        if theta is not None:
+            data = {"theta": (("chain", "draw", "parameter"), theta), **data}
+            coords["parameter"] = list(parameters)
+        posterior = xr.Dataset(data, coords=coords, attrs=dict(attrs))
+        keep = [i for i, (n, _) in enumerate(outcomes) if n not in set(observed)]
         summary = xr.Dataset(
             {"mean": ("outcome", mean[keep]), "hdi_low": ("outcome", hdi[keep, 0]),
              "hdi_high": ("outcome", hdi[keep, 1]), "mcse": ("outcome", mcse[keep])},
-            coords={"outcome": [names[i] for i in keep],
-                    "node": ("outcome", [pairs[i][0] for i in keep]),
-                    "state": ("outcome", [pairs[i][1] for i in keep])},
+            coords={"outcome": [labels[i] for i in keep],
+                    "node": ("outcome", [outcomes[i][0] for i in keep]),
+                    "state": ("outcome", [outcomes[i][1] for i in keep])},
         )
-        idata = az.InferenceData(posterior=posterior)
-        idata.add_groups({"forecast": summary})
+        extra = dict(groups or {})
+        standard = {k: extra.pop(k) for k in list(extra) if k == "sample_stats"}
+        # arviz's signature puts its bool flag beside **groups, so a dict of groups cannot match
+        idata = az.InferenceData(posterior=posterior, **standard)  # type: ignore[arg-type]
+        idata.add_groups({"forecast": summary, **extra})
         return cls(idata)
 
     @property

@@ -32,10 +32,11 @@ from forecast.errors import ForecastError, Problem
 from forecast.evidence.case import Case
 from forecast.evidence.ledger import case_from_rows, rows_as_of
 from forecast.inference.importance import Forecaster, posterior_forecast
+from forecast.inference.result import Forecast
 from forecast.model.schema import ModelSpec
 
-__all__ = ["COLUMNS", "Done", "Job", "WorkerError", "on_dask", "on_pool", "reraise", "run_chunk",
-           "split_dates"]
+__all__ = ["COLUMNS", "Done", "Job", "WorkerError", "on_dask", "on_pool", "replay_rows", "reraise",
+           "run_chunk", "split_dates"]
 
 
 COLUMNS: tuple[str, ...] = ("as_of", "node", "state", "mean", "hdi_5%", "hdi_95%", "mcse",
@@ -133,13 +134,17 @@ def _forecast_one(job: Job, day: str) -> tuple[pd.DataFrame, list[str]]:
         rows = rows_as_of(job.ledger, job.spec, day, half_life_days=job.half_life_days)
         case, n_rows = case_from_rows(rows, job.spec), len(rows)  # case_as_of, cut once
     result = job.forecaster(job.spec, case, seed=job.seed, as_of=day)
-    attrs = result.attrs
+    return replay_rows(result, day, n_rows), list(result.attrs["diagnostics"].get("failed", []))
+
+
+def replay_rows(result: Forecast, day: str, n_evidence: int) -> pd.DataFrame:
+    """One date's rows of a replay frame (:data:`COLUMNS`) from its forecast."""
     frame = result.summary[["node", "state", "mean", "hdi_5%", "hdi_95%", "mcse"]].copy()
     frame.insert(0, "as_of", day)
-    frame["method"] = str(attrs["method"])
+    frame["method"] = str(result.attrs["method"])
     frame["publishable"] = bool(result.publishable)
-    frame["n_evidence"] = n_rows
-    return frame[list(COLUMNS)], list(attrs["diagnostics"].get("failed", []))
+    frame["n_evidence"] = n_evidence
+    return frame[list(COLUMNS)]
 
 
 def _init_pool_worker(job: Job) -> None:

@@ -52,6 +52,7 @@ from forecast.ops.parallel import (
     WorkerError,
     on_dask,
     on_pool,
+    replay_rows,
     reraise,
     run_chunk,
     split_dates,
@@ -325,12 +326,8 @@ def _dynamic_frame(spec: ModelSpec, ledger: pd.DataFrame | None, days: list[str]
     frames, failed = [], {}
     for dated in found:
         result = dated.forecast
-        frame = result.summary[["node", "state", "mean", "hdi_5%", "hdi_95%", "mcse"]].copy()
-        frame.insert(0, "as_of", dated.as_of)
-        frame["method"] = str(result.attrs["method"])
-        frame["publishable"] = bool(result.publishable)
-        frame["n_evidence"] = int((dated.evidence["how"] != "nonoccurrence").sum())
-        frames.append(frame[list(COLUMNS)])
+        frames.append(replay_rows(result, dated.as_of,
+                                  int((dated.evidence["how"] != "nonoccurrence").sum())))
         if not result.publishable:
             failed[dated.as_of] = list(result.attrs["diagnostics"].get("failed", []))
     frame = pd.concat(frames, ignore_index=True)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pandas as pd
 
-from forecast._dates import as_of_date
 from forecast.analysis.metrics import FORECASTERS, ScoreResult, evaluate
 from forecast.analysis.questions import load_questions, question_probabilities
 from forecast.errors import EvidenceError
-from forecast.evidence.ledger import load_ledger
-from forecast.inference.dynamic import DEFAULT_PARTICLES
+from forecast.evidence.ledger import load_ledger, no_rows
+from forecast.inference.dynamic import DEFAULT_PARTICLES, first_day
 from forecast.inference.importance import Forecaster
 from forecast.model.load import load_spec
 from forecast.ops.replay import forecast_dates
@@ -82,10 +82,10 @@ def score(
     dates = sorted(questions["as_of"].unique())
     chosen = resolve_semantics(semantics, forecaster)
     if chosen == "dynamic":  # no evidence: the same steps from the same start, nothing seen
-        options = {"semantics": chosen, "particles": particles, "grades": grades,
-                   "nonoccurrence": nonoccurrence,
-                   "start": (min(ledger["date"].min().date(), as_of_date(dates[0], future=True))
-                             if ledger is not None and len(ledger) else dates[0])}
+        start = first_day(no_rows() if ledger is None else ledger, dates)
+        options: dict[str, Any] = {"semantics": chosen, "particles": particles,
+                                   "grades": grades, "nonoccurrence": nonoccurrence,
+                                   "start": start}
         baseline = forecast_dates(spec, None, dates, seed=seed, **options)
         model = (baseline if ledger is None else
                  forecast_dates(spec, ledger, dates, seed=seed, **options))
