@@ -286,3 +286,62 @@ def test_chains_share_the_particles_and_report_r_hat(model, ledger):
     with pytest.raises(ForecastError) as err:
         dynamic_forecasts(spec, rows, ["2016-06-30"], particles=3, chains=2)
     assert [p.field for p in err.value.problems] == ["particles"]
+
+
+def test_an_update_resumes_from_the_last_updates_checkpoint_with_the_same_result(
+        model, ledger, tmp_path, caplog):
+    runs = tmp_path / "runs"
+    update(model, ledger, as_of="2016-06-29", runs_dir=runs, particles=PARTICLES,
+           allow_unconverged=True)
+    folder = runs / "afghan_caliphate" / ".checkpoints"
+    kept = list(folder.glob("*.npz"))
+    assert len(kept) == 1
+    # the next quarter: resumed from 2016Q1's checkpoint, the same numbers as a fresh pass
+    resumed = update(model, ledger, as_of="2016-09-30", runs_dir=runs, particles=PARTICLES,
+                     allow_unconverged=True)
+    fresh = update(model, ledger, as_of="2016-09-30", runs_dir=tmp_path / "fresh",
+                   particles=PARTICLES, allow_unconverged=True, resume=False)
+    assert not (tmp_path / "fresh" / "afghan_caliphate" / ".checkpoints").exists()
+    np.testing.assert_array_equal(resumed.summary["mean"], fresh.summary["mean"])
+    assert resumed.run.manifest["diagnostics"] == fresh.run.manifest["diagnostics"]
+    # a damaged checkpoint is ignored (a warning), and the forecast is still the same
+    kept[0].write_bytes(b"not a checkpoint")
+    again = tmp_path / "again"
+    import shutil
+    shutil.copytree(runs / "afghan_caliphate" / ".checkpoints",
+                    again / "afghan_caliphate" / ".checkpoints")
+    (again / "afghan_caliphate" / ".checkpoints" / kept[0].name).write_bytes(b"damaged")
+    with caplog.at_level("WARNING"):
+        damaged = update(model, ledger, as_of="2016-09-30", runs_dir=again,
+                         particles=PARTICLES, allow_unconverged=True)
+    assert "ignoring unreadable checkpoint" in caplog.text
+    np.testing.assert_array_equal(damaged.summary["mean"], fresh.summary["mean"])
+
+
+def test_a_checkpoint_is_not_used_once_a_row_before_its_step_changes(model, ledger, tmp_path):
+    from forecast.ops.store import CheckpointFolder
+
+    spec = load_spec(model)
+    rows = load_ledger(ledger, spec)
+    folder = CheckpointFolder(tmp_path / "checkpoints")
+    dynamic_forecasts(spec, rows, ["2016-09-30"], particles=PARTICLES, checkpoints=folder)
+    (path,) = folder.folder.glob("*.npz")
+    key = path.stem
+    found = folder.find(key, ["x"] * 100)
+    assert found is None  # another record
+    changed = rows.copy()
+    changed.loc[changed["id"] == "T1", "state"] = "easing"
+    seen = []
+
+    class Spy(CheckpointFolder):
+        def find(self, key, record):
+            got = super().find(key, record)
+            seen.append(got)
+            return got
+
+    dynamic_forecasts(spec, changed, ["2016-12-31"], particles=PARTICLES,
+                      checkpoints=Spy(folder.folder))
+    dynamic_forecasts(spec, rows, ["2016-12-31"], particles=PARTICLES,
+                      checkpoints=Spy(folder.folder))
+    assert seen[0] is None  # T1 (2015Q1) changed: the checkpoint does not fit
+    assert seen[1] is None  # and the changed pass's checkpoint does not fit the old rows

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecast.inference.sequential import IBIS
+from forecast.errors import InferenceError
+from forecast.inference.sequential import IBIS, Checkpoint
 from forecast.inference.space import ParameterSpace
 from forecast.model.distributions import (
     DirichletPrior,
@@ -156,3 +157,45 @@ def test_simulation_based_calibration_catches_a_planted_error():
                             "h_high": ProbabilityPrior(2.0, 8.0),
                             "rho": ProbabilityPrior(8.0, 2.0)})
     assert pvalues["h_high"] < 0.001, pvalues
+
+
+def test_a_pass_resumed_from_its_checkpoint_is_the_pass_from_the_start():
+    """Checkpoint after step 11, go on to step 29: the same particles, weights and moves as one
+    pass (bit for bit), through a save and load of the checkpoint's arrays."""
+    dn = _one_event()
+    engine = DynamicEngine(dn)
+    steps = 30
+    lik = step_likelihoods(dn.slice, steps, [(t, "e", "yes" if t % 7 == 3 else "no")
+                                             for t in range(steps)])
+    batched = {k: v[None] for k, v in lik.items()}
+    space = ParameterSpace({"h_low": ProbabilityPrior(2.0, 8.0),
+                            "h_high": ProbabilityPrior(3.0, 4.0),
+                            "rho": ProbabilityPrior(8.0, 2.0)})
+
+    def tables(values):
+        lo, hi, rho = (np.asarray(values[k]).reshape(-1) for k in ("h_low", "h_high", "rho"))
+        e = np.stack([np.stack([1 - lo, lo], -1), np.stack([1 - hi, hi], -1)], axis=1)
+        r = rho[:, None, None]
+        return ({"c": np.broadcast_to([0.5, 0.5], (len(rho), 2)), "e": e},
+                {"c": r * np.eye(2) + (1 - r) * np.array([0.5, 0.5])})
+
+    def sampler():
+        return IBIS(engine, space, tables, lambda v, s: batched, particles=300, seed=5)
+
+    whole = sampler()
+    full = whole.run(steps)[steps - 1]
+    first = sampler()
+    first.run(12)
+    record = [f"step {k}" for k in range(12)]
+    saved = Checkpoint.from_arrays(first.checkpoint(record).to_arrays())
+    assert saved.record == tuple(record) and saved.snapshot.step == 11
+    second = sampler()
+    resumed = second.run(steps, resume=saved)[steps - 1]
+    np.testing.assert_array_equal(resumed.z, full.z)
+    np.testing.assert_array_equal(resumed.logw, full.logw)
+    assert resumed.log_evidence == full.log_evidence
+    assert second.diagnostics == whole.diagnostics and whole.diagnostics
+    with pytest.raises(InferenceError, match="cannot resume"):
+        sampler().run(8, resume=saved)  # the checkpoint is past the pass's last step
+    with pytest.raises(InferenceError, match="one fingerprint per step"):
+        first.checkpoint(record[:-1])

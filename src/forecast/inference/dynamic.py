@@ -40,7 +40,7 @@ from forecast.evidence.steps import Timeline, timeline
 from forecast.inference.horizon import HORIZONS, horizon_draws
 from forecast.inference.importance import KHAT_MAX, MIN_ESS, RHAT_MAX
 from forecast.inference.result import HDI_PROB, Forecast
-from forecast.inference.sequential import IBIS, Snapshot, systematic
+from forecast.inference.sequential import IBIS, Checkpoints, Snapshot, systematic
 from forecast.inference.space import ParameterSpace
 from forecast.model.parameters import parameters
 from forecast.model.schema import ModelSpec
@@ -97,6 +97,7 @@ def dynamic_forecasts(
     start: dt.date | None = None,
     target_mcse: float = TARGET_MCSE,
     chains: int = 1,
+    checkpoints: Checkpoints | None = None,
 ) -> list[DatedForecast]:
     """Forecast a dynamic model at each as-of date from one pass over its record.
 
@@ -130,6 +131,11 @@ def dynamic_forecasts(
         pooled for the forecast; with more than one, the split R-hat of every reported
         probability across them is a diagnostic, and above :data:`RHAT_MAX` the forecast is
         not publishable (the passes disagree). The cost is that of one pass of `particles`.
+    checkpoints : Checkpoints, optional
+        Resume each pass from its checkpoint there when the record before it is unchanged
+        (same model, priors, options, seed and rows up to its step), and keep the pass's state
+        after its last closed step for the next call. The forecasts are the same with or
+        without: only the time differs.
 
     Returns
     -------
@@ -174,13 +180,23 @@ def dynamic_forecasts(
     before = {d: cal.index(d) - 1 for d in days}  # the last step closed before d's step
     last = max(before.values())
     per = particles // chains
+    keep = sorted(set(before.values()) - {-1})
+    fingerprints = _step_fingerprints(final, last)
     passes = []
     for c in range(chains):  # one chain keeps the seeds it always had
         sampler = IBIS(engine, space, tables, lambda v, s: final.likelihoods(v),
                        particles=per, seed=seed if chains == 1 else
                        np.random.default_rng([seed, 3, c]))
-        snaps = sampler.run(last + 1, record=sorted(set(before.values()) - {-1})) \
-            if last >= 0 else {}
+        snaps: dict[int, Snapshot] = {}
+        if last >= 0:
+            key = _pass_key(spec, space, seed=seed, particles=per, chain=c, chains=chains,
+                            start=start, grades=grades, nonoccurrence=nonoccurrence)
+            resume = checkpoints.find(key, fingerprints) if checkpoints is not None else None
+            if resume is not None and resume.snapshot.step > keep[0]:
+                resume = None  # a replay wants snapshots before the checkpoint
+            snaps = sampler.run(last + 1, record=keep, resume=resume)
+            if checkpoints is not None:
+                checkpoints.keep(key, sampler.checkpoint(fingerprints))
         start_rng = np.random.default_rng([seed, 1] if chains == 1 else [seed, 1, c])
         prior = Snapshot(-1, space.sample(start_rng, per), np.zeros(per), np.empty((per, 0)),
                          0.0)
@@ -201,6 +217,25 @@ def dynamic_forecasts(
         out.append(_dated(spec, found, own, day, windows, rows, seed=seed,
                           target_mcse=target_mcse))
     return out
+
+
+SAMPLER = "ibis-imh-1"
+"""The sampler's version in a checkpoint's key: change it with anything that changes a pass."""
+
+
+def _pass_key(spec: ModelSpec, space: ParameterSpace, **options: Any) -> str:
+    """What a checkpoint of one IBIS pass is valid for: model, priors, sampler, options."""
+    priors = [[name, repr(space.priors[name])] for name in space.priors]
+    return stable_hash({"sampler": SAMPLER, "model": spec.fingerprint, "priors": priors,
+                        **{k: str(v) for k, v in options.items()}})
+
+
+def _step_fingerprints(final: Timeline, last: int) -> list[str]:
+    """A hash of each closed step's timeline rows, steps ``0 .. last``."""
+    rows = final.rows[["id", "step", "how", "node", "state", "likelihood", "grade", "source"]]
+    by_step = {int(k): group.drop(columns="step").astype(str).to_dict("records")
+               for k, group in rows.groupby("step")}
+    return [stable_hash(by_step.get(k, [])) for k in range(last + 1)]
 
 
 def first_day(ledger: pd.DataFrame, dates: Sequence[object]) -> dt.date:

@@ -72,6 +72,9 @@ MAX_FRONTIER = 1 << 20
 
 _PLANS = 64  # contraction plans kept per engine (one per evidence pattern and batch layout)
 
+FACTOR_CACHE_BYTES = 256 << 20
+"""Memory one call may spend keeping the transient factors of its steps for reuse."""
+
 
 # ------------------------------------------------------------------------------- the network
 
@@ -301,6 +304,35 @@ def step_likelihoods(
     return out
 
 
+class _FactorCache:
+    """The transient factors of one call's steps by evidence signature, least recent out.
+
+    Within one call the CPTs are fixed, so steps with the same transient evidence (every
+    closed step with only non-occurrence, every step of a forecast) have the same factor.
+    """
+
+    def __init__(self, budget: int = FACTOR_CACHE_BYTES) -> None:
+        self._items: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._bytes = 0
+        self._budget = budget
+
+    def get(self, key: tuple) -> tuple[np.ndarray, np.ndarray] | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: tuple, value: tuple[np.ndarray, np.ndarray]) -> None:
+        size = value[0].nbytes
+        if size > self._budget:
+            return
+        self._items[key] = value
+        self._bytes += size
+        while self._bytes > self._budget:
+            _, old = self._items.popitem(last=False)
+            self._bytes -= old[0].nbytes
+
+
 # ------------------------------------------------------------------------------- the kernels
 
 
@@ -340,9 +372,10 @@ def _propagate(alpha, tables, offsets, cfg, cards, strides, transpose, order):
     """
     chunks, size, width = alpha.shape
     for ch in numba.prange(chunks):
-        a = alpha[ch]
         tab = tables[ch]
-        tmp = np.empty((size, width))
+        src_buf = alpha[ch]
+        dst_buf = np.empty((size, width))
+        swaps = 0
         for i in order:
             c = cards[i]
             stride = strides[i]
@@ -352,19 +385,22 @@ def _propagate(alpha, tables, offsets, cfg, cards, strides, transpose, order):
                 k = offsets[i] + conf[outer] * c * c
                 for x in range(c):
                     dst = outer + x * stride
-                    for inner in range(stride):
-                        row = tmp[dst + inner]
-                        for j in range(width):
-                            row[j] = 0.0
                     for y in range(c):
                         w = tab[k + x * c + y] if transpose else tab[k + y * c + x]
                         src = outer + y * stride
                         for inner in range(stride):
-                            row = tmp[dst + inner]
-                            old = a[src + inner]
-                            for j in range(width):
-                                row[j] += w[j] * old[j]
-            a[:, :] = tmp
+                            row = dst_buf[dst + inner]
+                            old = src_buf[src + inner]
+                            if y == 0:
+                                for j in range(width):
+                                    row[j] = w[j] * old[j]
+                            else:
+                                for j in range(width):
+                                    row[j] += w[j] * old[j]
+            src_buf, dst_buf = dst_buf, src_buf  # the new values are the next node's input
+            swaps += 1
+        if swaps % 2 == 1:  # the result is in the scratch buffer
+            alpha[ch][:, :] = src_buf
 
 
 def _weigh(alpha, lam, lam_offsets, lam_nodes, xi, phi, phi_map, logc):
@@ -403,11 +439,31 @@ def _weigh(alpha, lam, lam_offsets, lam_nodes, xi, phi, phi_map, logc):
                 logc[ch, d] = -np.inf
 
 
+def _marginals(alpha, maps, offsets, out):
+    """Sum the frontier onto several smaller tables in one pass.
+
+    ``alpha`` (chunks, F, width); ``out[·, offsets[k] + maps[k, s], ·]`` receives the mass of
+    frontier state s (``out`` zeroed by the caller). With ``maps[k]`` a node's value in each
+    state, table k is that node's marginal; with an index over several nodes, their joint.
+    """
+    chunks, size, width = alpha.shape
+    for ch in numba.prange(chunks):
+        a = alpha[ch]
+        o = out[ch]
+        for s in range(size):
+            row = a[s]
+            for k in range(maps.shape[0]):
+                dst = o[offsets[k] + maps[k, s]]
+                for j in range(width):
+                    dst[j] += row[j]
+
+
 # Each kernel is compiled twice: threaded over chunks of draws, and serial for a single chunk
 # (a parallel region with one chunk of work only waits for threads, badly so on a busy machine).
 _KERNELS = {
     (name, threaded): numba.njit(parallel=threaded, cache=True, nogil=True, fastmath=fast)(fn)
-    for name, fn, fast in (("propagate", _propagate, True), ("weigh", _weigh, False))
+    for name, fn, fast in (("propagate", _propagate, True), ("weigh", _weigh, False),
+                           ("marginals", _marginals, True))
     for threaded in (True, False)
 }
 
@@ -542,10 +598,11 @@ class DynamicEngine:
         else:
             alpha = _to_chunks(np.asarray(start, dtype=float), batch)
         logs = np.zeros((batch, steps))
+        cache = _FactorCache()
         for t in range(steps):
             table = init if (t == 0 and start is None) else trans
             self._transition(alpha, table)
-            logs[:, t] = self._weigh_step(alpha, lik, tabs, t, batch)
+            logs[:, t] = self._weigh_step(alpha, lik, tabs, t, batch, cache=cache)
         return Filtered(logs, _from_chunks(alpha, batch))
 
     def smooth(
@@ -595,10 +652,11 @@ class DynamicEngine:
         alpha = _to_chunks(first, batch)
         predicted = np.empty((steps, *alpha.shape))
         logs = np.zeros((batch, steps))
+        cache = _FactorCache()
         for t in range(steps):
             self._transition(alpha, init if (t == 0 and start is None) else trans)
             predicted[t] = alpha
-            logs[:, t] = self._weigh_step(alpha, lik, tabs, t, batch)
+            logs[:, t] = self._weigh_step(alpha, lik, tabs, t, batch, cache=cache)
         log_pe = logs.sum(axis=1)
         if not np.all(np.isfinite(log_pe)):
             draw = int(np.argmin(np.isfinite(log_pe)))
@@ -617,14 +675,15 @@ class DynamicEngine:
             weight = predicted[t] * beta
             self._weigh_step(weight, lik, tabs, t, batch, transient=False)
             posterior = weight.copy()
-            self._weigh_step(posterior, lik, tabs, t, batch, frontier=False)  # × φ_t
-            for n in frontier_wanted:
-                marg[n][:, t] = self._frontier_marginal(posterior, n, batch)
+            self._weigh_step(posterior, lik, tabs, t, batch, frontier=False,
+                             cache=cache)  # × φ_t
+            for n, m in self._frontier_marginals(posterior, frontier_wanted, batch).items():
+                marg[n][:, t] = m
             if transient_wanted:
-                self._transient_marginals(_from_chunks(weight, batch), lik, tabs, t, batch,
-                                          transient_wanted, marg)
+                self._transient_marginals(weight, lik, tabs, t, batch, transient_wanted, marg)
             if t > 0:
-                self._weigh_step(beta, lik, tabs, t, batch)  # normalised: only ratios matter
+                # normalised: only ratios matter
+                self._weigh_step(beta, lik, tabs, t, batch, cache=cache)
                 self._transition(beta, trans, transpose=True)
         return DynamicPosterior(marg, log_pe, steps)
 
@@ -664,13 +723,12 @@ class DynamicEngine:
         transient = [n for n in wanted if n not in self._pos]
         for k in range(steps):
             self._transition(alpha, trans)
-            for n in wanted:
-                if n in self._pos:
-                    out[n][:, k] = self._frontier_marginal(alpha, n, batch)
+            persistent = [n for n in wanted if n in self._pos]
+            for n, m in self._frontier_marginals(alpha, persistent, batch).items():
+                out[n][:, k] = m
             if transient:
                 step = {n: m[:, k:k + 1] for n, m in out.items()}
-                self._transient_marginals(_from_chunks(alpha, batch), {}, tabs, 0, batch,
-                                          transient, step)
+                self._transient_marginals(alpha, {}, tabs, 0, batch, transient, step)
         return out
 
     def restricted(self, nodes: Sequence[str]) -> DynamicEngine:
@@ -825,12 +883,13 @@ class DynamicEngine:
 
     # ------------------------------------------------------------------ one step's evidence
     def _weigh_step(self, alpha: np.ndarray, lik: Mapping[str, np.ndarray], tabs: _Tabs, t: int,
-                    batch: int, *, frontier: bool = True,
-                    transient: bool = True) -> np.ndarray:
+                    batch: int, *, frontier: bool = True, transient: bool = True,
+                    cache: _FactorCache | None = None) -> np.ndarray:
         """Multiply in step t's evidence on the frontier and/or its transient factor.
 
         ``alpha`` is chunked (:func:`_to_chunks`) and normalised in place; returns the log of
-        each draw's total, shape (B,).
+        each draw's total, shape (B,). Steps whose transient evidence is the same share one
+        transient factor through `cache` (the CPTs must be the same for all its users).
         """
         net = self.network.slice
         observed = [n for n in self._persistent if frontier
@@ -842,13 +901,21 @@ class DynamicEngine:
         else:
             lam, offsets = _to_chunks(np.zeros((1, 0)), batch), np.zeros(0)
         nodes = np.array([self._pos[n] for n in observed], dtype=np.int64)
+        phi, phi_map = _to_chunks(np.zeros((1, 0)), batch), np.zeros(self._size, dtype=np.int64)
         if transient:
-            phi, phi_map = self._transient_factor(lik, tabs, t, batch)
-        else:
-            phi, phi_map = np.zeros((1, 0)), np.zeros(self._size, dtype=np.int64)
+            seen, relevant = self._relevant(lik, t)
+            if seen:
+                key = tuple((n, lik[n][:, t].tobytes()) for n in seen)
+                found = cache.get(key) if cache is not None else None
+                if found is None:
+                    factor, phi_map = self._transient_factor(lik, tabs, t, batch, relevant)
+                    found = (_to_chunks(factor, batch), phi_map)
+                    if cache is not None:
+                        cache.put(key, found)
+                phi, phi_map = found
         logc = np.empty(alpha.shape[::2])
         _kernel("weigh", alpha.shape[0])(alpha, lam, offsets.astype(np.int64), nodes, self._xi,
-               _to_chunks(phi, batch), phi_map, logc)
+                                         phi, phi_map, logc)
         return logc.reshape(-1)[:batch]
 
     def _relevant(self, lik: Mapping[str, np.ndarray], t: int) -> tuple[list[str], list[str]]:
@@ -868,11 +935,12 @@ class DynamicEngine:
         return [n for n in self._persistent if n in touched]
 
     def _transient_factor(self, lik: Mapping[str, np.ndarray], tabs: _Tabs, t: int,
-                          batch: int) -> tuple[np.ndarray, np.ndarray]:
-        """``φ_t(scope) = Σ_transient ∏ CPT × evidence``: (B, Φ) and a map frontier → Φ."""
-        observed, relevant = self._relevant(lik, t)
-        if not observed:
-            return np.zeros((1, 0)), np.zeros(self._size, dtype=np.int64)
+                          batch: int, relevant: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``φ_t(scope) = Σ_transient ∏ CPT × evidence``: (B, Φ) and a map frontier → Φ.
+
+        `relevant` are the nodes that matter for step t's transient evidence
+        (:meth:`_relevant`).
+        """
         net = self.network.slice
         transient = [n for n in relevant if n in self._transient_set]
         scope = self._scope(transient)
@@ -915,29 +983,36 @@ class DynamicEngine:
             self._maps[key] = index
         return index
 
-    def _frontier_marginal(self, posterior: np.ndarray, node: str, batch: int) -> np.ndarray:
-        """A persistent node's marginal from a chunked, normalised frontier: (B, card)."""
-        i = self._pos[node]
-        chunks, _, width = posterior.shape
-        shaped = posterior.reshape((chunks, *self._cards, width))
-        axes = tuple(1 + j for j in range(len(self._cards)) if j != i)
-        m = shaped.sum(axis=axes)  # (chunks, card, width)
-        return _from_chunks(m, batch)
+    def _frontier_marginals(self, alpha: np.ndarray, nodes: Sequence[str], batch: int
+                            ) -> dict[str, np.ndarray]:
+        """Persistent nodes' marginals from a chunked frontier: ``{node: (B, card)}``."""
+        if not nodes:
+            return {}
+        index = np.array([self._pos[n] for n in nodes], dtype=np.int64)
+        cards = self._cards[index]
+        offsets = np.concatenate([[0], np.cumsum(cards)[:-1]]).astype(np.int64)
+        out = np.zeros((alpha.shape[0], int(cards.sum()), alpha.shape[2]))
+        _kernel("marginals", alpha.shape[0])(alpha, self._xi[index], offsets, out)
+        flat = _from_chunks(out, batch)
+        return {n: flat[:, o:o + c] for n, o, c in zip(nodes, offsets, cards, strict=True)}
 
     def _transient_marginals(self, weight: np.ndarray, lik: Mapping[str, np.ndarray],
                              tabs: _Tabs, t: int, batch: int, nodes: Sequence[str],
                              marg: Mapping[str, np.ndarray]) -> None:
         """Marginals of transient nodes at step t: the transient slice weighted by the frontier.
 
-        One plan over [frontier weight on the scope, every transient CPT, step t's evidence];
-        its backward pass gives every transient family posterior at once.
+        ``weight`` is the chunked frontier weight (:func:`_to_chunks`). One plan over [that
+        weight summed onto the scope, every transient CPT, step t's evidence]; its backward
+        pass gives every transient family posterior at once.
         """
         net = self.network.slice
         transient = list(self.network.transient)
         scope = self._scope(transient)
-        w = weight.reshape((batch, *self._cards))
-        drop = tuple(1 + self._pos[n] for n in self._persistent if n not in scope)
-        w = w.sum(axis=drop) if drop else w
+        cells = int(np.prod([net.card(n) for n in scope], dtype=np.int64))
+        summed = np.zeros((weight.shape[0], cells, weight.shape[2]))
+        _kernel("marginals", weight.shape[0])(weight, self._map(scope)[None],
+                                              np.zeros(1, dtype=np.int64), summed)
+        w = _from_chunks(summed, batch).reshape((batch, *(net.card(n) for n in scope)))
         factors: list[np.ndarray] = [w]
         indices: list[tuple[str, ...]] = [tuple(scope)]
         batched = [True]

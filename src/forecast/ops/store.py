@@ -11,6 +11,8 @@ Layout (one folder per model, one per run)::
             posterior.nc           the Forecast (``Forecast.save``)
             summary.csv            ``Forecast.summary``
             evidence.csv           the ledger rows that counted (``evidence.rows_as_of``)
+        .checkpoints/<key>.npz     the dynamic model's particle system after the last closed
+                                   step an update assimilated (:class:`CheckpointFolder`)
 
 Publishing (:meth:`RunStore.publish`) writes everything into a hidden temporary folder inside
 ``runs/<model>/`` (:func:`forecast._io.temp_folder`), fsyncs each file and the folder,
@@ -37,9 +39,11 @@ import json
 import logging
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from filelock import FileLock, Timeout
 
@@ -47,9 +51,10 @@ from forecast._io import TEMP_PREFIX, atomic_write, fsync_file, fsync_folder, te
 from forecast.errors import LockTimeout, Problem, RunStoreError
 from forecast.evidence.ledger import read_rows, write_rows
 from forecast.inference.result import Forecast
+from forecast.inference.sequential import Checkpoint
 from forecast.provenance import file_sha256, stable_hash
 
-__all__ = ["Run", "RunScan", "RunStore", "inputs_hash"]
+__all__ = ["CheckpointFolder", "Run", "RunScan", "RunStore", "inputs_hash"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,9 @@ POSTERIOR = "posterior.nc"
 SUMMARY = "summary.csv"
 EVIDENCE = "evidence.csv"
 LATEST = "LATEST"
+CHECKPOINTS = ".checkpoints"
+KEEP_CHECKPOINTS = 4
+"""Checkpoints kept per model (the most recently written): one per sampler configuration."""
 _REQUIRED = ("run_id", "model_name", "model_sha256", "ledger_sha256", "as_of", "seed", "method",
              "diagnostics", "publishable", "versions", "created", "inputs_hash", "files")
 
@@ -268,10 +276,16 @@ class RunStore:
         return runs[-1]
 
     # ------------------------------------------------------------------ writing
+    def checkpoints(self) -> CheckpointFolder:
+        """The model's IBIS checkpoints (use under the lock)."""
+        return CheckpointFolder(self.dir / CHECKPOINTS)
+
     def clean_temporaries(self) -> None:
         """Remove temporary files and folders left by killed updates (call under the lock)."""
-        if self.dir.is_dir():
-            for entry in self.dir.iterdir():
+        for folder in (self.dir, self.dir / CHECKPOINTS):
+            if not folder.is_dir():
+                continue
+            for entry in folder.iterdir():
                 if entry.name.startswith(TEMP_PREFIX):
                     if entry.is_dir():
                         shutil.rmtree(entry, ignore_errors=True)
@@ -322,3 +336,54 @@ class RunStore:
 
     def _point_latest(self, run_id: str) -> None:
         atomic_write(self.dir / LATEST, run_id + "\n", fsync=True)
+
+
+class CheckpointFolder:
+    """Where a model's updates keep their particle systems between processes.
+
+    A scheduled update re-reads a record that has grown by a step or not at all since the last
+    one; the sequential sampler's state after the last closed step (a
+    :class:`~forecast.inference.sequential.Checkpoint`) lets the next update assimilate only
+    what is new. One file per sampler configuration (``<key>.npz``: model, priors, options,
+    seed, particles), replaced atomically; at most :data:`KEEP_CHECKPOINTS` are kept. A file
+    that cannot be read, or whose record differs from today's before its step, is not used
+    (a warning in the log, the record re-run from its first step): a checkpoint can save time,
+    never change a result.
+
+    Parameters
+    ----------
+    folder : path-like
+        ``runs/<model>/.checkpoints`` (created on first write).
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def find(self, key: str, record: list[str]) -> Checkpoint | None:
+        """The checkpoint under `key` if its steps' record is the start of `record`."""
+        path = self.folder / f"{key}.npz"
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                found = Checkpoint.from_arrays(dict(arrays))
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+            log.warning("ignoring unreadable checkpoint %s: %s", path, exc)
+            return None
+        if list(found.record) != record[:len(found.record)]:
+            return None  # a row before the checkpoint's step changed: start from the beginning
+        return found
+
+    def keep(self, key: str, checkpoint: Checkpoint) -> None:
+        """Write `checkpoint` under `key` atomically; drop the oldest beyond the limit."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        arrays = checkpoint.to_arrays()
+
+        def write(path: Path) -> None:
+            with open(path, "wb") as handle:
+                np.savez(handle, **arrays)  # type: ignore[arg-type]
+
+        atomic_write(self.folder / f"{key}.npz", write)
+        kept = sorted(self.folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[KEEP_CHECKPOINTS:]:
+            old.unlink(missing_ok=True)

@@ -163,6 +163,7 @@ def update(
     particles: int = DEFAULT_PARTICLES,
     grades: bool = True,
     nonoccurrence: bool = True,
+    resume: bool = True,
 ) -> UpdateResult:
     """Forecast `model_path` with the ledger as of a date and publish a run if anything changed.
 
@@ -202,6 +203,11 @@ def update(
         steps existed (:func:`~forecast.evidence.ledger.rows_as_of`).
     particles, grades, nonoccurrence
         Of the dynamic semantics (see :func:`~forecast.inference.dynamic.dynamic_forecasts`).
+    resume : bool
+        Dynamic semantics: resume the record from the particle system the last update kept in
+        ``runs/<model>/.checkpoints`` when nothing before its step has changed, and keep this
+        one's (:class:`~forecast.ops.store.CheckpointFolder`). The forecast is the same either
+        way; a scheduled update then assimilates only the steps closed since the last one.
 
     Raises
     ------
@@ -246,7 +252,8 @@ def update(
         else:
             dated = dynamic_forecasts(spec, ledger, [day], seed=seed, particles=particles,
                                       grades=grades,  # no ledger, no record: nothing observed
-                                      nonoccurrence=nonoccurrence and ledger_path is not None)[0]
+                                      nonoccurrence=nonoccurrence and ledger_path is not None,
+                                      checkpoints=store.checkpoints() if resume else None)[0]
             result, rows = dated.forecast, dated.evidence
         attrs = result.attrs
         failed = list(attrs["diagnostics"].get("failed", []))
