@@ -345,3 +345,26 @@ def test_a_checkpoint_is_not_used_once_a_row_before_its_step_changes(model, ledg
                       checkpoints=Spy(folder.folder))
     assert seen[0] is None  # T1 (2015Q1) changed: the checkpoint does not fit
     assert seen[1] is None  # and the changed pass's checkpoint does not fit the old rows
+
+
+def test_doubt_loosens_the_priors_the_sampler_starts_from(model):
+    spec = load_spec(model)
+    text = model.read_text(encoding="utf-8").replace(
+        "  time:\n", "  time:\n    doubt: {weight: 0.3, assumption: test}\n", 1)
+    loose_path = model.parent / "loose.yaml"
+    loose_path.write_text(text, encoding="utf-8")
+    loose = load_spec(loose_path)
+    assert loose.fingerprint != spec.fingerprint
+
+    def theta_sd(s):
+        f = dynamic_forecasts(s, no_rows(), ["2016-06-30"], particles=2000)[0].forecast
+        th = f.idata.posterior["theta"]
+        return th.std(("chain", "draw")).to_series(), th.mean(("chain", "draw")).to_series()
+
+    sd0, mean0 = theta_sd(spec)
+    sd1, mean1 = theta_sd(loose)
+    probs = [n for n in sd0.index if (mean0[n] > 0) and (mean0[n] < 1) and "effect" not in n]
+    assert len(probs) >= 3
+    assert all(sd1[n] > sd0[n] for n in probs), (sd0[probs], sd1[probs])
+    # the same means (5 standard errors of 2,000 draws)
+    assert all(abs(mean1[n] - mean0[n]) < 5 * sd1[n] / np.sqrt(2000) for n in probs)

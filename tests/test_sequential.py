@@ -7,7 +7,7 @@ import pytest
 
 from forecast.errors import InferenceError
 from forecast.inference.sequential import IBIS, Checkpoint
-from forecast.inference.space import ParameterSpace
+from forecast.inference.space import ParameterSpace, vague
 from forecast.model.distributions import (
     DirichletPrior,
     EffectPrior,
@@ -199,3 +199,37 @@ def test_a_pass_resumed_from_its_checkpoint_is_the_pass_from_the_start():
         sampler().run(8, resume=saved)  # the checkpoint is past the pass's last step
     with pytest.raises(InferenceError, match="one fingerprint per step"):
         first.checkpoint(record[:-1])
+
+
+def test_doubt_loosens_probabilities_and_rows_around_the_same_mean():
+    priors = {"p": ProbabilityPrior(30.0, 70.0), "e": EffectPrior(0.2, 0.4, 1),
+              "row": DirichletPrior((20.0, 30.0, 50.0))}
+    plain = ParameterSpace(priors)
+    # no doubt: the generator is used exactly as the priors' own samplers use it
+    np.testing.assert_array_equal(ParameterSpace(priors, doubt=0.0).sample(
+        np.random.default_rng(3), 50), plain.sample(np.random.default_rng(3), 50))
+    assert vague(priors["p"]) == ProbabilityPrior(0.6, 1.4)  # mean 0.3, a flat prior's a + b
+    assert vague(ProbabilityPrior(4.0, 4.0)) == ProbabilityPrior(1.0, 1.0)  # flat itself
+    space = ParameterSpace(priors, doubt=0.2)
+    rng = np.random.default_rng(0)
+    z = space.sample(rng, 200000)
+    values = space.values(z)
+    base = plain.values(plain.sample(rng, 200000))
+    # the same means (±4 standard errors), wider spreads: 0.8 × Var + 0.2 × the vague Var
+    assert values["p"].mean() == pytest.approx(0.3, abs=0.002)
+    var = 0.8 * (0.3 * 0.7 / 101) + 0.2 * (0.3 * 0.7 / 3) + 0.0  # same mean: no between term
+    assert values["p"].var() == pytest.approx(var, rel=0.03)
+    np.testing.assert_allclose(values["row"].mean(axis=0), [0.2, 0.3, 0.5], atol=0.002)
+    assert values["row"][:, 2].var() > 3 * base["row"][:, 2].var()
+    assert np.mean(values["p"] > 0.6) == pytest.approx(0.2 * np.mean(
+        np.random.default_rng(1).beta(0.6, 1.4, 400000) > 0.6), abs=0.003)
+    assert np.log(values["e"]).mean() == pytest.approx(np.log(base["e"]).mean(), abs=0.01)
+    assert 0 < values["p"].min() and values["p"].max() < 1  # never exactly 0 or 1
+    # the density is the mixture's, normalised: prior / proposal weights average 1
+    mean, cov = z.mean(axis=0), np.cov(z, rowvar=False)
+    from scipy import stats
+    draws = rng.multivariate_normal(mean, 2.0 * cov, size=400000)
+    w = np.exp(space.log_prior(draws) - stats.multivariate_normal(mean, 2.0 * cov).logpdf(draws))
+    assert w.mean() == pytest.approx(1.0, abs=0.03)
+    with pytest.raises(ValueError, match="doubt"):
+        ParameterSpace(priors, doubt=1.0)

@@ -169,3 +169,16 @@ def test_time_mistakes_are_located_errors():
                  "    states: [weak, strong]\n    persistence: stabel\n")
     with pytest.raises(SpecError, match="did you mean 'stable'"):
         parse_spec(word, "m.yaml")
+
+
+def test_doubt_defaults_to_none_and_a_bad_one_is_a_located_error():
+    text = pathlib.Path(EXAMPLE).read_text(encoding="utf-8")
+    spec = parse_spec(text, "ok.yaml")
+    assert spec.model.time.doubt.weight == 0.0 and spec.model.time.doubt.justified
+    some = _with(text, "  time:\n", "  time:\n    doubt: {weight: 0.2, assumption: a guess}\n")
+    assert parse_spec(some, "ok.yaml").model.time.doubt.weight == 0.2
+    bad = _with(text, "  time:\n", "  time:\n    doubt: {weight: 0.7}\n")
+    with pytest.raises(SpecError) as caught:
+        parse_spec(bad, "m.yaml")
+    message = str(caught.value)
+    assert "m.yaml:" in message and "doubt" in message and "0.5" in message

@@ -11,7 +11,8 @@ table row, a baseline or leak). Each becomes one quantity on the log-odds scale:
   last state);
 * **baseline** or **leak**: a level, ``logit(p)`` (its "odds ratio" is against even odds).
 
-Its prior draws come from the model's priors, its posterior draws from the forecast's parameter
+Its prior draws come from the model's priors (for a forecast of the dynamic model, made robust
+as the sampler's were: ``model.time.doubt``), its posterior draws from the forecast's parameter
 draws (``theta``): for a forecast of the dynamic model, the record up to the as-of date. The
 verdict compares the two:
 
@@ -35,7 +36,8 @@ from scipy import special
 
 from forecast.errors import ForecastError, Problem
 from forecast.inference.result import Forecast
-from forecast.model.parameters import Parameter, parameters, sample_parameters
+from forecast.inference.space import robust_sample
+from forecast.model.parameters import Parameter, parameters
 from forecast.model.schema import ModelSpec
 
 __all__ = ["SCORECARD_COLUMNS", "VERDICTS", "claims_scorecard"]
@@ -79,7 +81,10 @@ def claims_scorecard(spec: ModelSpec, forecast: Forecast, *, draws: int = 4000,
     """
     every = parameters(spec)
     posterior = _posterior_values(every, forecast)
-    prior = sample_parameters(spec, draws, seed)
+    # the prior the sampler started from: over time, the words' priors made robust
+    doubt = spec.model.time.doubt.weight if forecast.attrs.get("method") == "ibis" else 0.0
+    rng = np.random.default_rng(seed)
+    prior = {p.name: robust_sample(p.prior, rng, draws, doubt) for p in every}
     params = [p for p in every if p.claims and p.role != "persistence"]
     rows = []
     for claim in spec.claims:

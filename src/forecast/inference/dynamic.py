@@ -170,7 +170,7 @@ def dynamic_forecasts(
     params = parameters(spec)
     priors: dict[str, Any] = {p.name: p.prior for p in params + time_parameters(spec)}
     priors.update(final.parameters)
-    space = ParameterSpace(priors)
+    space = ParameterSpace(priors, doubt=spec.model.time.doubt.weight)
     engine = DynamicEngine(dynamic_network(spec))
 
     def tables(values: Mapping[str, np.ndarray]) -> tuple[dict, dict]:

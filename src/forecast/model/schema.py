@@ -202,18 +202,48 @@ class Persistence(_Justified):
         return persistence.is_memoryless(self.prior)
 
 
+DOUBT_WEIGHT = 0.0
+"""The package's default weight of the loose component (none: the words' priors as given)."""
+
+
+class Doubt(_Justified):
+    """``model.time.doubt:`` how far a long record may overrule the words' probabilities.
+
+    Over time every probability prior (a probability word, a table row, a noisy-OR link, a
+    persistence, a source's reliability) is the mixture ``(1 − w) × the word's prior + w ×
+    the same mean held loosely`` (``Beta(2m, 2(1 − m))``, ``Dirichlet(k × mean)``: a flat
+    prior's concentration; :func:`forecast.inference.space.vague`): a *robust* prior
+    (Schmidli et al., 2014). Every prior mean stays where the article put it. While the
+    record agrees with the word the word rules; where the record contradicts it for long
+    enough, the loose part lets the record win, where the word's band alone would hold the
+    parameter however long the record. Effects' strengths are not mixed. ``0`` (the default)
+    keeps the words' priors as they are.
+
+    Use it where the record is complete in both directions: a record that only ever holds
+    occurrences (``nonoccurrence: false``) teaches a loosened rate upward. On the flagship
+    (six such events) a weight of 0.2 raised the 2025Q2 headline from 0.39 to 0.42, so the
+    flagship keeps the default.
+    """
+
+    weight: Annotated[float, Field(ge=0.0, le=0.5)] = DOUBT_WEIGHT
+    assumption: str | None = (
+        "The package default: the words' priors as the model states them.")
+
+
 class TimeInfo(_Model):
-    """The ``model.time:`` section: the model's time step and default persistence.
+    """The ``model.time:`` section: the model's time step, default persistence and doubt.
 
     A condition persists from step to step with the persistence its node gives (``persistence:``)
     or, without one, this default; an event's CPT gives its probability over its window, turned
-    into a per-step hazard (:mod:`forecast.model.time`).
+    into a per-step hazard (:mod:`forecast.model.time`). ``doubt`` makes the priors robust
+    (:class:`Doubt`).
     """
 
     step: Literal["quarter", "month"] = "quarter"
     persistence: Persistence = Persistence(prior="stable", assumption=(
         "The package default when a model names no persistence: a condition's state has a "
         "half-life of two to five years."))
+    doubt: Doubt = Doubt()
 
 
 class ModelInfo(_Model):
