@@ -195,7 +195,7 @@ def dynamic_forecasts(
             if resume is not None and resume.snapshot.step > keep[0]:
                 resume = None  # a replay wants snapshots before the checkpoint
             snaps = sampler.run(last + 1, record=keep, resume=resume)
-            if checkpoints is not None:
+            if checkpoints is not None and (resume is None or resume.snapshot.step < last):
                 checkpoints.keep(key, sampler.checkpoint(fingerprints))
         start_rng = np.random.default_rng([seed, 1] if chains == 1 else [seed, 1, c])
         prior = Snapshot(-1, space.sample(start_rng, per), np.zeros(per), np.empty((per, 0)),
