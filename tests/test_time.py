@@ -182,3 +182,20 @@ def test_doubt_defaults_to_none_and_a_bad_one_is_a_located_error():
         parse_spec(bad, "m.yaml")
     message = str(caught.value)
     assert "m.yaml:" in message and "doubt" in message and "0.5" in message
+
+
+def test_a_silence_needs_an_event_and_a_probability():
+    text = pathlib.Path(EXAMPLE).read_text(encoding="utf-8")
+    ok = _with(text, "      kind: event\n", "      kind: event\n      complete_from: 2015-01-01\n"
+               "      nonoccurrence: {detection: likely, assumption: half the record}\n")
+    spec = parse_spec(ok, "ok.yaml")
+    assert any(n.definition.nonoccurrence not in (True, False) for n in spec.nodes.values())
+    bad = _with(text, "      kind: event\n", "      kind: event\n"
+                "      nonoccurrence: {detection: 1.5, assumption: x}\n")
+    with pytest.raises(SpecError) as caught:
+        parse_spec(bad, "m.yaml")
+    assert "m.yaml:" in str(caught.value) and "detection" in str(caught.value)
+    on_condition = _with(text, "      kind: condition\n", "      kind: condition\n"
+                         "      nonoccurrence: {detection: likely, assumption: x}\n")
+    with pytest.raises(SpecError, match="only events have non-occurrence"):
+        parse_spec(on_condition, "m.yaml")

@@ -178,7 +178,7 @@ def _time_issues(nodes: Mapping[str, Node], default_memoryless: bool) -> list[Is
             if d.complete_from is not None:
                 issues.append(((*path, "definition", "complete_from"), "only an event's record "
                                "can show non-occurrence", "remove complete_from: from a condition"))
-            if not d.nonoccurrence:
+            if d.nonoccurrence is not True:
                 issues.append(((*path, "definition", "nonoccurrence"), "only events have "
                                "non-occurrence", "remove nonoccurrence: from a condition"))
         wants = (kind == "condition" and node.persistence is not None

@@ -18,6 +18,11 @@ draws at once (:func:`build_cpts`, no Python loop over draws); with
 :func:`prior_mean_network` gives the network whose CPT entries are the prior means
 ``E[θ(x | u)]``: exact for tables and noisy-OR (multilinear in independent parameters), by
 scrambled Sobol quasi-Monte Carlo for logit nodes — *not* the sigmoid at the parameters' means.
+
+Every CPT is built in full, whatever its form, so before anything is allocated the sizes are
+checked against :data:`~forecast.model.schema.MAX_CPT_ENTRIES` (per node) and
+:data:`~forecast.model.schema.MAX_MODEL_CPT_ENTRIES` (in all), which a loaded model already
+meets; a spec built some other way gets a :class:`~forecast.errors.SpecError` here.
 """
 
 from __future__ import annotations
@@ -30,13 +35,27 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import qmc
 
-from forecast.errors import EvidenceError, Problem
+from forecast.errors import EvidenceError, Problem, SpecError
 from forecast.model.arrays import NUMPY, ArrayOps
 from forecast.model.parameters import Parameter, parameters
-from forecast.model.schema import Logit, ModelSpec, Table
+from forecast.model.schema import (
+    MAX_CPT_ENTRIES,
+    MAX_MODEL_CPT_ENTRIES,
+    Logit,
+    ModelSpec,
+    Table,
+    cpt_entries,
+)
 from forecast.network.network import Network
 
-__all__ = ["QMC_SEED", "build_cpts", "intervention_cpts", "node_cpt", "prior_mean_network"]
+__all__ = [
+    "QMC_SEED",
+    "build_cpts",
+    "check_cpt_sizes",
+    "intervention_cpts",
+    "node_cpt",
+    "prior_mean_network",
+]
 
 QMC_SEED = 20150824
 """Seed of the scrambled Sobol sequence used for prior means of logit CPTs."""
@@ -77,7 +96,13 @@ def node_cpt(
     -------
     ndarray or TensorVariable
         Shape ``(B, *parent_cards, card)``; rows sum to 1.
+
+    Raises
+    ------
+    SpecError
+        If the node's CPT is too large to build (:func:`check_cpt_sizes`).
     """
+    check_cpt_sizes(spec, [node])
     ps = [p for p in (parameters(spec) if params is None else params) if p.node == node]
     own = spec.nodes[node]
     cards = tuple(spec.card(q) for q in own.parents)
@@ -108,6 +133,42 @@ def node_cpt(
                 q = q * (1.0 - ops.reshape(values[p.name], (-1, *ones)) * _indicator(spec, node, p))
         pair = [q, 1.0 - q]
     return ops.stack(pair if outcome == 1 else pair[::-1], axis=-1)
+
+
+def check_cpt_sizes(spec: ModelSpec, nodes: Sequence[str] | None = None) -> None:
+    """Refuse CPTs too large to build, before anything is allocated.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    nodes : sequence of str, optional
+        The nodes to check; by default every node, and then the total too.
+
+    Raises
+    ------
+    SpecError
+        Naming each node whose CPT has more than
+        :data:`~forecast.model.schema.MAX_CPT_ENTRIES` entries, or the model if all of them
+        together have more than :data:`~forecast.model.schema.MAX_MODEL_CPT_ENTRIES`.
+    """
+    problems = []
+    total = 0
+    for name in spec.nodes if nodes is None else nodes:
+        node = spec.nodes[name]
+        size = cpt_entries(len(node.states), (spec.card(p) for p in node.parents),
+                           limit=MAX_CPT_ENTRIES)
+        total += size
+        if size > MAX_CPT_ENTRIES:
+            problems.append(Problem(
+                f"the CPT of '{name}' has more than {MAX_CPT_ENTRIES:,} entries",
+                hint="give it fewer parents or states", file=spec.name, field=f"nodes.{name}"))
+    if not problems and nodes is None and total > MAX_MODEL_CPT_ENTRIES:
+        problems.append(Problem(
+            f"the CPTs have {total:,} entries in all, more than {MAX_MODEL_CPT_ENTRIES:,}",
+            hint="use fewer parents or states on the largest nodes", file=spec.name))
+    if problems:
+        raise SpecError(f"{spec.name}: CPTs too large to build", problems)
 
 
 def _indicator(spec: ModelSpec, node: str, p: Parameter) -> np.ndarray:
@@ -155,7 +216,10 @@ def build_cpts(
     ------
     ValueError
         If a parameter is missing or has a shape that fits neither form.
+    SpecError
+        If the CPTs are too large to build (:func:`check_cpt_sizes`).
     """
+    check_cpt_sizes(spec)
     params = parameters(spec) if params is None else params
     missing = [p.name for p in params if p.name not in values]
     if missing:
@@ -194,7 +258,13 @@ def prior_mean_network(
     -------
     Network
         Named after the model.
+
+    Raises
+    ------
+    SpecError
+        If the CPTs are too large to build (:func:`check_cpt_sizes`).
     """
+    check_cpt_sizes(spec)
     params = parameters(spec)
     cpts = {}
     for name, node in spec.nodes.items():

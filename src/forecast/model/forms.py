@@ -8,12 +8,13 @@ Part of the whole-model checks of :mod:`forecast.model.checks`: each function re
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from forecast.errors import did_you_mean
 from forecast.model.priors import PriorError
-from forecast.model.schema import Broken, Logit, Node, NoisyOr, Table
+from forecast.model.schema import Broken, Logit, Node, NoisyOr, Table, cpt_entries
 
 __all__ = [
     "ROW_SUM_TOL",
@@ -34,6 +35,28 @@ StatesOf = Callable[[str], tuple[str, ...] | None]
 ROW_SUM_TOL = 1e-9
 """How far fixed probabilities of a row may sum from 1."""
 
+_SUGGESTIONS_PER_NODE = 5
+"""Mistakes in one node's CPT that get a "did you mean": each suggestion costs time in
+proportion to the names it is chosen from, so a file of thousands of misspellings would
+otherwise take minutes to check."""
+
+_UNKNOWN_KEYS_LISTED = 10
+"""Keys of one row that are not states listed one by one; the rest are counted."""
+
+
+class _Suggest:
+    """:func:`~forecast.errors.did_you_mean` for the first few mistakes of one node only."""
+
+    def __init__(self) -> None:
+        self.left = _SUGGESTIONS_PER_NODE
+
+    def __call__(self, word: str, choices: Iterable[str]) -> str | None:
+        if self.left <= 0:
+            return None
+        self.left -= 1
+        return did_you_mean(word, choices)
+
+
 _JUSTIFY = 'add claims: [...] or assumption: "one-line reason"'
 
 
@@ -52,20 +75,24 @@ def default_active_states(parent_states: Sequence[str]) -> str | None:
 
 
 def _check_states(
-    where: Path, given: Iterable[str], states: Sequence[str], node: str, what: str
+    where: Path, given: Iterable[str], states: Sequence[str], node: str, what: str,
+    suggest: _Suggest,
 ) -> list[Issue]:
     """Keys of a row's probabilities or counts must be exactly the node's states."""
-    given = list(given)
+    given = dict.fromkeys(given)
     issues: list[Issue] = []
-    for s in given:
-        if s not in states:
-            issues.append(
-                (
-                    (*where, s),
-                    f"'{s}' is not a state of '{node}' (states: {states_text(states)})",
-                    did_you_mean(s, states),
-                )
+    unknown = [s for s in given if s not in states]
+    for s in unknown[:_UNKNOWN_KEYS_LISTED]:
+        issues.append(
+            (
+                (*where, s),
+                f"'{s}' is not a state of '{node}' (states: {states_text(states)})",
+                suggest(s, states),
             )
+        )
+    if len(unknown) > _UNKNOWN_KEYS_LISTED:
+        issues.append((where, f"and {len(unknown) - _UNKNOWN_KEYS_LISTED:,} more keys that are "
+                       f"not states of '{node}'", f"give one value per state of '{node}'"))
     missing = [s for s in states if s not in given]
     if missing:
         issues.append(
@@ -107,6 +134,7 @@ def check_table(
     parents = list(node.parents)
     own = list(node.states)
     parent_states = {p: states_of(p) for p in parents}
+    suggest = _Suggest()
     configs: dict[tuple[str, ...], list[int]] = {}
     complete = all(s is not None for s in parent_states.values())
     for i, row in enumerate(table.rows):
@@ -119,11 +147,11 @@ def check_table(
                 ((*rp, "when"), f"'{name}' has no parents, so its row takes no when", "remove when")
             )
         elif parents:
-            row_ok = _check_when(name, row.when, parents, parent_states, rp, issues)
+            row_ok = _check_when(name, row.when, parents, parent_states, rp, issues, suggest)
             complete = complete and row_ok
             if row_ok:
                 configs.setdefault(tuple(row.when[p] for p in parents), []).append(i)
-        issues += _row_value(name, row, own, rp)
+        issues += _row_value(name, row, own, rp, suggest)
     if not table.justified and not all(getattr(r, "justified", True) for r in table.rows):
         issues.append(
             (
@@ -155,16 +183,20 @@ def check_table(
             )
     if not complete:  # a row with a broken `when` may be meant for a "missing" configuration
         return issues
-    # complete: every parent's states are known
-    every = itertools.product(*(s for s in parent_states.values() if s is not None))
-    missing = [c for c in every if c not in configs]
-    if missing:
-        shown = "; ".join(_config_text(parents, c) for c in missing[:8])
-        more = f"; and {len(missing) - 8} more" if len(missing) > 8 else ""
+    # complete: every parent's states are known, and each key of `configs` is one of the
+    # product's configurations, so the count needs no enumeration (a node with too many
+    # parents is refused before these checks, by the CPT size limit of the loader)
+    known = [s for s in (parent_states[p] for p in parents) if s is not None]
+    n_missing = cpt_entries(1, map(len, known)) - len(configs)
+    if n_missing > 0:
+        every = itertools.product(*known)
+        first = list(itertools.islice((c for c in every if c not in configs), 8))
+        shown = "; ".join(_config_text(parents, c) for c in first)
+        more = f"; and {n_missing - 8} more" if n_missing > 8 else ""
         issues.append(
             (
                 (*path, "rows"),
-                f"{len(missing)} parent configuration(s) have no row: {shown}{more}",
+                f"{n_missing} parent configuration(s) have no row: {shown}{more}",
                 "a table needs one row per parent configuration",
             )
         )
@@ -178,6 +210,7 @@ def _check_when(
     parent_states: Mapping[str, tuple[str, ...] | None],
     rp: Path,
     issues: list[Issue],
+    suggest: _Suggest,
 ) -> bool:
     ok = True
     if not when:
@@ -196,7 +229,7 @@ def _check_when(
                 (
                     (*rp, "when", p),
                     f"'{p}' is not a parent of '{name}'",
-                    did_you_mean(p, parents) or f"parents: {', '.join(parents)}",
+                    suggest(p, parents) or f"parents: {', '.join(parents)}",
                 )
             )
             continue
@@ -207,7 +240,7 @@ def _check_when(
                 (
                     (*rp, "when", p),
                     f"'{s}' is not a state of '{p}' (states: {states_text(ps)})",
-                    did_you_mean(s, ps),
+                    suggest(s, ps),
                 )
             )
     missing = [p for p in parents if p not in when]
@@ -223,7 +256,7 @@ def _check_when(
     return ok
 
 
-def _row_value(name: str, row: Any, own: list[str], rp: Path) -> list[Issue]:
+def _row_value(name: str, row: Any, own: list[str], rp: Path, suggest: _Suggest) -> list[Issue]:
     issues: list[Issue] = []
     if row.prior is not None:
         if len(own) != 2:
@@ -251,15 +284,17 @@ def _row_value(name: str, row: Any, own: list[str], rp: Path) -> list[Issue]:
                     (
                         (*rp, "prior", s),
                         f"'{s}' is not a state of '{name}' (states: {states_text(own)})",
-                        did_you_mean(s, own),
+                        suggest(s, own),
                     )
                 )
     elif row.probabilities is not None:
         where = (*rp, "probabilities")
-        issues += _check_states(where, row.probabilities, own, name, "probabilities")
+        issues += _check_states(where, row.probabilities, own, name, "probabilities", suggest)
         bad = {s: v for s, v in row.probabilities.items() if not 0 <= v <= 1}
         for s, v in bad.items():
-            issues.append(((*where, s), f"probability {v} is outside [0, 1]", None))
+            what = "is not a finite number" if not math.isfinite(v) else "is outside [0, 1]"
+            issues.append(((*where, s), f"probability {v} {what}",
+                           "give a number from 0 to 1; the row's numbers add up to 1"))
         total = sum(row.probabilities.values())
         if not bad and abs(total - 1) > ROW_SUM_TOL:
             issues.append(
@@ -270,7 +305,7 @@ def _row_value(name: str, row: Any, own: list[str], rp: Path) -> list[Issue]:
                 )
             )
     else:
-        issues += _check_states((*rp, "counts"), row.counts, own, name, "counts")
+        issues += _check_states((*rp, "counts"), row.counts, own, name, "counts", suggest)
     return issues
 
 
@@ -346,6 +381,7 @@ def check_logit(
         )
     seen: dict[tuple[str, str], int] = {}
     used: set[str] = set()
+    suggest = _Suggest()
     for i, effect in enumerate(logit.effects):
         ep = (*path, "effects", i)
         if isinstance(effect, Broken):
@@ -373,7 +409,7 @@ def check_logit(
                 )
             )
         state = _target_state(
-            name, effect.parent, effect.state, node, states_of, ep, issues, "effect"
+            name, effect.parent, effect.state, node, states_of, ep, issues, "effect", suggest
         )
         used.add(effect.parent)
         if state is None:
@@ -411,6 +447,7 @@ def _target_state(
     where: Path,
     issues: list[Issue],
     what: str,
+    suggest: _Suggest,
 ) -> str | None:
     """Check an effect's or link's parent and state; return the state if it is valid."""
     if parent not in node.parents:
@@ -418,7 +455,7 @@ def _target_state(
             (
                 (*where, "parent"),
                 f"'{parent}' is not a parent of '{name}'",
-                did_you_mean(parent, node.parents)
+                suggest(parent, node.parents)
                 or f"add '{parent}' to parents of '{name}', or remove this {what}",
             )
         )
@@ -442,7 +479,7 @@ def _target_state(
             (
                 (*where, "state"),
                 f"'{state}' is not a state of '{parent}' (states: {states_text(ps)})",
-                did_you_mean(state, ps),
+                suggest(state, ps),
             )
         )
         return None
@@ -476,6 +513,7 @@ def check_noisy_or(
     """
     issues = _binary_form(name, node, "noisy_or", nor.outcome, path)
     active: dict[str, dict[str, int]] = {}
+    suggest = _Suggest()
     for i, link in enumerate(nor.links):
         lp = (*path, "links", i)
         if isinstance(link, Broken):
@@ -490,14 +528,15 @@ def check_noisy_or(
                 )
             )
         if link.parent not in node.parents:
-            _target_state(name, link.parent, None, node, states_of, lp, issues, "link")
+            _target_state(name, link.parent, None, node, states_of, lp, issues, "link", suggest)
             continue
         taken = active.setdefault(link.parent, {})
         ps = states_of(link.parent)
         if ps is None:
             continue
         if link.state is None:
-            default = _target_state(name, link.parent, None, node, states_of, lp, issues, "link")
+            default = _target_state(name, link.parent, None, node, states_of, lp, issues, "link",
+                                    suggest)
             states = [default] if default is not None else []
         else:
             states = []
@@ -509,7 +548,7 @@ def check_noisy_or(
                         (
                             (*lp, "state", j),
                             f"'{s}' is not a state of '{link.parent}' (states: {states_text(ps)})",
-                            did_you_mean(s, ps),
+                            suggest(s, ps),
                         )
                     )
         for s in states:

@@ -35,8 +35,17 @@ A table, effect or link must cite a claim or state an assumption; every claim mu
 
 Reading is safe and strict:
 
-* YAML is read with ``yaml.safe_load`` only, so nothing in a model file can run code (a
-  ``!!python/...`` tag is rejected with a clear message).
+* YAML is read with PyYAML's safe loader only (libyaml's ``CSafeLoader`` when installed), so
+  nothing in a model file can run code (a ``!!python/...`` tag is rejected with a clear message).
+* Nothing in a model file can make reading it blow up. Before parsing, the file must be at most
+  :data:`MAX_MODEL_BYTES`; a first pass over the YAML events (which builds nothing) refuses
+  anchors and aliases (``&name``, ``*name``: the "billion laughs" and self-referencing
+  structures), nesting deeper than :data:`MAX_YAML_DEPTH` and more than :data:`MAX_YAML_NODES`
+  values, and a number longer than 100 characters is refused when read. Then, before any check
+  that grows with the model, its size: at most :data:`~forecast.model.schema.MAX_NODES` nodes
+  of at most :data:`~forecast.model.schema.MAX_STATES` states, and CPTs of at most
+  :data:`~forecast.model.schema.MAX_CPT_ENTRIES` entries per node and
+  :data:`~forecast.model.schema.MAX_MODEL_CPT_ENTRIES` in all. Each is a located problem.
 * Every problem is collected before raising one :class:`~forecast.errors.SpecError` whose
   summary is ``"<file>: N problems"`` and whose problems each read
   ``models/x.yaml:42 nodes.caliphate.cpt.logit.effects[0].strength: ... (hint)``.
@@ -47,6 +56,7 @@ Reading is safe and strict:
 from __future__ import annotations
 
 import copy
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -61,6 +71,11 @@ from forecast.model.checks import check_claim_quotes, check_model, partial_node,
 from forecast.model.forms import Issue
 from forecast.model.persistence import is_memoryless
 from forecast.model.schema import (
+    MAX_CLAIMS,
+    MAX_CPT_ENTRIES,
+    MAX_MODEL_CPT_ENTRIES,
+    MAX_NODES,
+    MAX_STATES,
     Claim,
     Cpt,
     Definition,
@@ -76,10 +91,19 @@ from forecast.model.schema import (
     Source,
     Table,
     Window,
+    cpt_entries,
     format_path,
 )
 
+try:  # libyaml: fast, and its parser keeps no Python stack however deep the input
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
 __all__ = [
+    "MAX_MODEL_BYTES",
+    "MAX_YAML_DEPTH",
+    "MAX_YAML_NODES",
     "Claim",
     "Cpt",
     "Definition",
@@ -101,7 +125,22 @@ __all__ = [
 ]
 
 _SECTIONS = ("model", "claims", "nodes")
-_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # fullmatch: "$" also matches before a "\n"
+
+MAX_MODEL_BYTES = 5_000_000
+"""Largest model file read (5 MB of UTF-8), checked before parsing; the flagship is 51 kB."""
+
+MAX_YAML_DEPTH = 64
+"""Deepest nesting of lists and mappings in a model file; the language needs about 10."""
+
+MAX_YAML_NODES = 100_000
+"""Most values (scalars, lists and mappings) in a model file; the flagship has about 1,600."""
+
+_MAX_NUMBER_CHARS = 100
+"""Longest number read (longer ones take time to convert, and mean nothing in a model)."""
+
+_MAX_LISTED = 10
+"""Anchors and aliases whose lines the problem about them shows."""
 
 
 def load_spec(path: str | os.PathLike[str]) -> ModelSpec:
@@ -124,12 +163,17 @@ def load_spec(path: str | os.PathLike[str]) -> ModelSpec:
     """
     name = os.fspath(path)
     try:
-        text = FilePath(path).read_text(encoding="utf-8")
+        with FilePath(path).open("rb") as file:
+            raw = file.read(MAX_MODEL_BYTES + 1)  # never more, whatever the file is
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise SpecError(f"{name}: no such model file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{name}: cannot read the model file: {exc}") from None
-    return parse_spec(text, filename=name)
+    if len(raw) > MAX_MODEL_BYTES:
+        _raise(name, [_too_large(name)])
+    # universal newlines, as text mode reads them
+    return parse_spec(text.replace("\r\n", "\n").replace("\r", "\n"), filename=name)
 
 
 def parse_spec(text: str, filename: str = "<string>") -> ModelSpec:
@@ -149,7 +193,8 @@ def parse_spec(text: str, filename: str = "<string>") -> ModelSpec:
     Raises
     ------
     SpecError
-        Listing every problem, each with line, key path, message and hint.
+        Listing every problem, each with line, key path, message and hint. A file that
+        exceeds a limit of the module docstring lists only that problem.
     """
     data, lines, problems = _read_yaml(text, filename)
     if data is None and not problems:
@@ -163,6 +208,9 @@ def parse_spec(text: str, filename: str = "<string>") -> ModelSpec:
         )
     if problems:
         _raise(filename, problems)
+    limits = _limit_problems(filename, lines, data)
+    if limits:  # nothing that grows with the model runs on a model too large
+        _raise(filename, limits)
     issues, spec = _validate(data)
     problems = [_locate(filename, lines, *issue) for issue in issues]
     problems += _duplicate_keys(filename, lines)
@@ -201,13 +249,69 @@ def check_quotes(
 # --------------------------------------------------------------------------------------------
 
 
+class _ValueProblem(yaml.constructor.ConstructorError):
+    """A value YAML can read but a model file may not hold, located, with a hint."""
+
+    def __init__(self, message: str, hint: str, mark: yaml.Mark | None) -> None:
+        super().__init__(None, None, message, mark)
+        self.message = message
+        self.hint = hint
+
+
+class _Constructor(yaml.constructor.SafeConstructor):
+    """PyYAML's safe constructor, with every failure to read a value a located error.
+
+    A date that does not exist (``2015-02-30``) or an integer of more digits than Python
+    converts raises ``ValueError`` inside PyYAML, with no line; here it is a
+    :class:`_ValueProblem` at the value. Numbers longer than :data:`_MAX_NUMBER_CHARS` are
+    refused before conversion (a sexagesimal ``1:2:3:...`` of a million parts takes minutes).
+    """
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            shown = _short(node.value) if isinstance(node.value, str) else "the value"
+            raise _ValueProblem(
+                f"cannot read {shown}: {exc}",
+                "write dates as YYYY-MM-DD and numbers in plain decimal",
+                node.start_mark,
+            ) from None
+
+    def construct_number(self, node: yaml.ScalarNode) -> Any:
+        if len(node.value) > _MAX_NUMBER_CHARS:
+            raise _ValueProblem(
+                f"a number of {len(node.value):,} characters",
+                f"write numbers of at most {_MAX_NUMBER_CHARS} characters",
+                node.start_mark,
+            )
+        if node.tag.endswith(":int"):
+            return self.construct_yaml_int(node)
+        return self.construct_yaml_float(node)
+
+
+_Constructor.yaml_constructors = {
+    **yaml.constructor.SafeConstructor.yaml_constructors,
+    "tag:yaml.org,2002:int": _Constructor.construct_number,
+    "tag:yaml.org,2002:float": _Constructor.construct_number,
+}
+
+
+class _Loader(_Constructor, _SafeLoader):
+    """The safe loader (libyaml's if installed) with :class:`_Constructor`."""
+
+
 class _Lines:
-    """Line numbers of every key path of a YAML document, and its duplicate keys."""
+    """Line numbers of every key path of a YAML document, and its duplicate keys.
+
+    The document has no aliases (refused before it is composed) and bounded depth, so the walk
+    visits each node of the file once and recurses at most :data:`MAX_YAML_DEPTH` deep.
+    """
 
     def __init__(self, root: yaml.Node | None) -> None:
         self.lines: dict[tuple[Any, ...], int] = {}
         self.duplicates: list[tuple[tuple[Any, ...], int, int]] = []
-        self._constructor = yaml.constructor.SafeConstructor()
+        self._constructor = _Constructor()
         if root is not None:
             self.lines[()] = root.start_mark.line + 1
             self._walk(root, ())
@@ -246,10 +350,98 @@ class _Lines:
         return 1
 
 
-def _read_yaml(text: str, filename: str) -> tuple[Any, _Lines, list[Problem]]:
+_REFERENCE_HINT = (
+    "write the value out in full instead of using &anchor and *alias: model files refuse "
+    "them, so that no file holds more than it shows"
+)
+
+
+def _scan(text: str, filename: str) -> list[Problem]:
+    """Refuse anchors, aliases, deep nesting and too many values, from YAML events alone.
+
+    The events stream by one at a time: nothing is composed, no alias expanded and no Python
+    stack grows with the nesting, so this pass costs time linear in the text (which is at most
+    :data:`MAX_MODEL_BYTES`) and constant memory. Anchors and aliases make one problem, at the
+    first; syntax errors propagate to the caller.
+    """
+    problems: list[Problem] = []
+    references: list[tuple[str, int | None]] = []  # (&name or *name, line), the first few
+    n_references = depth = values = 0
+    loader = _Loader(text)
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        while loader.check_event():
+            event = loader.get_event()
+            mark = event.start_mark if event is not None else None
+            line = mark.line + 1 if mark is not None else None
+            if isinstance(event, yaml.AliasEvent):
+                n_references += 1
+                if len(references) < _MAX_LISTED:
+                    references.append((f"alias *{event.anchor}", line))
+            elif isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent):
+                if event.anchor is not None:
+                    n_references += 1
+                    if len(references) < _MAX_LISTED:
+                        references.append((f"anchor &{event.anchor}", line))
+                values += 1
+                if values > MAX_YAML_NODES:
+                    problems.append(Problem(
+                        f"the file holds more than {MAX_YAML_NODES:,} values (scalars, lists "
+                        "and mappings)",
+                        hint="a model file holds a few thousand; split the model",
+                        file=filename, line=line))
+                    break
+                if isinstance(event, yaml.CollectionStartEvent):
+                    depth += 1
+                    if depth > MAX_YAML_DEPTH:
+                        problems.append(Problem(
+                            f"lists and mappings are nested more than {MAX_YAML_DEPTH} deep",
+                            hint="a model file needs about 10 levels; check the brackets and "
+                            "indentation here",
+                            file=filename, line=line))
+                        break
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    finally:
+        loader.dispose()
+    if references:
+        what, line = references[0]
+        lines = sorted({x for _, x in references if x is not None})
+        shown = ", ".join(map(str, lines)) + (", ..." if n_references > len(references) else "")
+        on = "line" if shown.isdigit() else "lines"
+        more = (f" (the file has {n_references} anchors and aliases, on {on} {shown})"
+                if n_references > 1 else "")
+        problems.insert(0, Problem(f"the YAML {what} is not allowed{more}",
+                                   hint=_REFERENCE_HINT, file=filename, line=line))
+    return problems
+
+
+def _too_large(filename: str) -> Problem:
+    return Problem(
+        f"the file is larger than {MAX_MODEL_BYTES:,} bytes",
+        hint="a model file is a few dozen kB; check that this is the model file",
+        file=filename,
+    )
+
+
+def _read_yaml(text: str, filename: str) -> tuple[Any, _Lines, list[Problem]]:
+    if len(text) > MAX_MODEL_BYTES or (
+        not text.isascii() and len(text.encode("utf-8", "surrogatepass")) > MAX_MODEL_BYTES
+    ):
+        return None, _Lines(None), [_too_large(filename)]
+    try:
+        problems = _scan(text, filename)
+        if problems:
+            return None, _Lines(None), problems
+        loader = _Loader(text)
+        try:
+            root = loader.get_single_node()
+            data = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
+    except _ValueProblem as exc:
+        mark = exc.problem_mark
+        return None, _Lines(None), [Problem(exc.message, hint=exc.hint, file=filename,
+                                            line=mark.line + 1 if mark else None)]
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
@@ -261,7 +453,7 @@ def _read_yaml(text: str, filename: str) -> tuple[Any, _Lines, list[Problem]]:
                 _Lines(None),
                 [
                     Problem(
-                        f"the YAML tag {shown} is not allowed",
+                        f"the YAML tag {_short_text(shown)} is not allowed",
                         hint="model files are plain data: nothing in them can run code; "
                         "remove the tag",
                         file=filename,
@@ -286,7 +478,157 @@ def _read_yaml(text: str, filename: str) -> tuple[Any, _Lines, list[Problem]]:
         )
     except yaml.YAMLError as exc:
         return None, _Lines(None), [Problem(f"invalid YAML: {exc}", file=filename)]
+    except UnicodeError as exc:  # text given directly, with a lone surrogate
+        return None, _Lines(None), [Problem(f"the text is not valid Unicode: {exc}",
+                                            hint="save the file as UTF-8", file=filename)]
     return data, _Lines(root), []
+
+
+def _short_text(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+_MANY_UNKNOWN = 50
+"""Unknown parents (or citations) a file may have and still get one problem each."""
+
+
+def _unknown_references(
+    filename: str, lines: _Lines, nodes: Mapping[Any, Any], claims: Any
+) -> list[Problem]:
+    """Names that should be a node, a claim or a state of their node, if many are not.
+
+    Parents must be nodes, citations claims, and the states a definition defines the node's
+    states. Each one would be its own problem, with a "did you mean" chosen among every node,
+    claim or state; for thousands of them that takes minutes, so past :data:`_MANY_UNKNOWN`
+    they are one problem per kind, showing the first few.
+    """
+    names = {str(n) for n in nodes}
+    claim_ids = {str(c) for c in claims} if isinstance(claims, Mapping) else None
+    parents: list[tuple[tuple[Any, ...], str]] = []
+    citations: list[tuple[tuple[Any, ...], str]] = []
+    defined: list[tuple[tuple[Any, ...], str]] = []
+
+    def cite(raw: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(raw, Mapping):
+            for key, value in raw.items():
+                if key == "claims" and claim_ids is not None:
+                    items = [value] if isinstance(value, str) else value
+                    if isinstance(items, list):
+                        citations.extend(((*path, key, j), c) for j, c in enumerate(items)
+                                         if isinstance(c, str) and c not in claim_ids)
+                else:
+                    cite(value, (*path, key))
+        elif isinstance(raw, list):
+            for j, item in enumerate(raw):
+                cite(item, (*path, j))
+
+    for name, raw in nodes.items():
+        found = raw.get("parents") if isinstance(raw, Mapping) else None
+        found = [found] if isinstance(found, str) else found
+        if isinstance(found, list):
+            parents.extend((("nodes", name, "parents", i), p) for i, p in enumerate(found)
+                           if isinstance(p, str) and p not in names)
+        cite(raw, ("nodes", name))
+        states = raw.get("states") if isinstance(raw, Mapping) else None
+        definition = raw.get("definition") if isinstance(raw, Mapping) else None
+        meanings = definition.get("states") if isinstance(definition, Mapping) else None
+        if isinstance(states, list) and isinstance(meanings, Mapping):
+            own = {s for s in states if isinstance(s, str)}
+            defined.extend((("nodes", name, "definition", "states", s), str(s))
+                           for s in meanings if s not in own)
+    problems = []
+    for unknown, what, hint in (
+        (parents, "parents name no node of the model", "check the spelling of node names"),
+        (citations, "citations name no claim", "check the claim ids, or add the claims"),
+        (defined, "defined states are not states of their node",
+         "define each node's states, as listed under its states:"),
+    ):
+        if len(unknown) <= _MANY_UNKNOWN:
+            continue
+        path, _ = unknown[0]
+        shown = ", ".join(f"'{_short_text(x)}' (line {lines.line(at)})" for at, x in unknown[:5])
+        problems.append(Problem(f"{len(unknown):,} {what}: {shown}, ...", hint=hint,
+                                file=filename, line=lines.line(path), field=format_path(path)))
+    return problems
+
+
+def _limit_problems(filename: str, lines: _Lines, data: Any) -> list[Problem]:
+    """The model against the limits, from the raw data, before any check that grows with it.
+
+    Its numbers of nodes, claims and states, then many names that name nothing
+    (:func:`_unknown_references`), then the sizes of its CPTs.
+
+    A node's CPT size is its states times its parents' (a parent that is unknown or has no
+    usable states counts as two, the fewest a node has), so a node refused here is too large
+    whatever the rest of the file says.
+    """
+    nodes = data.get("nodes") if isinstance(data, Mapping) else None
+    if not isinstance(nodes, Mapping):
+        return []
+
+    def problem(path: tuple[Any, ...], message: str, hint: str) -> Problem:
+        return Problem(message, hint=hint, file=filename, line=lines.line(path),
+                       field=format_path(path))
+
+    claims = data.get("claims")
+    problems: list[Problem] = []
+    if len(nodes) > MAX_NODES:
+        problems.append(problem(("nodes",), f"the model has {len(nodes):,} nodes, more than "
+                                f"the limit of {MAX_NODES:,}", "split it into several models"))
+    if isinstance(claims, Mapping) and len(claims) > MAX_CLAIMS:
+        problems.append(problem(("claims",), f"the model quotes {len(claims):,} claims, more "
+                                f"than the limit of {MAX_CLAIMS:,}",
+                                "split it into several models"))
+    if problems:
+        return problems
+    cards: dict[Any, int] = {}
+    for name, raw in nodes.items():
+        raw = raw if isinstance(raw, Mapping) else {}
+        states = raw.get("states")
+        definition = raw.get("definition")
+        defined = definition.get("states") if isinstance(definition, Mapping) else None
+        for path, items, verb in ((("states",), states, "has"),
+                                  (("definition", "states"), defined, "defines")):
+            if isinstance(items, list | Mapping) and len(items) > MAX_STATES:
+                problems.append(problem(
+                    ("nodes", name, *path),
+                    f"'{name}' {verb} {len(items):,} states, more than the limit of {MAX_STATES}",
+                    "group the states into fewer, broader ones"))
+        cards[name] = max(len(states), 2) if isinstance(states, list) else 2
+    if problems:
+        return problems
+    problems = _unknown_references(filename, lines, nodes, claims)
+    if problems:
+        return problems
+    total = 0
+    for name, raw in nodes.items():
+        parents = raw.get("parents") if isinstance(raw, Mapping) else None
+        parents = [parents] if isinstance(parents, str) else parents
+        if not isinstance(parents, list):
+            parents = []
+        unique = dict.fromkeys(p for p in parents if isinstance(p, str))
+        parent_cards = [cards.get(p, 2) for p in unique]
+        entries = cpt_entries(cards[name], parent_cards, limit=MAX_CPT_ENTRIES)
+        total += min(entries, MAX_CPT_ENTRIES + 1)
+        if entries <= MAX_CPT_ENTRIES:
+            continue
+        log10 = math.log10(cards[name]) + sum(math.log10(c) for c in parent_cards)
+        size = (f"{cpt_entries(cards[name], parent_cards):,}" if log10 < 15
+                else f"about 10^{int(log10)}")
+        problems.append(problem(
+            ("nodes", name, "parents"),
+            f"the CPT of '{name}' would have {size} entries ({cards[name]} states × "
+            f"{len(parent_cards)} parents' states), more than the limit of {MAX_CPT_ENTRIES:,}",
+            "give it fewer parents or states (e.g. merge some parents into an intermediate "
+            "node); the limit holds for every form, as a logit or noisy_or CPT is built in "
+            "full too, and a table needs a row per parent configuration"))
+    if not problems and total > MAX_MODEL_CPT_ENTRIES:
+        problems.append(problem(
+            ("nodes",),
+            f"the model's CPTs would have {total:,} entries in all, more than the limit of "
+            f"{MAX_MODEL_CPT_ENTRIES:,}",
+            "use fewer parents or states on the largest nodes"))
+    return problems
 
 
 def _locate(
@@ -340,7 +682,8 @@ def _validate(data: Any) -> tuple[list[Issue], ModelSpec | None]:
     raw_nodes = data.get("nodes")
     raw_nodes = raw_nodes if isinstance(raw_nodes, Mapping) else {}
     raw_claims = data.get("claims", {})
-    claim_ids = list(raw_claims) if isinstance(raw_claims, Mapping) else None
+    # dicts, not lists: in file order, and `in` costs O(1) however many names a file has
+    claim_ids = dict.fromkeys(raw_claims) if isinstance(raw_claims, Mapping) else None
     nodes: dict[str, Node] = {}
     raw_edges: list[tuple[str, str]] = []
     cited_raw: set[str] = set()
@@ -348,7 +691,7 @@ def _validate(data: Any) -> tuple[list[Issue], ModelSpec | None]:
         node = spec.nodes.get(name) if spec is not None else partial_node(raw)
         if spec is None:
             cited_raw |= raw_citations(raw)
-        if node is not None and isinstance(name, str) and _IDENT.match(name):
+        if node is not None and isinstance(name, str) and _IDENT.fullmatch(name):
             nodes[name] = node
             if node.cpt is not None or spec is not None:
                 continue
@@ -360,7 +703,7 @@ def _validate(data: Any) -> tuple[list[Issue], ModelSpec | None]:
     issues += check_model(
         nodes,
         claim_ids,
-        all_nodes=[str(n) for n in raw_nodes],
+        all_nodes=dict.fromkeys(str(n) for n in raw_nodes),
         raw_edges=raw_edges,
         raw_citations=cited_raw,
         default_memoryless=_default_memoryless(data, spec),
@@ -384,12 +727,22 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _raw_loc(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """`loc` with each mapping key as written in the file (pydantic reports key True as 1)."""
+def _raw_loc(
+    data: Any, loc: tuple[Any, ...], keys: dict[int, dict[Any, Any]] | None = None
+) -> tuple[Any, ...]:
+    """`loc` with each mapping key as written in the file (pydantic reports key True as 1).
+
+    `keys` caches each mapping's keys (by ``id``) for the errors of one validation, so that a
+    file with thousands of errors in one mapping is not read once per error.
+    """
+    keys = {} if keys is None else keys
     out = []
     for part in loc:
         if isinstance(data, Mapping):
-            part = next((k for k in data if k == part and type(k) is not type(part)), part)
+            if not isinstance(part, str):  # only a number can equal a key of another type
+                if id(data) not in keys:
+                    keys[id(data)] = {k: k for k in data}
+                part = keys[id(data)].get(part, part)
             data = data.get(part)
         elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
             data = data[part]
@@ -401,8 +754,16 @@ def _raw_loc(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def _schema_issues(exc: ValidationError, root: type[BaseModel], data: Any) -> list[Issue]:
     issues: list[Issue] = []
+    keys: dict[int, dict[Any, Any]] = {}
+    suggestions = _MANY_UNKNOWN  # "did you mean" for the first ones only: each costs time
+
+    def suggest(word: str, choices: list[str]) -> str | None:
+        nonlocal suggestions
+        suggestions -= 1
+        return did_you_mean(word, choices) if suggestions >= 0 else None
+
     for err in exc.errors(include_url=False):
-        loc = _raw_loc(data, tuple(x for x in err["loc"] if x != "[key]"))
+        loc = _raw_loc(data, tuple(x for x in err["loc"] if x != "[key]"), keys)
         kind = err["type"]
         value = err.get("input")
         if kind == "extra_forbidden":
@@ -411,7 +772,7 @@ def _schema_issues(exc: ValidationError, root: type[BaseModel], data: Any) -> li
             key = loc[-1]
             hint = (
                 (getattr(model, "hint_for_key", {}).get(str(key)) if model else None)
-                or did_you_mean(str(key), fields)
+                or suggest(str(key), fields)
                 or (f"allowed keys: {', '.join(fields)}" if fields else None)
             )
             if not loc[:-1] and not hint:
@@ -419,6 +780,11 @@ def _schema_issues(exc: ValidationError, root: type[BaseModel], data: Any) -> li
             issues.append((loc, f"unknown key '{key}'", hint))
         elif kind == "missing":
             issues.append((loc[:-1], f"missing required key '{loc[-1]}'", None))
+        elif isinstance(value, float) and not math.isfinite(value) and kind not in (
+            "value_error", "assertion_error"
+        ):  # pydantic's own message would be about a bound or a type ("should be <= 0.5")
+            issues.append((loc, f"{value} is not a finite number",
+                           "write a number here, not .nan or .inf"))
         elif kind in ("value_error", "assertion_error"):
             cause = (err.get("ctx") or {}).get("error")
             message = getattr(cause, "message", None) or str(cause or err["msg"])
@@ -429,7 +795,7 @@ def _schema_issues(exc: ValidationError, root: type[BaseModel], data: Any) -> li
                 (
                     loc,
                     f"{_short(value)} is not one of: {', '.join(expected)}",
-                    did_you_mean(str(value), expected),
+                    suggest(str(value), expected),
                 )
             )
         elif kind in ("model_type", "dict_type", "model_attributes_type"):

@@ -20,7 +20,8 @@ volatile      1–6                    a ceasefire, a news cycle
 ============  =====================  ==========================================
 
 ``none`` declares a condition without memory (drawn afresh every step given its causes), and
-``{half_life_months: [lo, hi]}`` gives the range in numbers.
+``{half_life_months: [lo, hi]}`` gives the range in numbers: finite, from
+:data:`MIN_HALF_LIFE_MONTHS` to :data:`MAX_HALF_LIFE_MONTHS` (a few days to a century).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from forecast.model.distributions import FixedValue, ProbabilityPrior
 from forecast.model.priors import PriorError, beta_for_band, normalise_word
 
 __all__ = [
+    "MAX_HALF_LIFE_MONTHS",
+    "MIN_HALF_LIFE_MONTHS",
     "PERSISTENCE_WORDS",
     "STEP_MONTHS",
     "half_life_months",
@@ -52,6 +55,12 @@ PERSISTENCE_WORDS: dict[str, tuple[float, float]] = {
     "volatile": (1.0, 6.0),
 }
 """Half-life ranges in months (5% and 95% quantiles of the prior) for each word."""
+
+MIN_HALF_LIFE_MONTHS = 0.1
+"""Shortest half-life a range may give (about three days; shorter is ``none``)."""
+
+MAX_HALF_LIFE_MONTHS = 1_200.0
+"""Longest half-life a range may give (100 years)."""
 
 _FORM = "e.g. persistence: stable, persistence: none, or {half_life_months: [12, 48]}"
 
@@ -95,14 +104,25 @@ def persistence_range(value: Any) -> tuple[str, tuple[float, float]] | None:
         raise PriorError(f"'{value}' is not a persistence word", hint)
     if isinstance(value, Mapping) and set(value) == {"half_life_months"}:
         pair = value["half_life_months"]
-        try:
-            lo, hi = (float(x) for x in pair)
-        except (TypeError, ValueError):
-            raise PriorError(f"half_life_months must be two numbers, got {pair!r}",
-                             _FORM) from None
+        numbers = (
+            isinstance(pair, list | tuple)
+            and len(pair) == 2
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in pair)
+        )
+        if not numbers:
+            shown = repr(pair) if len(repr(pair)) <= 60 else repr(pair)[:57] + "..."
+            raise PriorError(f"half_life_months must be two numbers, got {shown}", _FORM)
+        lo, hi = float(pair[0]), float(pair[1])
         if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
             raise PriorError(f"half_life_months [{lo:g}, {hi:g}] needs 0 < lo < hi (finite)",
                              _FORM)
+        if lo < MIN_HALF_LIFE_MONTHS or hi > MAX_HALF_LIFE_MONTHS:
+            raise PriorError(
+                f"half_life_months [{lo:g}, {hi:g}] goes beyond {MIN_HALF_LIFE_MONTHS:g} to "
+                f"{MAX_HALF_LIFE_MONTHS:,.0f} months (a few days to 100 years)",
+                "use persistence: none for a state that does not last, or a range within "
+                "those bounds",
+            )
         return f"half-life {lo:g}–{hi:g} months", (lo, hi)
     raise PriorError(f"cannot read persistence {value!r}", _FORM)
 

@@ -44,6 +44,10 @@ very strong  10–30                 2.30–3.40
 ``odds_ratio: [lo, hi]`` gives custom edges (both above 1, or both below 1 for ``lowers``);
 ``log_odds: x`` fixes the effect.
 
+Numbers must be finite (no ``.nan`` or ``.inf``) and in range: Beta parameters in
+(0, :data:`MAX_BETA_PARAMETER`], odds ratios within 1/:data:`MAX_ODDS_RATIO` to
+:data:`MAX_ODDS_RATIO`, a fixed shift within ±:data:`MAX_LOG_ODDS`.
+
 The distributions themselves (:class:`ProbabilityPrior`, :class:`EffectPrior`,
 :class:`DirichletPrior`, :class:`FixedValue`) live in :mod:`forecast.model.distributions` and are
 re-exported here.
@@ -70,6 +74,9 @@ from forecast.model.distributions import (
 )
 
 __all__ = [
+    "MAX_BETA_PARAMETER",
+    "MAX_LOG_ODDS",
+    "MAX_ODDS_RATIO",
     "PROBABILITY_BANDS",
     "PROBABILITY_SYNONYMS",
     "QUANTILES",
@@ -121,6 +128,15 @@ STRENGTH_ODDS_RATIOS: dict[str, tuple[float, float]] = {
     "very strong": (10.0, 30.0),
 }
 """Strength words and the odds-ratio range (5 %–95 %) each stands for."""
+
+MAX_BETA_PARAMETER = 1e6
+"""Largest parameter of ``{beta: [a, b]}`` (a Beta that narrow is a fixed number: write that)."""
+
+MAX_ODDS_RATIO = 1e6
+"""Largest odds ratio of ``odds_ratio: [lo, hi]`` (and smallest: its inverse)."""
+
+MAX_LOG_ODDS = math.log(MAX_ODDS_RATIO)
+"""Largest size of a fixed ``log_odds`` shift (about 13.8: an odds ratio of a million)."""
 
 _Z = 1.6448536269514722
 """``scipy.stats.norm.ppf(0.95)`` to the last bit (a test checks it): kept as a number so that
@@ -343,6 +359,8 @@ def _probability_form(value: Any) -> FixedValue | ProbabilityPrior | tuple[float
         word, (lo, hi) = probability_word(value)
         return lo, hi, f"{word} ({_band_text(lo, hi)})"
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise PriorError(f"probability {value} is not a finite number", _FORMS_HINT)
         if not 0 <= value <= 1:
             raise PriorError(f"probability {value} is outside [0, 1]", _FORMS_HINT)
         return FixedValue(float(value))
@@ -354,8 +372,12 @@ def _probability_form(value: Any) -> FixedValue | ProbabilityPrior | tuple[float
             raise PriorError(f"not a probability prior: {dict(value)!r}", hint or _FORMS_HINT)
         if keys[0] == "beta":
             a, b = _pair(value["beta"], "beta")
-            if a <= 0 or b <= 0:
-                raise PriorError(f"beta parameters must be > 0, got [{a}, {b}]")
+            if not all(math.isfinite(x) and 0 < x <= MAX_BETA_PARAMETER for x in (a, b)):
+                raise PriorError(
+                    f"beta parameters must be finite numbers > 0 and at most "
+                    f"{MAX_BETA_PARAMETER:,.0f}, got [{a:g}, {b:g}]",
+                    "e.g. {beta: [2, 8]}; for a fixed probability write the number itself",
+                )
             return ProbabilityPrior(a, b, "")
         lo, hi = _pair(value["between"], "between")
         _check_band(lo, hi)
@@ -409,6 +431,15 @@ def effect_prior(
             "e.g. strength: moderate",
         )
     if log_odds is not None:
+        if not math.isfinite(log_odds):
+            raise PriorError(f"log_odds {log_odds} is not a finite number",
+                             "write a number, e.g. log_odds: 1.5, or use a strength word")
+        if abs(log_odds) > MAX_LOG_ODDS:
+            raise PriorError(
+                f"log_odds {log_odds:g} is beyond ±{MAX_LOG_ODDS:.3g}",
+                f"a shift of {MAX_LOG_ODDS:.3g} is an odds ratio of {MAX_ODDS_RATIO:,.0f}, which "
+                "already makes the outcome all but certain; use a smaller shift",
+            )
         if log_odds == 0 or (log_odds > 0) != (sign > 0):
             raise PriorError(
                 f"log_odds {log_odds} contradicts direction '{direction}'",
@@ -422,8 +453,18 @@ def effect_prior(
         label = f"{direction}, {word} (odds ratio {lo:g}–{hi:g})"
     else:
         lo, hi = _pair(odds_ratio, "odds_ratio")
-        if lo <= 0 or hi <= 0 or lo == hi:
-            raise PriorError(f"odds_ratio [{lo:g}, {hi:g}] needs two different positive numbers")
+        if lo <= 0 or hi <= 0 or lo == hi or not (math.isfinite(lo) and math.isfinite(hi)):
+            raise PriorError(
+                f"odds_ratio [{lo:g}, {hi:g}] needs two different positive finite numbers",
+                "e.g. odds_ratio: [2, 5], or [0.2, 0.5] for an effect that lowers the odds",
+            )
+        if not all(1 / MAX_ODDS_RATIO <= x <= MAX_ODDS_RATIO for x in (lo, hi)):
+            raise PriorError(
+                f"odds_ratio [{lo:g}, {hi:g}] goes beyond 1/{MAX_ODDS_RATIO:,.0f} to "
+                f"{MAX_ODDS_RATIO:,.0f}",
+                "an odds ratio of a million already makes the outcome all but certain; "
+                "use a narrower range",
+            )
         lo, hi = min(lo, hi), max(lo, hi)
         if lo < 1 < hi or 1 in (lo, hi):
             raise PriorError(

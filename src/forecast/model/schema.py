@@ -8,16 +8,17 @@ the whole model (parents, states, rows, claims). Every model forbids unknown key
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    PositiveFloat,
     PositiveInt,
     ValidationError,
     ValidatorFunctionWrapHandler,
@@ -35,6 +36,15 @@ from forecast.model import persistence, priors
 from forecast.provenance import stable_hash
 
 __all__ = [
+    "DATE_RANGE",
+    "MAX_CLAIMS",
+    "MAX_CPT_ENTRIES",
+    "MAX_MODEL_CPT_ENTRIES",
+    "MAX_NODES",
+    "MAX_PSEUDO_COUNT",
+    "MAX_STATES",
+    "MAX_WINDOW_DAYS",
+    "MAX_WINDOW_MONTHS",
     "Broken",
     "Claim",
     "Cpt",
@@ -51,18 +61,87 @@ __all__ = [
     "Source",
     "Table",
     "Window",
+    "cpt_entries",
     "format_path",
 ]
 
+# --------------------------------------------------------------------------------------------
+# limits: what a model file may hold, checked before anything is built from it
+# --------------------------------------------------------------------------------------------
+
+MAX_NODES = 1_000
+"""Most nodes a model may have (the flagship has 22)."""
+
+MAX_STATES = 100
+"""Most states a node may have (the flagship's have at most 3)."""
+
+MAX_CLAIMS = 1_000
+"""Most claims a model may quote (the flagship quotes 18)."""
+
+MAX_CPT_ENTRIES = 1_000_000
+"""Most entries one node's CPT may have: its own states times the product of its parents'.
+
+Every form is built in full (a logit or noisy-OR node too), for every parameter draw at once, so
+this bounds memory before anything is allocated; a table also needs one row per parent
+configuration.
+"""
+
+MAX_MODEL_CPT_ENTRIES = 5_000_000
+"""Most entries all CPTs of a model may have together. Each parameter value fills at least one
+entry, so this also bounds the model's total parameter count."""
+
+MAX_WINDOW_MONTHS = 1_200
+"""Longest event window in months (100 years)."""
+
+MAX_WINDOW_DAYS = 36_525
+"""Longest event window in days (100 years)."""
+
+MAX_PSEUDO_COUNT = 1e6
+"""Largest pseudo-count of a table row's ``counts``."""
+
+DATE_RANGE = (dt.date(1900, 1, 1), dt.date(2100, 12, 31))
+"""The dates a model file may name (a source's date, an event's ``complete_from``)."""
+
+
+def cpt_entries(card: int, parent_cards: Iterable[int], limit: int | None = None) -> int:
+    """Entries of a CPT: `card` times the product of `parent_cards`.
+
+    Parameters
+    ----------
+    card : int
+        The node's number of states.
+    parent_cards : iterable of int
+        Its parents' numbers of states.
+    limit : int, optional
+        Stop multiplying once the product exceeds this (the result is then only known to be
+        larger), so that a node with thousands of parents costs nothing.
+
+    Returns
+    -------
+    int
+    """
+    total = card
+    for c in parent_cards:
+        total *= c
+        if limit is not None and total > limit:
+            break
+    return total
+
 
 def format_path(path: tuple[Any, ...]) -> str:
-    """Write a key path as ``nodes.x.cpt.logit.effects[0].strength``."""
+    """Write a key path as ``nodes.x.cpt.logit.effects[0].strength``.
+
+    A key with a character that does not print (a newline, a tab) is shown as its repr, so a
+    problem stays on one line.
+    """
     out = ""
     for part in path:
         if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            text = str(part)
+            text = text if text.isprintable() else repr(text)
+            out += f".{text}" if out else text
     return out
 
 
@@ -75,10 +154,51 @@ class Invalid(ValueError):
         self.hint = hint
 
 
-_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_MODEL_NAME = re.compile(r"^[a-z0-9_]+$")
-_CLAIM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# matched with fullmatch: "$" would also match before a trailing newline
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_MODEL_NAME = re.compile(r"[a-z0-9_]+")
+_CLAIM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _BOOL_HINT = 'YAML reads unquoted yes/no/on/off/true/false as booleans; quote it, e.g. "yes"'
+
+
+def _shown(value: str) -> str:
+    """`value` quoted for a message (repr: a trailing newline shows), shortened."""
+    return repr(value) if len(value) <= 60 else repr(value[:57]) + "..."
+
+
+def _date_form(value: Any) -> Any:
+    """A date is written as one (YAML reads ``2015-08-24`` as a date), not a number or a time."""
+    if isinstance(value, dt.datetime):
+        raise Invalid(f"expected a date, got the date and time {value.isoformat(' ')}",
+                      "write the date only, as YYYY-MM-DD")
+    if isinstance(value, bool | int | float):
+        raise Invalid(f"expected a date, got {value!r}", "write dates as YYYY-MM-DD")
+    return value
+
+
+def _in_date_range(value: dt.date) -> dt.date:
+    lo, hi = DATE_RANGE
+    if not lo <= value <= hi:
+        raise Invalid(f"the date {value.isoformat()} is outside {lo.isoformat()} to "
+                      f"{hi.isoformat()}", "check the year; write dates as YYYY-MM-DD")
+    return value
+
+
+ModelDate = Annotated[dt.date, BeforeValidator(_date_form), AfterValidator(_in_date_range)]
+"""A date of a model file: within :data:`DATE_RANGE`."""
+
+
+def _pseudo_count(value: float) -> float:
+    if not math.isfinite(value) or not 0 < value <= MAX_PSEUDO_COUNT:
+        raise Invalid(f"a pseudo-count must be a finite number > 0 and at most "
+                      f"{MAX_PSEUDO_COUNT:,.0f}, got {value!r}",
+                      "e.g. counts: {low: 3, high: 1}; for a fixed distribution use "
+                      "probabilities: {...}")
+    return value
+
+
+PseudoCount = Annotated[float, AfterValidator(_pseudo_count)]
+"""A table row's pseudo-count: finite, > 0, at most :data:`MAX_PSEUDO_COUNT`."""
 
 
 def _text_check(kind: str, pattern: re.Pattern[str], rule: str) -> Callable[[Any], Any]:
@@ -87,8 +207,8 @@ def _text_check(kind: str, pattern: re.Pattern[str], rule: str) -> Callable[[Any
             raise Invalid(f"{kind} {value} was read as a boolean, not text", _BOOL_HINT)
         if not isinstance(value, str):
             raise Invalid(f"{kind} must be text, got {value!r}", rule)
-        if not pattern.match(value):
-            raise Invalid(f"{kind} '{value}' is not valid", rule)
+        if not pattern.fullmatch(value):
+            raise Invalid(f"{kind} {_shown(value)} is not valid", rule)
         return value
 
     return check
@@ -163,7 +283,7 @@ class Source(_Model):
 
     title: str
     publisher: str | None = None
-    date: dt.date | None = None
+    date: ModelDate | None = None
     author: str | None = None
     url: str | None = None
     file: str | None = None
@@ -306,6 +426,22 @@ class Window(_Model):
     months: PositiveInt | None = None
     days: PositiveInt | None = None
 
+    @field_validator("months")
+    @classmethod
+    def _months_bound(cls, value: int | None) -> int | None:
+        if value is not None and value > MAX_WINDOW_MONTHS:
+            raise Invalid(f"a window of {value:,} months is longer than 100 years",
+                          f"give at most {MAX_WINDOW_MONTHS:,} months, e.g. window: {{months: 24}}")
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _days_bound(cls, value: int | None) -> int | None:
+        if value is not None and value > MAX_WINDOW_DAYS:
+            raise Invalid(f"a window of {value:,} days is longer than 100 years",
+                          f"give at most {MAX_WINDOW_DAYS:,} days, e.g. window: {{days: 90}}")
+        return value
+
     @model_validator(mode="after")
     def _one_unit(self) -> Window:
         if (self.months is None) == (self.days is None):
@@ -318,14 +454,16 @@ class Definition(_Model):
 
     ``complete_from`` is the first day from which the record is complete: for an event, every
     closed step from then on in which the record holds no occurrence is observed as
-    non-occurrence (its first state), unless ``nonoccurrence: false``.
+    non-occurrence (its first state), unless ``nonoccurrence: false`` (a silence says nothing)
+    or ``nonoccurrence: {detection: <probability>}`` (the record catches that share of the
+    occurrences: a silence is weaker evidence, :class:`Silence`).
     """
 
     kind: Literal["condition", "event"]
     window: Window | None = None
     record: str | None = None
-    complete_from: dt.date | None = None
-    nonoccurrence: bool = True
+    complete_from: ModelDate | None = None
+    nonoccurrence: bool | Silence = True
     states: dict[StateName, str]
 
 
@@ -341,6 +479,18 @@ def _check_probability(value: Any) -> Any:
 
 ProbabilityValue = Annotated[Any, BeforeValidator(_check_probability)]
 """A probability prior in its short form: word, number, {beta: ...} or {between: ...}."""
+
+
+class Silence(_Justified):
+    """``nonoccurrence: {detection: ..., assumption: ...}``: a record that misses occurrences.
+
+    ``detection`` is the share of the event's occurrences its record catches, a probability
+    prior (an estimative word, ``{between: [lo, hi]}``, ``{beta: [a, b]}`` or a number). A closed
+    step without a row then has likelihood 1 on "did not happen" and ``1 − detection`` on each
+    other state (:func:`forecast.evidence.steps.timeline`).
+    """
+
+    detection: ProbabilityValue
 
 
 class ProbabilityField(_Justified):
@@ -372,7 +522,7 @@ class Row(_Justified):
     when: dict[NodeName, StateName] = {}
     prior: dict[StateName, ProbabilityValue] | None = None
     probabilities: dict[StateName, float] | None = None
-    counts: dict[StateName, PositiveFloat] | None = None
+    counts: dict[StateName, PseudoCount] | None = None
 
     @model_validator(mode="after")
     def _one_value(self) -> Row:
@@ -538,15 +688,18 @@ def _scenario_problems(data: Any) -> list[InitErrorDetails]:
     if not isinstance(scenarios, list):
         return []
     names = [n for n in nodes if isinstance(n, str)]
+    known = set(names)
     out: list[InitErrorDetails] = []
     seen: set[str] = set()
     for i, name in enumerate(scenarios):
-        if not isinstance(name, str) or not _IDENT.match(name):
+        if not isinstance(name, str) or not _IDENT.fullmatch(name):
             continue  # the field's own check reports it
-        if name not in names:
+        if name not in known:
+            # a suggestion costs time in proportion to the nodes: the first few only
+            suggestion = did_you_mean(name, names) if len(out) < 5 else None
             error = Invalid(
                 f"scenario '{name}' is not a node of the model",
-                did_you_mean(name, names) or "list node names under model.scenarios",
+                suggestion or "list node names under model.scenarios",
             )
         elif name in seen:
             error = Invalid(f"scenario '{name}' is listed twice", "list each node once")
