@@ -368,3 +368,17 @@ def test_doubt_loosens_the_priors_the_sampler_starts_from(model):
     assert all(sd1[n] > sd0[n] for n in probs), (sd0[probs], sd1[probs])
     # the same means (5 standard errors of 2,000 draws)
     assert all(abs(mean1[n] - mean0[n]) < 5 * sd1[n] / np.sqrt(2000) for n in probs)
+
+
+def test_a_checkpoint_that_cannot_be_written_is_a_warning_not_a_failure(model, ledger, tmp_path,
+                                                                       caplog):
+    from forecast.ops.store import CheckpointFolder
+
+    spec = load_spec(model)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    folder = CheckpointFolder(blocker / "checkpoints")  # under a regular file: cannot exist
+    with caplog.at_level("WARNING"):
+        found = dynamic_forecasts(spec, load_ledger(ledger, spec), ["2016-06-30"],
+                                  particles=PARTICLES, checkpoints=folder)
+    assert found and "could not keep a checkpoint" in caplog.text

@@ -283,10 +283,12 @@ def test_history_reports_and_skips_each_kind_of_damaged_run(tmp_path, fast_updat
     result = CliRunner().invoke(main, ["history", str(MODEL), "--runs", str(runs)])
     assert result.exit_code == 0, result.output
     warnings_ = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings_) == 4, result.stderr
-    for run, reason in ((truncated, "truncated"), (bad_json, "unreadable"),
+    # one line per damaged run, and one for LATEST, which names the damaged newest run
+    assert len(warnings_) == 5, result.stderr
+    for run, reason in ((truncated, "the manifest says"), (bad_json, "is not JSON"),
                         (no_summary, "is missing"), (tampered, "sha256 does not match")):
         assert any(run.run_id in w and reason in w for w in warnings_), (reason, result.stderr)
+    assert any("LATEST" in w and "not a valid run" in w for w in warnings_), result.stderr
     assert healthy.run_id in result.stdout
     assert not any(run.run_id in result.stdout for run in made[1:])
     # the damaged latest run is no obstacle to the next update either

@@ -13,6 +13,7 @@ runs, so ``forecast --help`` and ``forecast validate`` do not pay for PyMC, arvi
 from __future__ import annotations
 
 import json
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +38,22 @@ FORECASTER: Forecaster | None = None
 default (:func:`~forecast.inference.importance.posterior_forecast`). The CLI never sets it: it
 is the seam through which tests give the commands a stub, with
 ``monkeypatch.setattr(forecast.cli, "FORECASTER", stub)``."""
+
+
+class _Seconds(click.FloatRange):
+    """A number of seconds: finite and at least 0 (``nan``, ``inf`` and negatives refused)."""
+
+    name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{value!r} is not a finite number of seconds.", param, ctx)
+        return seconds
 
 
 def _forecaster() -> dict[str, Any]:
@@ -225,8 +242,9 @@ def _posterior(path: Path, hard: dict[str, str], lik: dict[str, list[float]], se
               help="Print a JSON object: status, run_id, summary records and changes.")
 @click.option("--allow-unconverged", is_flag=True,
               help="Publish even if the diagnostics fail (the manifest says so).")
-@click.option("--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
-              metavar="SECONDS", help="How long to wait for another update's lock (then exit 75).")
+@click.option("--lock-timeout", type=_Seconds(), default=60.0, show_default=True,
+              metavar="SECONDS", help="How long to wait for another update's lock (then exit 75); "
+                                      "a finite number, at least 0.")
 @_semantics_options
 def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, seed: int,
            as_json: bool, allow_unconverged: bool, lock_timeout: float, snapshot: bool,
@@ -239,9 +257,12 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
     The model runs over time steps: each ledger row is evidence about its own step, source
     grades and non-occurrence count, and the parameters are learned from the whole record
     (--snapshot for the old semantics).
-    Exit codes: 0 published or unchanged, 1 unexpected failure, 2 bad input (nothing
-    written), 3 diagnostics failed (nothing published unless --allow-unconverged), 75
-    another update held the lock past --lock-timeout (nothing written; retry later).
+    Exit codes: 0 published or unchanged, 1 unexpected failure, 2 bad input or a run store
+    that cannot be written (nothing written), 3 diagnostics failed (nothing published unless
+    --allow-unconverged; also when the inputs equal those of a latest run that failed them),
+    75 another update held the lock past --lock-timeout (nothing written; retry later).
+    Damaged runs are skipped with a warning each; a read-only store still answers an update
+    whose inputs equal its latest run's.
 
     \b
     Example:
@@ -263,7 +284,20 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
         raise SystemExit(EXIT_UNEXPECTED) from None
     from forecast.report.text import update_text
 
-    click.echo(json.dumps(result.to_json(), indent=2) if as_json else update_text(result))
+    for problem in result.problems:
+        click.echo(f"warning: skipped in the run store: {problem}", err=True)
+    # "unpublishable" is an unchanged run that failed its diagnostics: shown as unchanged
+    shown = replace(result, status="unchanged") if result.status == "unpublishable" else result
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else update_text(shown))
+    if result.status == "unpublishable":
+        latest = "?" if result.run is None else result.run.run_id
+        click.echo(f"error: the inputs equal those of run {latest}, which failed its "
+                   "diagnostics (published with --allow-unconverged); nothing written: "
+                   + "; ".join(result.failed), err=True)
+        raise SystemExit(EXIT_DIAGNOSTICS)
+    if not result.publishable and result.status == "unchanged":
+        click.echo("warning: unchanged, and the run failed its diagnostics: "
+                   + "; ".join(result.failed), err=True)
     if result.status == "unconverged":
         click.echo("error: the posterior failed its diagnostics, nothing was published: "
                    + "; ".join(result.failed), err=True)

@@ -314,18 +314,21 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
     SpecError
         If the model file is invalid.
     RunStoreError
-        If there is no such run, it is damaged, or it was made from a different model.
+        If there is no such run, it is damaged, or it was made from a different model. Other
+        damaged runs, and a damaged ``LATEST`` (the newest valid run is then the latest), are
+        skipped and listed in the brief's notes.
     """
     spec = load_spec(model_path)
     store = RunStore(runs_dir, spec.name)
     chosen = _pick_run(store, run)
+    skipped = [f"Skipped in the run store: {p}" for p in store.problems]
     forecast = chosen.forecast()
     if forecast.attrs.get("model_hash") != spec.fingerprint:
         raise RunStoreError(f"{chosen.path}: the run is not a forecast of {model_path}", [
             Problem("the model differs from the one the run was made from", file=str(model_path),
                     hint="pass the model file the run used, or run forecast update again")])
     manifest = chosen.manifest
-    notes: list[str] = []
+    notes: list[str] = skipped
     previous = _previous_run(store, manifest, notes)
     dynamic = manifest.get("semantics") == "dynamic"
     rows = _shown(_run_evidence(chosen, spec, notes), notes if dynamic else None)
@@ -421,19 +424,27 @@ def _horizons(forecast: Forecast, found: list[Judgment]) -> list[Horizon]:
 
 
 def _pick_run(store: RunStore, run: str) -> Run:
+    """The run to brief, checked; damaged runs skipped on the way are in ``store.problems``."""
     if run == "latest":
         chosen = store.latest()
         if chosen is None:
             raise RunStoreError(f"{store.dir}: no published run of {store.model_name}", [
-                Problem("no valid run", file=str(store.dir), hint="run forecast update first")])
+                Problem("no valid run", file=str(store.dir), hint="run forecast update first"),
+                *store.problems])
         return chosen
-    ids = [r.run_id for r in store.runs()]
-    if run not in ids:
+    runs = store.runs()
+    found = {r.run_id: r for r in runs}
+    if run not in found:
+        ids = list(found)
         hint = did_you_mean(run, ids) or (f"the runs are {', '.join(ids[-5:])}" if ids
                                           else "run forecast update first")
+        folder = str(store.dir / run)
+        damaged = [p for p in store.problems if p.file is not None
+                   and (p.file == folder or p.file.startswith(folder + os.sep))]
         raise RunStoreError(f"{store.dir}: no run '{run}'", [
-            Problem("no such run", hint=hint, field=f"--run {run}")])
-    return store.read_run(run)
+            Problem("no such run" if not damaged else "the run is damaged", hint=hint,
+                    field=f"--run {run}"), *damaged])
+    return found[run]
 
 
 def _previous_run(store: RunStore, manifest: dict, notes: list[str]) -> Run | None:

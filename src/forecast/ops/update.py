@@ -2,15 +2,20 @@
 
 :func:`update` validates every input before anything is written, then, under the model's lock
 in the :class:`~forecast.ops.store.RunStore`, either finds the same inputs already published
-("unchanged"), or computes the posterior and publishes it atomically ("published"), or refuses
-a forecast whose diagnostics failed ("unconverged"). :func:`history` reads every valid run back
-as a :class:`History` (a table, and a cube by ``to_xarray``).
+("unchanged", or "unpublishable" when that run failed its diagnostics), or computes the
+posterior and publishes it atomically ("published"), or refuses a forecast whose diagnostics
+failed ("unconverged"). A store that cannot be written still answers an update whose inputs
+equal its latest run's (read without the lock: runs and ``LATEST`` are replaced atomically).
+Damaged runs and a damaged ``LATEST`` are skipped and reported (:attr:`UpdateResult.problems`).
+:func:`history` reads every valid run back as a :class:`History` (a table, and a cube by
+``to_xarray``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +26,7 @@ import pandas as pd
 import xarray as xr
 
 from forecast._dates import as_of_date
-from forecast.errors import ForecastError, Problem, RunStoreError, did_you_mean
+from forecast.errors import ForecastError, LockTimeout, Problem, RunStoreError, did_you_mean
 from forecast.evidence.ledger import case_from_rows, load_ledger, no_rows, rows_as_of
 from forecast.inference.dynamic import DEFAULT_PARTICLES, dynamic_forecasts
 from forecast.inference.importance import Forecaster, posterior_forecast
@@ -38,11 +43,15 @@ class UpdateResult:
 
     Attributes
     ----------
-    status : {"published", "unchanged", "unconverged"}
-        A new run was published; the inputs equal the latest run's (nothing written); or the
-        diagnostics failed and nothing was published.
+    status : {"published", "unchanged", "unpublishable", "unconverged"}
+        A new run was published; the inputs equal the latest run's (nothing written); they
+        equal the latest run's, which failed its diagnostics (it was published with
+        `allow_unconverged`; nothing written, and not an answer to publish: the CLI exits 3,
+        as for "unconverged"; with `allow_unconverged` again the status is "unchanged",
+        `publishable` false); or the diagnostics failed and nothing was published.
     run : Run or None
-        The new run, or for "unchanged" the latest one; None for "unconverged".
+        The new run, or for "unchanged" and "unpublishable" the latest one; None for
+        "unconverged".
     summary : pandas.DataFrame
         The forecast's summary (for "unconverged", of the unpublished forecast).
     previous : Run or None
@@ -57,7 +66,10 @@ class UpdateResult:
     publishable : bool
         Whether the forecast passed its diagnostics.
     failed : list of str
-        The failed diagnostics.
+        The failed diagnostics (for an unchanged run, as its manifest records them).
+    problems : list of Problem
+        The damaged runs skipped and a damaged ``LATEST`` (the latest run is then the newest
+        valid one), as :attr:`RunStore.problems <forecast.ops.store.RunStore.problems>`.
     """
 
     status: str
@@ -69,6 +81,7 @@ class UpdateResult:
     scenarios: list[str]
     publishable: bool = True
     failed: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def run_path(self) -> Path | None:
@@ -90,7 +103,7 @@ class UpdateResult:
         return sorted(now - then), sorted(then - now)
 
     def to_json(self) -> dict:
-        """A JSON-ready dict: status, run id and path, summary records and changes."""
+        """A JSON-ready dict: status, run id and path, summary records, changes, problems."""
         return {
             "status": self.status,
             "run_id": None if self.run is None else self.run.run_id,
@@ -103,6 +116,7 @@ class UpdateResult:
             "changes": json.loads(self.changes.to_json(orient="records")),
             "evidence_changes": (None if (diff := self.evidence_changes()) is None else
                                  {"added": diff[0], "dropped": diff[1]}),
+            "problems": [str(p) for p in self.problems],
         }
 
 
@@ -149,6 +163,26 @@ def _changes(before: pd.DataFrame | None, after: pd.DataFrame,
     return merged[columns].reset_index(drop=True)
 
 
+def _unchanged(previous: Run, scenarios: list[str], allow_unconverged: bool,
+               problems: list[Problem]) -> UpdateResult:
+    """The answer to an update whose inputs equal the latest run's: nothing is written.
+
+    "unchanged", unless that run failed its diagnostics and they are not allowed: then
+    "unpublishable", with the reasons its manifest records, so a scheduler is not told that
+    all is well.
+    """
+    summary = previous.summary
+    publishable = bool(previous.manifest["publishable"])
+    failed: list[str] = []
+    if not publishable:
+        failed = [str(x) for x in previous.manifest["diagnostics"].get("failed", [])] or [
+            "the run's manifest says it is not publishable"]
+    status = "unchanged" if publishable or allow_unconverged else "unpublishable"
+    return UpdateResult(status, previous, summary, previous, summary,
+                        _changes(None, summary, scenarios), scenarios, publishable, failed,
+                        problems)
+
+
 def update(
     model_path: str | os.PathLike[str],
     ledger_path: str | os.PathLike[str] | None = None,
@@ -171,7 +205,10 @@ def update(
     of (model file sha256, ledger sha256, as-of, seed, options) equals the latest run's, nothing is
     written ("unchanged"); otherwise the posterior is computed and, if its diagnostics pass
     (or `allow_unconverged`), published atomically ("published"); else nothing is published
-    ("unconverged").
+    ("unconverged"). Same inputs as a latest run that failed its diagnostics give
+    "unpublishable" unless `allow_unconverged`. A store that cannot be written answers an update
+    whose inputs equal its latest run's, read without the lock, and refuses any other before
+    computing anything. Damaged runs are skipped and reported in the result's ``problems``.
 
     Parameters
     ----------
@@ -188,7 +225,7 @@ def update(
     allow_unconverged : bool
         Publish even when the diagnostics fail (the manifest says ``publishable: false``).
     lock_timeout : float
-        Seconds to wait for a concurrent update.
+        Seconds to wait for a concurrent update (finite, at least 0).
     forecaster : callable, optional
         The snapshot semantics' forecaster, called as ``forecaster(spec, case, seed=seed,
         as_of=day)`` (a :class:`~forecast.inference.importance.Forecaster`; default
@@ -213,9 +250,19 @@ def update(
     ------
     SpecError, EvidenceError
         Bad model, ledger or as-of date (nothing written).
-    RunStoreError
+    ForecastError
+        A `lock_timeout` that is negative or not a number.
+    LockTimeout
         Another update held the lock for longer than `lock_timeout`.
+    RunStoreError
+        The store cannot be written (a read-only folder, a path under a file, ``LATEST`` a
+        folder) and the inputs differ from its latest run's: nothing is written or computed.
     """
+    if not (isinstance(lock_timeout, int | float) and math.isfinite(lock_timeout)
+            and lock_timeout >= 0):
+        raise ForecastError(f"lock_timeout={lock_timeout!r}: not a number of seconds", [Problem(
+            "must be a finite number of seconds, at least 0", field="lock_timeout",
+            hint="e.g. 60")])
     model_path = Path(model_path)
     day = _as_of_text(as_of)
     chosen = resolve_semantics(semantics, forecaster)
@@ -238,15 +285,25 @@ def update(
     scenarios = list(spec.scenarios) if spec.scenarios else list(spec.node_names)
 
     store = RunStore(runs_dir, spec.name, lock_timeout=lock_timeout)
-    lock = store.acquire()
+    try:
+        lock = store.acquire()
+    except LockTimeout:
+        raise
+    except RunStoreError:
+        # The store cannot be written (not even the lock file). Runs and LATEST are replaced
+        # atomically, so reading without the lock is safe: same inputs, same answer.
+        previous = store.latest()
+        if previous is None or previous.manifest["inputs_hash"] != key:
+            raise
+        return _unchanged(previous, scenarios, allow_unconverged, list(store.problems))
     try:
         store.clean_temporaries()
         previous = store.latest()
-        previous_summary = previous.summary if previous is not None else None
+        problems = list(store.problems)
         if previous is not None and previous.manifest["inputs_hash"] == key:
-            return UpdateResult("unchanged", previous, previous_summary, previous,
-                                previous_summary, _changes(None, previous_summary, scenarios),
-                                scenarios, bool(previous.manifest["publishable"]))
+            return _unchanged(previous, scenarios, allow_unconverged, problems)
+        store.check_writable()  # before the forecast: a refusal costs nothing
+        previous_summary = previous.summary if previous is not None else None
         if chosen == "snapshot":
             result = snapshot(spec, case, seed=seed, as_of=day)
         else:
@@ -261,7 +318,7 @@ def update(
         changes = _changes(previous_summary, summary, scenarios)
         if not result.publishable and not allow_unconverged:
             return UpdateResult("unconverged", None, summary, previous, previous_summary,
-                                changes, scenarios, False, failed)
+                                changes, scenarios, False, failed, problems)
         manifest = {
             "model_name": spec.name,
             "model_path": str(model_path),
@@ -285,7 +342,7 @@ def update(
         }
         run = store.publish(result, manifest, rows)
         return UpdateResult("published", run, summary, previous, previous_summary, changes,
-                            scenarios, result.publishable, failed)
+                            scenarios, result.publishable, failed, problems)
     finally:
         lock.release()
 
@@ -300,7 +357,7 @@ class History:
         One row per (run, node, state), oldest run first; columns run_id, as_of, created,
         method, publishable, node, state, mean, hdi_5%, hdi_95%, mcse.
     problems : list of Problem
-        One per damaged run folder, which was skipped.
+        One or more per damaged run folder, which was skipped; one for a damaged ``LATEST``.
     """
 
     frame: pd.DataFrame
@@ -358,10 +415,21 @@ def history(model_name: str, runs_dir: str | os.PathLike[str] = "runs", *,
     Returns
     -------
     History
-        The table (:attr:`History.frame`), the damaged run folders skipped
-        (:attr:`History.problems`) and :meth:`History.to_xarray` for a (run, node, state) cube.
+        The table (:attr:`History.frame`), the damaged run folders skipped and a damaged
+        ``LATEST`` (:attr:`History.problems`) and :meth:`History.to_xarray` for a (run, node,
+        state) cube. A store that does not exist yet has no runs and no problems.
+
+    Raises
+    ------
+    RunStoreError
+        If ``runs_dir/<model_name>`` is not a folder that can be read (a file, a path under a
+        file, no permission): no run can be listed.
     """
-    scan = RunStore(runs_dir, model_name).scan()
+    store = RunStore(runs_dir, model_name)
+    problem = store.folder_problem()
+    if problem is not None:
+        raise RunStoreError(f"{store.dir}: not a run store folder", [problem])
+    scan = store.scan()
     frames = []
     for run in scan.runs:
         table = run.summary
