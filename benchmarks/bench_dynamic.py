@@ -143,7 +143,7 @@ def outcomes(spec, ledger):
     hits = resolved.rows[(resolved.rows["how"] == "finding")
                          & (resolved.rows["state"] != resolved.rows["node"].map(first))]
     complete = [n for n, x in spec.nodes.items() if x.definition.kind == "event"
-                and x.definition.nonoccurrence and x.definition.complete_from is not None]
+                and x.definition.nonoccurrence is True and x.definition.complete_from is not None]
     return complete, set(zip(hits["node"], hits["step"], strict=True)), resolved
 
 

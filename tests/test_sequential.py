@@ -44,6 +44,20 @@ def _one_event():
     return DynamicNetwork(net, {"c": [[0.9, 0.1], [0.1, 0.9]]})
 
 
+PRIORS = {"h_low": ProbabilityPrior(2.0, 8.0), "h_high": ProbabilityPrior(3.0, 4.0),
+          "rho": ProbabilityPrior(8.0, 2.0)}
+"""The one-event model's parameters: the hazard when c is low and high, c's persistence."""
+
+
+def _tables(values):
+    """The one-event model's CPTs and transition for a batch of parameter values."""
+    lo, hi, rho = (np.asarray(values[k]).reshape(-1) for k in ("h_low", "h_high", "rho"))
+    e = np.stack([np.stack([1 - lo, lo], -1), np.stack([1 - hi, hi], -1)], axis=1)
+    r = rho[:, None, None]
+    return ({"c": np.broadcast_to([0.5, 0.5], (len(rho), 2)), "e": e},
+            {"c": r * np.eye(2) + (1 - r) * np.array([0.5, 0.5])})
+
+
 def test_ibis_posterior_matches_importance_sampling_with_many_draws():
     dn = _one_event()
     engine = DynamicEngine(dn)
@@ -53,17 +67,8 @@ def test_ibis_posterior_matches_importance_sampling_with_many_draws():
     lik = step_likelihoods(dn.slice, steps, [(t, "e", "yes" if t in occurred else "no")
                                              for t in range(steps)]
                            + [(t, "c", "high") for t in (3, 17)])
-    space = ParameterSpace({"h_low": ProbabilityPrior(2.0, 8.0),
-                            "h_high": ProbabilityPrior(3.0, 4.0),
-                            "rho": ProbabilityPrior(8.0, 2.0)})
-
-    def tables(values):
-        lo, hi, rho = (np.asarray(values[k]).reshape(-1) for k in ("h_low", "h_high", "rho"))
-        e = np.stack([np.stack([1 - lo, lo], -1), np.stack([1 - hi, hi], -1)], axis=1)
-        c0 = np.broadcast_to([0.5, 0.5], (len(rho), 2))
-        r = rho[:, None, None]
-        t = r * np.eye(2) + (1 - r) * np.array([0.5, 0.5])
-        return {"c": c0, "e": e}, {"c": t}
+    space = ParameterSpace(PRIORS)
+    tables = _tables
 
     batched = {k: v[None] for k, v in lik.items()}  # (1, steps, card)
     sampler = IBIS(engine, space, tables, lambda v, s: batched, particles=600, moves=5, seed=2)
@@ -106,17 +111,9 @@ def _sbc_pvalues(sampler_priors: dict, runs: int = 60, bins: int = 6) -> dict[st
 
     dn = _one_event()
     engine = DynamicEngine(dn)
-    truth_space = ParameterSpace({"h_low": ProbabilityPrior(2.0, 8.0),
-                                  "h_high": ProbabilityPrior(3.0, 4.0),
-                                  "rho": ProbabilityPrior(8.0, 2.0)})
+    truth_space = ParameterSpace(PRIORS)
     space = ParameterSpace(sampler_priors)
-
-    def tables(values):
-        lo, hi, rho = (np.asarray(values[k]).reshape(-1) for k in ("h_low", "h_high", "rho"))
-        e = np.stack([np.stack([1 - lo, lo], -1), np.stack([1 - hi, hi], -1)], axis=1)
-        r = rho[:, None, None]
-        return ({"c": np.broadcast_to([0.5, 0.5], (len(rho), 2)), "e": e},
-                {"c": r * np.eye(2) + (1 - r) * np.array([0.5, 0.5])})
+    tables = _tables
 
     rng = np.random.default_rng(2024)
     steps = 20
@@ -168,19 +165,10 @@ def test_a_pass_resumed_from_its_checkpoint_is_the_pass_from_the_start():
     lik = step_likelihoods(dn.slice, steps, [(t, "e", "yes" if t % 7 == 3 else "no")
                                              for t in range(steps)])
     batched = {k: v[None] for k, v in lik.items()}
-    space = ParameterSpace({"h_low": ProbabilityPrior(2.0, 8.0),
-                            "h_high": ProbabilityPrior(3.0, 4.0),
-                            "rho": ProbabilityPrior(8.0, 2.0)})
-
-    def tables(values):
-        lo, hi, rho = (np.asarray(values[k]).reshape(-1) for k in ("h_low", "h_high", "rho"))
-        e = np.stack([np.stack([1 - lo, lo], -1), np.stack([1 - hi, hi], -1)], axis=1)
-        r = rho[:, None, None]
-        return ({"c": np.broadcast_to([0.5, 0.5], (len(rho), 2)), "e": e},
-                {"c": r * np.eye(2) + (1 - r) * np.array([0.5, 0.5])})
+    space = ParameterSpace(PRIORS)
 
     def sampler():
-        return IBIS(engine, space, tables, lambda v, s: batched, particles=300, seed=5)
+        return IBIS(engine, space, _tables, lambda v, s: batched, particles=300, seed=5)
 
     whole = sampler()
     full = whole.run(steps)[steps - 1]

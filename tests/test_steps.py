@@ -67,3 +67,61 @@ def test_nonoccurrence_fills_closed_steps_without_a_row_from_the_complete_record
     for row in none.itertuples():
         assert tl.fixed[row.node][row.step].tolist() == [1.0, 0.0]
     assert len(timeline(ledger, spec, "2016-08-15", nonoccurrence=False).rows) < len(tl.rows)
+
+
+@pytest.fixture(scope="module")
+def silent_spec():
+    """The flagship with its six incomplete records read as catching some occurrences."""
+    from pathlib import Path
+
+    from forecast.model.load import parse_spec
+
+    text = Path(FLAGSHIP).read_text(encoding="utf-8")
+    assert text.count("      nonoccurrence: false\n") == 6
+    text = text.replace("      nonoccurrence: false\n", "      nonoccurrence: {detection: "
+                        "roughly even chance, assumption: a test}\n")
+    return parse_spec(text, "silent.yaml")
+
+
+def test_an_incomplete_records_silence_is_weak_evidence_with_a_learned_detection(silent_spec,
+                                                                                  ledger):
+    spec = silent_spec
+    tl = timeline(ledger, spec, "2016-08-15")
+    silent = tl.rows[tl.rows["how"] == "silence"]
+    partial = {n for n, node in spec.nodes.items()
+               if node.definition.nonoccurrence not in (True, False)}
+    assert set(silent["node"]) == partial and len(partial) == 6
+    assert {(s, n) for s, n in tl.silences} == set(zip(silent["step"], silent["node"],
+                                                      strict=True))
+    seen = tl.rows.loc[~tl.rows["how"].isin(["silence", "nonoccurrence"]), ["node", "step"]]
+    assert not set(zip(seen["node"], seen["step"], strict=True)) & set(
+        zip(silent["node"], silent["step"], strict=True))
+    names = {f"record.{n}.detection" for n in partial}
+    assert names <= set(tl.parameters)
+    assert all(tl.parameters[n].label.startswith("roughly even chance") for n in names)
+    values = {n: np.array([0.9, 0.2]) for n in tl.parameters}
+    lik = tl.likelihoods(values)
+    step, node = tl.silences[0]
+    np.testing.assert_allclose(lik[node][:, step], [[1.0, 0.1], [1.0, 0.8]])
+    # only the date's own step: the same numbers
+    at = tl.likelihoods(values, at=step)
+    np.testing.assert_allclose(at[node][:, 0], lik[node][:, step])
+    with pytest.raises(Exception, match="parameters"):
+        tl.likelihoods()
+    # certain findings only: a silence, being uncertain, is not observed; nor without records
+    assert "silence" not in set(timeline(ledger, spec, "2016-08-15", grades=False).rows["how"])
+    assert "silence" not in set(timeline(ledger, spec, "2016-08-15",
+                                         nonoccurrence=False).rows["how"])
+    # the flagship itself keeps these records unobserved
+    assert "silence" not in set(timeline(ledger, load_spec(FLAGSHIP), "2016-08-15").rows["how"])
+
+
+def test_the_brief_lists_rows_not_silences_and_counts_them(silent_spec, ledger):
+    from forecast.ops.brief import _shown
+
+    rows = timeline(ledger, silent_spec, "2016-08-15").rows
+    notes: list[str] = []
+    shown = _shown(rows, notes)
+    assert set(shown["how"]) == {"report", "soft"}
+    silent = int((rows["how"] == "silence").sum())
+    assert silent and any(f"{silent} closed steps" in n and "silences" in n for n in notes)

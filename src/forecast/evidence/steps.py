@@ -19,6 +19,12 @@ evidence of a dynamic model (:mod:`forecast.model.time`) up to an as-of date:
   observed as "did not happen" (its first state). These observations are rows of the timeline
   (``how == "nonoccurrence"``, source ``record``), stored with each run in ``evidence.csv``.
   ``nonoccurrence=False`` switches them all off.
+* **An incomplete record's silence is weaker evidence.** Where the definition says the record
+  catches only a share of the occurrences (``nonoccurrence: {detection: <probability>}``), a
+  closed step without a row is a *silence* (``how == "silence"``): likelihood 1 on "did not
+  happen" and ``1 − d`` on each other state, where the detection ``d`` is a parameter
+  (``record.<node>.detection``) with the definition's prior. A record that only ever holds
+  occurrences would otherwise teach the model that the event is commoner than it is.
 
 Step 0 is the step holding the ledger's first row (or ``start``); the as-of date's step is the
 last step, *open* when the as-of date is not its last day: its rows up to the as-of day count,
@@ -29,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -38,17 +44,24 @@ from forecast._dates import as_of_date
 from forecast.errors import EvidenceError, Problem
 from forecast.evidence.case import Case
 from forecast.evidence.observations import ObservationModel, Report
-from forecast.model.schema import ModelSpec
+from forecast.model.distributions import FixedValue, ProbabilityPrior
+from forecast.model.priors import probability_prior
+from forecast.model.schema import ModelSpec, Silence
 from forecast.model.time import Calendar
 
-__all__ = ["RECORD_SOURCE", "TIMELINE_COLUMNS", "Timeline", "timeline"]
+__all__ = ["RECORD_SOURCE", "TIMELINE_COLUMNS", "Timeline", "detection_name", "timeline"]
 
 RECORD_SOURCE = "record"
 """The source named on non-occurrence rows: the node's public record, read as complete."""
 
 TIMELINE_COLUMNS = ("id", "date", "node", "state", "likelihood", "grade", "source", "url",
                     "note", "step", "step_label", "how")
-"""Columns of :attr:`Timeline.rows` (``how``: finding, report, soft or nonoccurrence)."""
+"""Columns of :attr:`Timeline.rows` (``how``: finding, report, soft, nonoccurrence or silence)."""
+
+
+def detection_name(node: str) -> str:
+    """The parameter of the share of `node`'s occurrences its record catches."""
+    return f"record.{node}.detection"
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,10 @@ class Timeline:
         Graded hard rows with their steps.
     observation : ObservationModel
         The sources and their reliability priors (empty without reports).
+    silences : tuple of (int, str)
+        Closed steps without a row on an event whose record catches a share of occurrences.
+    detection : dict of str to ProbabilityPrior or FixedValue
+        ``record.<node>.detection`` → its prior (or fixed value), for the nodes with silences.
     """
 
     calendar: Calendar
@@ -80,11 +97,13 @@ class Timeline:
     fixed: dict[str, np.ndarray]
     reports: tuple[tuple[int, Report], ...]
     observation: ObservationModel
+    silences: tuple[tuple[int, str], ...] = ()
+    detection: Mapping[str, ProbabilityPrior | FixedValue] = field(default_factory=dict)
 
     @property
     def parameters(self) -> dict[str, object]:
-        """The observation parameters (source reliabilities) with their priors."""
-        return dict(self.observation.priors)
+        """The observation parameters (source reliabilities, detections) with their priors."""
+        return {**self.observation.priors, **self.detection}
 
     def likelihoods(self, values: Mapping[str, np.ndarray] | None = None, *,
                     steps: int | None = None, at: int | None = None) -> dict[str, np.ndarray]:
@@ -93,8 +112,8 @@ class Timeline:
         Parameters
         ----------
         values : mapping of str to ndarray, optional
-            ``source.<name>.reliability`` draws, shape ``(B,)`` each; required when the
-            timeline has reports.
+            ``source.<name>.reliability`` and ``record.<node>.detection`` draws, shape
+            ``(B,)`` each; required when the timeline has reports or silences.
         steps : int, optional
             Length of the result (default :attr:`steps`); steps beyond the evidence are ones
             (a forecast's horizon).
@@ -122,6 +141,18 @@ class Timeline:
             full = np.ones((1, length, table.shape[1]))
             full[0, :span.stop - span.start] = table[span]
             out[node] = full
+        silent = [(step - first, node) for step, node in self.silences
+                  if at is None or step == at]
+        if (self.reports or silent) and values is None:
+            raise EvidenceError("reports and silences need their parameters", [Problem(
+                "no reliability or detection draws",
+                hint="pass the draws of Timeline.parameters", field="values")])
+        for step, node in silent:  # 1 on "did not happen", 1 − d on the others
+            assert values is not None
+            d = np.asarray(values[detection_name(node)], dtype=float).reshape(-1)
+            if out[node].shape[0] != len(d):  # a silent node always has a fixed table
+                out[node] = np.repeat(out[node], len(d), axis=0)
+            out[node][:, step, 1:] *= (1.0 - d)[:, None]
         if not self.reports:
             return out
         if values is None:
@@ -225,31 +256,44 @@ def timeline(
                         "grade": row.grade, "source": row.source, "url": row.url,
                         "note": row.note, "step": step,
                         "step_label": calendar.label(step), "how": how})
+    silences: list[tuple[int, str]] = []
+    detection: dict[str, ProbabilityPrior | FixedValue] = {}
     if nonoccurrence:
         for node, spec_node in spec.nodes.items():
             definition = spec_node.definition
-            if definition.kind != "event" or not definition.nonoccurrence \
+            silence = definition.nonoccurrence
+            if definition.kind != "event" or silence is False \
                     or definition.complete_from is None:
                 continue
+            graded = silence if isinstance(silence, Silence) else None
+            if graded is not None and not grades:
+                continue  # without grades nothing uncertain is observed: skip the silences
             begin = calendar.index(definition.complete_from)
             if calendar.first_day(begin) < definition.complete_from:
                 begin += 1  # the record must be complete for the whole step
             for step in range(max(begin, 0), closed):
                 if (node, step) in seen:
                     continue
-                onehot = np.zeros(len(states[node]))
-                onehot[0] = 1.0
-                table(node)[step] *= onehot
                 end = calendar.last_day(step)
+                if graded is not None:
+                    silences.append((step, node))
+                    table(node)  # its likelihood is per draw: ones here
+                    detection[detection_name(node)] = probability_prior(graded.detection)
+                    how, note = "silence", ("no row on this event in a step its record covers "
+                                            "in part (detection learned)")
+                else:
+                    onehot = np.zeros(len(states[node]))
+                    onehot[0] = 1.0
+                    table(node)[step] *= onehot
+                    how, note = "nonoccurrence", "no row on this event in a step its record covers"
                 records.append({"id": f"none:{node}:{calendar.label(step)}",
                                 "date": pd.Timestamp(end), "node": node,
                                 "state": states[node][0], "likelihood": None, "grade": "",
-                                "source": RECORD_SOURCE, "url": "",
-                                "note": "no row on this event in a step its record covers",
-                                "step": step,
-                                "step_label": calendar.label(step), "how": "nonoccurrence"})
+                                "source": RECORD_SOURCE, "url": "", "note": note,
+                                "step": step, "step_label": calendar.label(step), "how": how})
     frame = pd.DataFrame.from_records(records, columns=list(TIMELINE_COLUMNS))
     frame = frame.sort_values(["step", "date"], kind="stable").reset_index(drop=True)
     cases = [Case(reports=tuple(r for _, r in reports))]
     observation = ObservationModel(states, cases)
-    return Timeline(calendar, steps, closed, frame, fixed, tuple(reports), observation)
+    return Timeline(calendar, steps, closed, frame, fixed, tuple(reports), observation,
+                    tuple(silences), detection)

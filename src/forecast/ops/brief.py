@@ -397,15 +397,20 @@ def _scorecard(spec: ModelSpec, forecast: Forecast) -> list[ClaimVerdict]:
 
 
 def _shown(rows: pd.DataFrame | None, notes: list[str] | None) -> pd.DataFrame | None:
-    """A run's rows without its non-occurrence rows (counted in `notes`, if given)."""
+    """A run's rows without its non-occurrence and silence rows (counted in `notes`)."""
     if rows is None or "how" not in rows.columns:
         return rows
     none = rows["how"] == "nonoccurrence"
+    silent = rows["how"] == "silence"
     if notes is not None and none.any():
         notes.append(f"{int(none.sum())} closed steps without a row on an event whose record "
                      "is complete were observed as non-occurrence (listed in the run's "
                      "evidence.csv).")
-    return rows[~none].reset_index(drop=True)
+    if notes is not None and silent.any():
+        notes.append(f"{int(silent.sum())} closed steps without a row on an event whose record "
+                     "catches only a share of occurrences counted as silences, weak evidence "
+                     "that it did not happen (listed in the run's evidence.csv).")
+    return rows[~(none | silent)].reset_index(drop=True)
 
 
 def _horizons(forecast: Forecast, found: list[Judgment]) -> list[Horizon]:

@@ -327,7 +327,8 @@ def _dynamic_frame(spec: ModelSpec, ledger: pd.DataFrame | None, days: list[str]
     for dated in found:
         result = dated.forecast
         frames.append(replay_rows(result, dated.as_of,
-                                  int((dated.evidence["how"] != "nonoccurrence").sum())))
+                                  int((~dated.evidence["how"].isin(
+                                      ["nonoccurrence", "silence"])).sum())))
         if not result.publishable:
             failed[dated.as_of] = list(result.attrs["diagnostics"].get("failed", []))
     frame = pd.concat(frames, ignore_index=True)
