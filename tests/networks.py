@@ -71,3 +71,30 @@ def random_dynamic(rng: np.random.Generator, n: int, cards: tuple[int, int] = (2
         for node in persistent
     }
     return DynamicNetwork(net, transitions)
+
+
+def one_event():
+    """One binary condition c that persists, and an event e caused by it (a two-slice model)."""
+    from forecast.network.dynamic import DynamicNetwork
+
+    net = Network({"c": ["low", "high"], "e": ["no", "yes"]}, {"e": ["c"]},
+                  {"c": [0.5, 0.5], "e": [[0.9, 0.1], [0.6, 0.4]]})
+    return DynamicNetwork(net, {"c": [[0.9, 0.1], [0.1, 0.9]]})
+
+
+def one_event_priors():
+    """The one-event model's parameters and their priors."""
+    from forecast.model.distributions import ProbabilityPrior
+
+    return {"h_low": ProbabilityPrior(2.0, 8.0), "h_high": ProbabilityPrior(3.0, 4.0),
+            "rho": ProbabilityPrior(8.0, 2.0)}
+
+
+def one_event_tables(values):
+    """The one-event model's CPTs and transition for a batch of parameter values: the hazard
+    when c is low (``h_low``) and high (``h_high``), and c's persistence (``rho``)."""
+    lo, hi, rho = (np.asarray(values[k]).reshape(-1) for k in ("h_low", "h_high", "rho"))
+    e = np.stack([np.stack([1 - lo, lo], -1), np.stack([1 - hi, hi], -1)], axis=1)
+    r = rho[:, None, None]
+    return ({"c": np.broadcast_to([0.5, 0.5], (len(rho), 2)), "e": e},
+            {"c": r * np.eye(2) + (1 - r) * np.array([0.5, 0.5])})

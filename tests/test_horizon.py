@@ -9,27 +9,14 @@ from forecast.inference.horizon import horizon_draws
 from forecast.inference.sequential import Snapshot
 from forecast.inference.space import ParameterSpace
 from forecast.model.distributions import ProbabilityPrior
-from forecast.network.dynamic import DynamicEngine, DynamicNetwork
+from forecast.network.dynamic import DynamicEngine
 from forecast.network.exact import ExactEngine
 from forecast.network.network import Network
-
-
-def _model():
-    net = Network({"c": ["low", "high"], "e": ["no", "yes"]}, {"e": ["c"]},
-                  {"c": [0.5, 0.5], "e": [[0.9, 0.1], [0.6, 0.4]]})
-    return DynamicNetwork(net, {"c": [[0.9, 0.1], [0.1, 0.9]]})
-
-
-def _tables(values):
-    lo, hi, rho = (np.asarray(values[k]).reshape(-1) for k in ("h_low", "h_high", "rho"))
-    e = np.stack([np.stack([1 - lo, lo], -1), np.stack([1 - hi, hi], -1)], axis=1)
-    r = rho[:, None, None]
-    return ({"c": np.broadcast_to([0.5, 0.5], (len(rho), 2)), "e": e},
-            {"c": r * np.eye(2) + (1 - r) * np.array([0.5, 0.5])})
+from tests.networks import one_event, one_event_tables
 
 
 def test_event_within_h_steps_and_condition_at_h_match_the_unrolled_network():
-    dn = _model()
+    dn = one_event()
     engine = DynamicEngine(dn)
     space = ParameterSpace({"h_low": ProbabilityPrior(2.0, 8.0),
                             "h_high": ProbabilityPrior(3.0, 4.0),
@@ -37,9 +24,9 @@ def test_event_within_h_steps_and_condition_at_h_match_the_unrolled_network():
     z = space.sample(np.random.default_rng(1), 3)
     frontier = np.array([[0.2, 0.8], [0.7, 0.3], [0.5, 0.5]])
     snap = Snapshot(step=10, z=z, logw=np.zeros(3), frontier=frontier, log_evidence=0.0)
-    draws = horizon_draws(engine, snap, space, _tables, events=["e"], horizons=(1, 3))
+    draws = horizon_draws(engine, snap, space, one_event_tables, events=["e"], horizons=(1, 3))
     values = space.values(z)
-    cpts, trans = _tables(values)
+    cpts, trans = one_event_tables(values)
     for i in range(3):
         # steps 1..3 after the snapshot, unrolled: c@0 is the snapshot's frontier
         states = {f"{n}@{t}": ["low", "high"] if n == "c" else ["no", "yes"]

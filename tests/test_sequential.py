@@ -14,8 +14,8 @@ from forecast.model.distributions import (
     FixedValue,
     ProbabilityPrior,
 )
-from forecast.network.dynamic import DynamicEngine, DynamicNetwork, step_likelihoods
-from forecast.network.network import Network
+from forecast.network.dynamic import DynamicEngine, step_likelihoods
+from tests.networks import one_event, one_event_priors, one_event_tables
 
 
 def test_parameter_space_round_trips_and_its_density_integrates_to_the_prior():
@@ -37,29 +37,10 @@ def test_parameter_space_round_trips_and_its_density_integrates_to_the_prior():
     assert w.mean() == pytest.approx(1.0, abs=0.02)  # the density is normalised
 
 
-def _one_event():
-    """One binary condition c that persists, and an event e caused by it."""
-    net = Network({"c": ["low", "high"], "e": ["no", "yes"]}, {"e": ["c"]},
-                  {"c": [0.5, 0.5], "e": [[0.9, 0.1], [0.6, 0.4]]})
-    return DynamicNetwork(net, {"c": [[0.9, 0.1], [0.1, 0.9]]})
-
-
-PRIORS = {"h_low": ProbabilityPrior(2.0, 8.0), "h_high": ProbabilityPrior(3.0, 4.0),
-          "rho": ProbabilityPrior(8.0, 2.0)}
-"""The one-event model's parameters: the hazard when c is low and high, c's persistence."""
-
-
-def _tables(values):
-    """The one-event model's CPTs and transition for a batch of parameter values."""
-    lo, hi, rho = (np.asarray(values[k]).reshape(-1) for k in ("h_low", "h_high", "rho"))
-    e = np.stack([np.stack([1 - lo, lo], -1), np.stack([1 - hi, hi], -1)], axis=1)
-    r = rho[:, None, None]
-    return ({"c": np.broadcast_to([0.5, 0.5], (len(rho), 2)), "e": e},
-            {"c": r * np.eye(2) + (1 - r) * np.array([0.5, 0.5])})
-
+PRIORS = one_event_priors()
 
 def test_ibis_posterior_matches_importance_sampling_with_many_draws():
-    dn = _one_event()
+    dn = one_event()
     engine = DynamicEngine(dn)
     steps = 30
     rng = np.random.default_rng(4)
@@ -68,7 +49,7 @@ def test_ibis_posterior_matches_importance_sampling_with_many_draws():
                                              for t in range(steps)]
                            + [(t, "c", "high") for t in (3, 17)])
     space = ParameterSpace(PRIORS)
-    tables = _tables
+    tables = one_event_tables
 
     batched = {k: v[None] for k, v in lik.items()}  # (1, steps, card)
     sampler = IBIS(engine, space, tables, lambda v, s: batched, particles=600, moves=5, seed=2)
@@ -109,11 +90,11 @@ def _sbc_pvalues(sampler_priors: dict, runs: int = 60, bins: int = 6) -> dict[st
     chi-square p-value of uniform ranks per parameter."""
     from scipy import stats
 
-    dn = _one_event()
+    dn = one_event()
     engine = DynamicEngine(dn)
     truth_space = ParameterSpace(PRIORS)
     space = ParameterSpace(sampler_priors)
-    tables = _tables
+    tables = one_event_tables
 
     rng = np.random.default_rng(2024)
     steps = 20
@@ -159,7 +140,7 @@ def test_simulation_based_calibration_catches_a_planted_error():
 def test_a_pass_resumed_from_its_checkpoint_is_the_pass_from_the_start():
     """Checkpoint after step 11, go on to step 29: the same particles, weights and moves as one
     pass (bit for bit), through a save and load of the checkpoint's arrays."""
-    dn = _one_event()
+    dn = one_event()
     engine = DynamicEngine(dn)
     steps = 30
     lik = step_likelihoods(dn.slice, steps, [(t, "e", "yes" if t % 7 == 3 else "no")
@@ -168,7 +149,7 @@ def test_a_pass_resumed_from_its_checkpoint_is_the_pass_from_the_start():
     space = ParameterSpace(PRIORS)
 
     def sampler():
-        return IBIS(engine, space, _tables, lambda v, s: batched, particles=300, seed=5)
+        return IBIS(engine, space, one_event_tables, lambda v, s: batched, particles=300, seed=5)
 
     whole = sampler()
     full = whole.run(steps)[steps - 1]
