@@ -77,12 +77,12 @@ def test_headline_rows_are_the_events_windows_and_horizons_are_cumulative(model,
     both = h[(h["node"] == "caliphate")].groupby("horizon")["mean"].sum()
     np.testing.assert_allclose(both.to_numpy(), 1.0, atol=1e-9)
     assert f.attrs["method"] == "ibis" and f.attrs["as_of"] == "2016-06-30"
-    # the closed quarters 2015Q1..2016Q2 (the as-of day ends it) were observed as "no"
+    # the closed quarters 2015Q1..2016Q1 were observed as "no"; 2016Q2 is closed too (the
+    # as-of day ends it) but ends after the ledger's newest row (2016-05-15): unobserved
     none = dated.evidence[dated.evidence["how"] == "nonoccurrence"]
     assert set(none["node"]) == {"caliphate"}
     assert list(none["step_label"]) == [f"{y}Q{q}" for y, q in
-                                        [(2015, 1), (2015, 2), (2015, 3), (2015, 4), (2016, 1),
-                                         (2016, 2)]]
+                                        [(2015, 1), (2015, 2), (2015, 3), (2015, 4), (2016, 1)]]
 
 
 def test_one_pass_over_many_dates_agrees_with_a_pass_per_date(model, ledger):
@@ -382,3 +382,16 @@ def test_a_checkpoint_that_cannot_be_written_is_a_warning_not_a_failure(model, l
         found = dynamic_forecasts(spec, load_ledger(ledger, spec), ["2016-06-30"],
                                   particles=PARTICLES, checkpoints=folder)
     assert found and "could not keep a checkpoint" in caplog.text
+
+
+def test_an_update_long_after_the_newest_row_says_so(model, ledger, tmp_path):
+    runs = tmp_path / "runs"
+    fresh = update(model, ledger, as_of="2016-06-30", runs_dir=runs, particles=PARTICLES,
+                   allow_unconverged=True)
+    assert fresh.notes == []  # the newest row (2016-05-15) is 46 days before
+    result = CliRunner().invoke(main, ["update", str(model), "--ledger", str(ledger),
+                                       "--as-of", "2017-03-31", "--runs", str(runs),
+                                       "--particles", "500", "--allow-unconverged"])
+    assert result.exit_code == 0, result.output
+    assert "warning: newest evidence: 2016-05-15 (320 days before the as-of date 2017-03-31)" \
+        in result.stderr

@@ -125,3 +125,14 @@ def test_the_brief_lists_rows_not_silences_and_counts_them(silent_spec, ledger):
     assert set(shown["how"]) == {"report", "soft"}
     silent = int((rows["how"] == "silence").sum())
     assert silent and any(f"{silent} closed steps" in n and "silences" in n for n in notes)
+
+
+def test_non_occurrence_stops_where_the_ledger_stops_being_kept(spec, ledger):
+    newest = ledger["date"].max().date()
+    late = timeline(ledger, spec, newest + dt.timedelta(days=400))
+    none = late.rows[late.rows["how"] == "nonoccurrence"]
+    assert late.closed > late.calendar.index(newest) + 3  # a year of closed steps after it
+    assert all(late.calendar.last_day(s) <= newest for s in none["step"])
+    # before the newest row, every closed step counts as it did
+    early = timeline(ledger, spec, "2016-08-15")
+    assert early.rows.loc[early.rows["how"] == "nonoccurrence", "step"].max() == early.closed - 1

@@ -286,6 +286,8 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
 
     for problem in result.problems:
         click.echo(f"warning: skipped in the run store: {problem}", err=True)
+    for note in result.notes:
+        click.echo(f"warning: {note}", err=True)
     # "unpublishable" is an unchanged run that failed its diagnostics: shown as unchanged
     shown = replace(result, status="unchanged") if result.status == "unpublishable" else result
     click.echo(json.dumps(result.to_json(), indent=2) if as_json else update_text(shown))

@@ -28,7 +28,10 @@ evidence of a dynamic model (:mod:`forecast.model.time`) up to an as-of date:
 
 Step 0 is the step holding the ledger's first row (or ``start``); the as-of date's step is the
 last step, *open* when the as-of date is not its last day: its rows up to the as-of day count,
-but its non-occurrence does not (the step's record is not complete yet).
+but its non-occurrence does not (the step's record is not complete yet). Nor does the
+non-occurrence of a step that ends after the ledger's newest row (of any date): the ledger is
+taken as kept up to that row, and an as-of date after it would otherwise read the months
+nobody recorded as months in which nothing happened.
 """
 
 from __future__ import annotations
@@ -258,6 +261,11 @@ def timeline(
                         "step_label": calendar.label(step), "how": how})
     silences: list[tuple[int, str]] = []
     detection: dict[str, ProbabilityPrior | FixedValue] = {}
+    # the record is read only as far as the ledger is kept: its newest row (of any date)
+    kept = ledger["date"].max().date() if len(ledger) else day
+    recorded = closed
+    while recorded > 0 and calendar.last_day(recorded - 1) > kept:
+        recorded -= 1
     if nonoccurrence:
         for node, spec_node in spec.nodes.items():
             definition = spec_node.definition
@@ -271,7 +279,7 @@ def timeline(
             begin = calendar.index(definition.complete_from)
             if calendar.first_day(begin) < definition.complete_from:
                 begin += 1  # the record must be complete for the whole step
-            for step in range(max(begin, 0), closed):
+            for step in range(max(begin, 0), recorded):
                 if (node, step) in seen:
                     continue
                 end = calendar.last_day(step)

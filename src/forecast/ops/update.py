@@ -70,6 +70,9 @@ class UpdateResult:
     problems : list of Problem
         The damaged runs skipped and a damaged ``LATEST`` (the latest run is then the newest
         valid one), as :attr:`RunStore.problems <forecast.ops.store.RunStore.problems>`.
+    notes : list of str
+        Warnings about the inputs, e.g. a ledger whose newest row is more than
+        :data:`STALE_DAYS` before the as-of date.
     """
 
     status: str
@@ -82,6 +85,7 @@ class UpdateResult:
     publishable: bool = True
     failed: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def run_path(self) -> Path | None:
@@ -117,7 +121,30 @@ class UpdateResult:
             "evidence_changes": (None if (diff := self.evidence_changes()) is None else
                                  {"added": diff[0], "dropped": diff[1]}),
             "problems": [str(p) for p in self.problems],
+            "notes": self.notes,
         }
+
+
+STALE_DAYS = 90
+"""An update warns when the ledger's newest row is more than this many days before the as-of."""
+
+
+def freshness(ledger: pd.DataFrame, day: str) -> list[str]:
+    """A warning when the ledger's newest row is more than :data:`STALE_DAYS` before `day`."""
+    if not len(ledger):
+        return []
+    newest = ledger["date"].max().date()
+    gap = (dt.date.fromisoformat(day) - newest).days
+    if gap <= STALE_DAYS:
+        return []
+    return [f"newest evidence: {newest.isoformat()} ({gap} days before the as-of date {day}); "
+            "the steps after it are not read as quiet (no non-occurrence), but nothing new is "
+            "known about them either: add rows to the ledger"]
+
+
+def _noted(result: UpdateResult, notes: list[str]) -> UpdateResult:
+    result.notes.extend(notes)
+    return result
 
 
 def _as_of_text(as_of: object) -> str:
@@ -282,6 +309,7 @@ def update(
         options = {"semantics": chosen, "particles": int(particles), "grades": bool(grades),
                    "nonoccurrence": bool(nonoccurrence)}
     key = inputs_hash(model_sha, ledger_sha, day, seed, options)
+    notes = freshness(ledger, day)
     scenarios = list(spec.scenarios) if spec.scenarios else list(spec.node_names)
 
     store = RunStore(runs_dir, spec.name, lock_timeout=lock_timeout)
@@ -295,13 +323,14 @@ def update(
         previous = store.latest()
         if previous is None or previous.manifest["inputs_hash"] != key:
             raise
-        return _unchanged(previous, scenarios, allow_unconverged, list(store.problems))
+        return _noted(_unchanged(previous, scenarios, allow_unconverged,
+                                 list(store.problems)), notes)
     try:
         store.clean_temporaries()
         previous = store.latest()
         problems = list(store.problems)
         if previous is not None and previous.manifest["inputs_hash"] == key:
-            return _unchanged(previous, scenarios, allow_unconverged, problems)
+            return _noted(_unchanged(previous, scenarios, allow_unconverged, problems), notes)
         store.check_writable()  # before the forecast: a refusal costs nothing
         previous_summary = previous.summary if previous is not None else None
         if chosen == "snapshot":
@@ -317,8 +346,8 @@ def update(
         summary = result.summary
         changes = _changes(previous_summary, summary, scenarios)
         if not result.publishable and not allow_unconverged:
-            return UpdateResult("unconverged", None, summary, previous, previous_summary,
-                                changes, scenarios, False, failed, problems)
+            return _noted(UpdateResult("unconverged", None, summary, previous, previous_summary,
+                                       changes, scenarios, False, failed, problems), notes)
         manifest = {
             "model_name": spec.name,
             "model_path": str(model_path),
@@ -341,8 +370,9 @@ def update(
             "options": options,
         }
         run = store.publish(result, manifest, rows)
-        return UpdateResult("published", run, summary, previous, previous_summary, changes,
-                            scenarios, result.publishable, failed, problems)
+        return _noted(UpdateResult("published", run, summary, previous, previous_summary,
+                                   changes, scenarios, result.publishable, failed, problems),
+                      notes)
     finally:
         lock.release()
 
