@@ -288,11 +288,10 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
         click.echo(f"warning: skipped in the run store: {problem}", err=True)
     for note in result.notes:
         click.echo(f"warning: {note}", err=True)
-    # "unpublishable" is an unchanged run that failed its diagnostics: shown as unchanged
-    shown = replace(result, status="unchanged") if result.status == "unpublishable" else result
-    click.echo(json.dumps(result.to_json(), indent=2) if as_json else update_text(shown))
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else update_text(result))
     if result.status == "unpublishable":
-        latest = "?" if result.run is None else result.run.run_id
+        assert result.run is not None  # an unpublishable update names the latest run
+        latest = result.run.run_id
         click.echo(f"error: the inputs equal those of run {latest}, which failed its "
                    "diagnostics (published with --allow-unconverged); nothing written: "
                    + "; ".join(result.failed), err=True)

@@ -263,9 +263,7 @@ def timeline(
     detection: dict[str, ProbabilityPrior | FixedValue] = {}
     # the record is read only as far as the ledger is kept: its newest row (of any date)
     kept = ledger["date"].max().date() if len(ledger) else day
-    recorded = closed
-    while recorded > 0 and calendar.last_day(recorded - 1) > kept:
-        recorded -= 1
+    recorded = min(closed, max(calendar.index(kept + dt.timedelta(days=1)), 0))
     if nonoccurrence:
         for node, spec_node in spec.nodes.items():
             definition = spec_node.definition
@@ -279,14 +277,14 @@ def timeline(
             begin = calendar.index(definition.complete_from)
             if calendar.first_day(begin) < definition.complete_from:
                 begin += 1  # the record must be complete for the whole step
-            for step in range(max(begin, 0), recorded):
-                if (node, step) in seen:
-                    continue
+            unseen = [t for t in range(max(begin, 0), recorded) if (node, t) not in seen]
+            if graded is not None and unseen:
+                table(node)  # its likelihood is per draw: ones here
+                detection[detection_name(node)] = probability_prior(graded.detection)
+            for step in unseen:
                 end = calendar.last_day(step)
                 if graded is not None:
                     silences.append((step, node))
-                    table(node)  # its likelihood is per draw: ones here
-                    detection[detection_name(node)] = probability_prior(graded.detection)
                     how, note = "silence", ("no row on this event in a step its record covers "
                                             "in part (detection learned)")
                 else:

@@ -181,7 +181,7 @@ def dynamic_forecasts(
     last = max(before.values())
     per = particles // chains
     keep = sorted(set(before.values()) - {-1})
-    fingerprints = _step_fingerprints(final, last)
+    fingerprints = _step_fingerprints(final, last) if checkpoints is not None else []
     passes = []
     for c in range(chains):  # one chain keeps the seeds it always had
         sampler = IBIS(engine, space, tables, lambda v, s: final.likelihoods(v),

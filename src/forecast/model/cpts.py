@@ -103,6 +103,12 @@ def node_cpt(
         If the node's CPT is too large to build (:func:`check_cpt_sizes`).
     """
     check_cpt_sizes(spec, [node])
+    return _node_cpt(spec, node, values, params=params, ops=ops)
+
+
+def _node_cpt(spec: ModelSpec, node: str, values: Mapping[str, Any], *,
+              params: Sequence[Parameter] | None = None, ops: ArrayOps = NUMPY) -> Any:
+    """:func:`node_cpt` without the size check (for callers that checked every node)."""
     ps = [p for p in (parameters(spec) if params is None else params) if p.node == node]
     own = spec.nodes[node]
     cards = tuple(spec.card(q) for q in own.parents)
@@ -231,7 +237,7 @@ def build_cpts(
             n = shape[0]
             break
     arrays = {p.name: _batched(p, values[p.name], n) for p in params}
-    return {name: node_cpt(spec, name, arrays, params=params) for name in spec.nodes}
+    return {name: _node_cpt(spec, name, arrays, params=params) for name in spec.nodes}
 
 
 def prior_mean_network(
@@ -273,7 +279,7 @@ def prior_mean_network(
             cpts[name] = _logit_mean(spec, name, ps, qmc_log2, seed)
         else:
             means = {p.name: _batched(p, p.prior.mean, 1) for p in ps}
-            cpts[name] = node_cpt(spec, name, means, params=ps)[0]
+            cpts[name] = _node_cpt(spec, name, means, params=ps)[0]
     return Network(spec.states, spec.parents, cpts, name=spec.name)
 
 
@@ -310,7 +316,7 @@ def _logit_mean(
             )
             for p in ps
         }
-        acc += node_cpt(spec, name, chunk, params=ps).sum(axis=0)
+        acc += _node_cpt(spec, name, chunk, params=ps).sum(axis=0)
     return acc / total
 
 

@@ -70,7 +70,8 @@ from forecast.errors import Problem, SpecError, did_you_mean, sorted_by_line
 from forecast.model.checks import check_claim_quotes, check_model, partial_node, raw_citations
 from forecast.model.forms import Issue
 from forecast.model.persistence import is_memoryless
-from forecast.model.schema import (
+from forecast.model.schema import (  # _IDENT: names are matched whole (fullmatch)
+    _IDENT,
     MAX_CLAIMS,
     MAX_CPT_ENTRIES,
     MAX_MODEL_CPT_ENTRIES,
@@ -125,7 +126,6 @@ __all__ = [
 ]
 
 _SECTIONS = ("model", "claims", "nodes")
-_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # fullmatch: "$" also matches before a "\n"
 
 MAX_MODEL_BYTES = 5_000_000
 """Largest model file read (5 MB of UTF-8), checked before parsing; the flagship is 51 kB."""
@@ -609,7 +609,7 @@ def _limit_problems(filename: str, lines: _Lines, data: Any) -> list[Problem]:
         unique = dict.fromkeys(p for p in parents if isinstance(p, str))
         parent_cards = [cards.get(p, 2) for p in unique]
         entries = cpt_entries(cards[name], parent_cards, limit=MAX_CPT_ENTRIES)
-        total += min(entries, MAX_CPT_ENTRIES + 1)
+        total += entries  # only read when no node is over the limit
         if entries <= MAX_CPT_ENTRIES:
             continue
         log10 = math.log10(cards[name]) + sum(math.log10(c) for c in parent_cards)

@@ -400,17 +400,20 @@ def _shown(rows: pd.DataFrame | None, notes: list[str] | None) -> pd.DataFrame |
     """A run's rows without its non-occurrence and silence rows (counted in `notes`)."""
     if rows is None or "how" not in rows.columns:
         return rows
-    none = rows["how"] == "nonoccurrence"
-    silent = rows["how"] == "silence"
-    if notes is not None and none.any():
-        notes.append(f"{int(none.sum())} closed steps without a row on an event whose record "
-                     "is complete were observed as non-occurrence (listed in the run's "
-                     "evidence.csv).")
-    if notes is not None and silent.any():
-        notes.append(f"{int(silent.sum())} closed steps without a row on an event whose record "
-                     "catches only a share of occurrences counted as silences, weak evidence "
-                     "that it did not happen (listed in the run's evidence.csv).")
-    return rows[~(none | silent)].reset_index(drop=True)
+    for how, said in _UNLISTED.items():
+        count = int((rows["how"] == how).sum())
+        if notes is not None and count:
+            notes.append(f"{count} closed steps without a row on an event whose record {said} "
+                         "(listed in the run's evidence.csv).")
+    return rows[~rows["how"].isin(list(_UNLISTED))].reset_index(drop=True)
+
+
+_UNLISTED = {
+    "nonoccurrence": "is complete were observed as non-occurrence",
+    "silence": ("catches only a share of occurrences counted as silences, weak evidence that "
+                "it did not happen"),
+}
+"""Timeline rows a brief counts instead of listing, and what the count says of them."""
 
 
 def _horizons(forecast: Forecast, found: list[Judgment]) -> list[Horizon]:

@@ -126,24 +126,21 @@ def _is_sha(value: object) -> bool:
     return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None
 
 
-def _is_day(value: object) -> bool:
-    if not isinstance(value, str) or re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value) is None:
-        return False
-    try:
-        dt.date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+def _parses(parse: Callable[[str], object], pattern: str = ".*") -> Callable[[object], bool]:
+    """A check that a value is text matching `pattern` that `parse` accepts."""
+    def check(value: object) -> bool:
+        if not isinstance(value, str) or re.fullmatch(pattern, value) is None:
+            return False
+        try:
+            parse(value)
+        except ValueError:
+            return False
+        return True
+    return check
 
 
-def _is_time(value: object) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        dt.datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+_is_day = _parses(dt.date.fromisoformat, r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_is_time = _parses(dt.datetime.fromisoformat)
 
 
 def _is_text_or_null(value: object) -> bool:
@@ -449,13 +446,17 @@ class RunStore:
         RunStoreError
             If the store folder cannot be made or written, or ``LATEST`` is a folder.
         """
+        self._ready_to_publish()
+        if not os.access(self.dir, os.W_OK | os.X_OK):
+            raise self._unwritable(PermissionError(errno.EACCES, os.strerror(errno.EACCES),
+                                                   str(self.dir)), "cannot write a run")
+
+    def _ready_to_publish(self) -> None:
+        """Make the store folder; raise RunStoreError if ``LATEST`` cannot be replaced."""
         self._make_folder()
         problem = self._latest_problem()
         if problem is not None:
             raise RunStoreError(f"{self.dir}: cannot publish a run", [problem])
-        if not os.access(self.dir, os.W_OK | os.X_OK):
-            raise self._unwritable(PermissionError(errno.EACCES, os.strerror(errno.EACCES),
-                                                   str(self.dir)), "cannot write a run")
 
     # ------------------------------------------------------------------ locking
     def lock(self) -> FileLock:
@@ -749,10 +750,7 @@ class RunStore:
             If the store cannot be written (permissions, a read-only file system, ``LATEST`` a
             folder): nothing of the new run remains.
         """
-        self._make_folder()
-        problem = self._latest_problem()
-        if problem is not None:
-            raise RunStoreError(f"{self.dir}: cannot publish a run", [problem])
+        self._ready_to_publish()
         created = dt.datetime.now(dt.UTC)
         run_id = f"{created:%Y%m%dT%H%M%S%fZ}-{manifest['inputs_hash'][:8]}"
         final = self.dir / run_id

@@ -142,11 +142,6 @@ def freshness(ledger: pd.DataFrame, day: str) -> list[str]:
             "known about them either: add rows to the ledger"]
 
 
-def _noted(result: UpdateResult, notes: list[str]) -> UpdateResult:
-    result.notes.extend(notes)
-    return result
-
-
 def _as_of_text(as_of: object) -> str:
     """The as-of day as ``YYYY-MM-DD``: today by default, never after it."""
     return (dt.date.today() if as_of is None else as_of_date(as_of)).isoformat()
@@ -191,7 +186,7 @@ def _changes(before: pd.DataFrame | None, after: pd.DataFrame,
 
 
 def _unchanged(previous: Run, scenarios: list[str], allow_unconverged: bool,
-               problems: list[Problem]) -> UpdateResult:
+               problems: list[Problem], notes: list[str]) -> UpdateResult:
     """The answer to an update whose inputs equal the latest run's: nothing is written.
 
     "unchanged", unless that run failed its diagnostics and they are not allowed: then
@@ -202,12 +197,12 @@ def _unchanged(previous: Run, scenarios: list[str], allow_unconverged: bool,
     publishable = bool(previous.manifest["publishable"])
     failed: list[str] = []
     if not publishable:
-        failed = [str(x) for x in previous.manifest["diagnostics"].get("failed", [])] or [
+        failed = list(previous.manifest["diagnostics"].get("failed", [])) or [
             "the run's manifest says it is not publishable"]
     status = "unchanged" if publishable or allow_unconverged else "unpublishable"
     return UpdateResult(status, previous, summary, previous, summary,
                         _changes(None, summary, scenarios), scenarios, publishable, failed,
-                        problems)
+                        problems, notes)
 
 
 def update(
@@ -323,14 +318,13 @@ def update(
         previous = store.latest()
         if previous is None or previous.manifest["inputs_hash"] != key:
             raise
-        return _noted(_unchanged(previous, scenarios, allow_unconverged,
-                                 list(store.problems)), notes)
+        return _unchanged(previous, scenarios, allow_unconverged, list(store.problems), notes)
     try:
         store.clean_temporaries()
         previous = store.latest()
         problems = list(store.problems)
         if previous is not None and previous.manifest["inputs_hash"] == key:
-            return _noted(_unchanged(previous, scenarios, allow_unconverged, problems), notes)
+            return _unchanged(previous, scenarios, allow_unconverged, problems, notes)
         store.check_writable()  # before the forecast: a refusal costs nothing
         previous_summary = previous.summary if previous is not None else None
         if chosen == "snapshot":
@@ -346,8 +340,8 @@ def update(
         summary = result.summary
         changes = _changes(previous_summary, summary, scenarios)
         if not result.publishable and not allow_unconverged:
-            return _noted(UpdateResult("unconverged", None, summary, previous, previous_summary,
-                                       changes, scenarios, False, failed, problems), notes)
+            return UpdateResult("unconverged", None, summary, previous, previous_summary,
+                                changes, scenarios, False, failed, problems, notes)
         manifest = {
             "model_name": spec.name,
             "model_path": str(model_path),
@@ -370,9 +364,8 @@ def update(
             "options": options,
         }
         run = store.publish(result, manifest, rows)
-        return _noted(UpdateResult("published", run, summary, previous, previous_summary,
-                                   changes, scenarios, result.publishable, failed, problems),
-                      notes)
+        return UpdateResult("published", run, summary, previous, previous_summary, changes,
+                            scenarios, result.publishable, failed, problems, notes)
     finally:
         lock.release()
 

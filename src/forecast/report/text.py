@@ -237,7 +237,8 @@ def update_text(result: UpdateResult) -> str:
     """
     run = result.run
     assert run is not None or result.status == "unconverged"  # the other two carry a run
-    if result.status == "unchanged" and run is not None:
+    unchanged = result.status in ("unchanged", "unpublishable")  # nothing written either way
+    if unchanged and run is not None:
         lines = [f"unchanged: the inputs equal those of run {run.run_id} "
                  f"(as of {run.manifest['as_of']}); nothing written"]
     elif result.status == "published" and run is not None:
@@ -252,7 +253,7 @@ def update_text(result: UpdateResult) -> str:
         lines.append(f"  {row['node']} = {row['state']}: {row['mean']:.3f} "
                      f"[{row['hdi_5%']:.3f}, {row['hdi_95%']:.3f}] {row['likelihood']}, "
                      f"{row['confidence']} confidence")
-    if result.status != "unchanged":
+    if not unchanged:
         lines += _changes_text(result)
     return "\n".join(lines)
 
