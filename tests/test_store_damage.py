@@ -664,3 +664,39 @@ def test_update_refuses_a_lock_timeout_that_is_not_a_number_of_seconds(tmp_path,
         update(MODEL, LEDGER, as_of=AS_OF, runs_dir=tmp_path / "runs", lock_timeout=seconds,
                forecaster=stub_forecast)
     assert not (tmp_path / "runs").exists()
+
+
+# ------------------------------------------------------------------------------- a full disk
+
+
+def _small_files() -> None:
+    """In the child: writes past 64 KiB fail with EFBIG, as they would on a full disk.
+
+    SIGXFSZ is ignored so the write returns the error instead of killing the process.
+    """
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+
+
+def test_a_disk_that_fills_while_publishing_is_exit_1_in_one_message(store):
+    """The posterior (about 1 MB) cannot be written: one error, no crash of the interpreter,
+    the previous run and ``LATEST`` intact, no temporary left behind. The netCDF is composed
+    in memory, so HDF5 never meets the full disk (it used to crash the interpreter, exit 139)."""
+    import subprocess
+    import sys
+
+    before = _listing(store.dir)
+    done = subprocess.run(
+        [sys.executable, "-m", "forecast", *UPDATE[:-1], "2025-12-01", "--runs", str(store.runs)],
+        preexec_fn=_small_files, capture_output=True, text=True,
+        timeout=600)  # a hang guard for a loaded machine, far above the ~5 s it takes
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert done.stderr.startswith("error: ") and "nothing was published" in done.stderr
+    assert "File too large" in done.stderr and "free space" in done.stderr
+    assert (store.dir / "LATEST").read_text() == store.new + "\n"
+    assert [entry for entry in _listing(store.dir) if entry[0] != ".lock"] == [
+        entry for entry in before if entry[0] != ".lock"]

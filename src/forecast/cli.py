@@ -3,8 +3,11 @@
 Each command parses its options, calls one library function, prints what
 :mod:`forecast.report.text` renders, and maps errors to exit codes by their type: every user
 mistake surfaces as a :class:`~forecast.errors.ForecastError`, printed as one message listing
-every problem, with exit code 2 and no traceback; a :class:`~forecast.errors.LockTimeout`
-(another update holds the run store) exits 75 so a scheduler retries.
+every problem, with no traceback and the exit code its type carries (``errors.EXIT_*``): 2 for
+bad input, 75 for a :class:`~forecast.errors.LockTimeout` (another update holds the run store,
+so a scheduler retries), 1 for a :class:`~forecast.errors.WriteFailure` (a full disk), 3 for an
+:class:`~forecast.errors.Untrusted` answer (a sampler over budget, stale evidence under
+``--strict-freshness``).
 
 Only click and the error family are imported here; each command imports what it needs when it
 runs, so ``forecast --help`` and ``forecast validate`` do not pay for PyMC, arviz or matplotlib.
@@ -21,17 +24,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from forecast.errors import EvidenceError, ForecastError, LockTimeout, Problem
+from forecast.errors import (
+    EXIT_DIAGNOSTICS,
+    EXIT_UNEXPECTED,
+    EvidenceError,
+    ForecastError,
+    Problem,
+)
 
 if TYPE_CHECKING:  # not imported at run time: the CLI starts light
     from forecast.inference.importance import Forecaster
     from forecast.model.schema import ModelSpec
     from forecast.network.network import Network
 
-EXIT_UNEXPECTED = 1
-EXIT_BAD_INPUT = 2
-EXIT_DIAGNOSTICS = 3
-EXIT_LOCKED = 75  # EX_TEMPFAIL (sysexits.h): another update held the lock; retry later
 
 FORECASTER: Forecaster | None = None
 """The forecaster that update, replay and score pass to the library; None for the library's
@@ -108,12 +113,9 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except LockTimeout as err:  # transient, not bad input: a scheduler retries
+        except ForecastError as err:  # the error's type chooses the code (errors.EXIT_*)
             click.echo(f"error: {err}", err=True)
-            ctx.exit(EXIT_LOCKED)
-        except ForecastError as err:
-            click.echo(f"error: {err}", err=True)
-            ctx.exit(EXIT_BAD_INPUT)
+            ctx.exit(err.exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -277,7 +279,7 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
         result = run_update(model, ledger, as_of=as_of, runs_dir=runs_dir, seed=seed,
                             allow_unconverged=allow_unconverged, lock_timeout=lock_timeout,
                             **chosen)
-    except ForecastError:  # LockTimeout too: exit 75, by _Group
+    except ForecastError:  # its own exit code, by _Group
         raise
     except Exception as exc:  # a scheduler needs a one-line reason and exit 1, not a traceback
         click.echo(f"error: unexpected failure: {type(exc).__name__}: {exc}", err=True)

@@ -114,8 +114,21 @@ def sorted_by_line(problems: Iterable[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: 0 if p.line is None else p.line)
 
 
+EXIT_UNEXPECTED = 1
+"""Exit code of an unexpected failure, a write that failed included (a scheduler may retry)."""
+EXIT_BAD_INPUT = 2
+"""Exit code of bad input: retrying cannot help until the input is fixed."""
+EXIT_DIAGNOSTICS = 3
+"""Exit code of a forecast that must not be trusted: failed diagnostics, an unpublishable latest
+run, a sampler over its time budget, evidence older than allowed under ``--strict-freshness``."""
+EXIT_LOCKED = 75
+"""Exit code when another update held the lock (``EX_TEMPFAIL`` of sysexits.h): retry later."""
+
+
 class ForecastError(Exception):
     """Base class of every error `forecast` raises for a user's mistake.
+
+    The CLI prints it as one message and exits with its :attr:`exit_code`.
 
     Parameters
     ----------
@@ -124,6 +137,9 @@ class ForecastError(Exception):
     problems : sequence of Problem, optional
         Every individual problem found; printed one per line under the summary.
     """
+
+    exit_code = EXIT_BAD_INPUT
+    """What the CLI exits with on this error."""
 
     def __init__(self, summary: str, problems: Sequence[Problem] = ()) -> None:
         self.summary = summary
@@ -158,6 +174,27 @@ class LockTimeout(RunStoreError):
 
     The CLI exits 75 (``EX_TEMPFAIL``) on it, so a scheduler retries instead of alerting.
     """
+
+    exit_code = EXIT_LOCKED
+
+
+class WriteFailure(RunStoreError):
+    """Publishing failed for want of space or an I/O error; the previous run is intact.
+
+    Not the user's input (exit 1, not 2): the same update succeeds once the disk has room.
+    """
+
+    exit_code = EXIT_UNEXPECTED
+
+
+class Untrusted(ForecastError):
+    """The job ran but its answer must not be taken as a forecast (exit 3).
+
+    Raised when a sampler runs past its wall-time budget and when ``--strict-freshness`` finds
+    the ledger's newest row too old; nothing is published.
+    """
+
+    exit_code = EXIT_DIAGNOSTICS
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -21,7 +21,7 @@ import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import arviz as az
 import numpy as np
@@ -38,12 +38,51 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["HDI_PROB", "Forecast"]
+__all__ = ["HDI_PROB", "Forecast", "netcdf_image"]
 
 _PROVENANCE_KEYS = ("model_hash", "evidence_hash", "method", "seed", "versions", "diagnostics",
                     "publishable")
 HDI_PROB = 0.9
 """The summary's credible interval: the 90% HDI of the draws, for every sampler."""
+
+
+def netcdf_image(groups: Mapping[str, xr.Dataset], *,
+                 attrs: Mapping[str, Any] | None = None) -> bytes:
+    """The bytes of a netCDF-4 file holding `groups`, composed in memory (h5netcdf).
+
+    Laid out as ``arviz.InferenceData.to_netcdf`` lays it out (root attributes, one group per
+    dataset, numeric variables zlib-compressed), so ``az.from_netcdf`` and
+    ``xarray.open_dataset(path, group=...)`` read the written file; a single dataset under the
+    name ``"/"`` is the file's root. Writing the image is one ``write``: nothing on disk is ever
+    left to HDF5's error handling.
+
+    Parameters
+    ----------
+    groups : mapping of str to xarray.Dataset
+        Group name to dataset, in the order to write them.
+    attrs : mapping, optional
+        Attributes of the root group.
+
+    Returns
+    -------
+    bytes
+        The file's content.
+    """
+    import io
+
+    buffer = io.BytesIO()
+    mode: Literal["w", "a"] = "w"
+    if attrs:
+        xr.Dataset(attrs=dict(attrs)).to_netcdf(buffer, mode=mode, engine="h5netcdf")
+        mode = "a"
+    for name, data in groups.items():
+        encoding: dict[Any, dict[str, Any]] = {
+            var: {"zlib": True} for var, values in data.variables.items()
+            if values.dtype.kind in "biufcS"}
+        data.to_netcdf(buffer, mode=mode, group=None if name == "/" else name,
+                       engine="h5netcdf", encoding=encoding)
+        mode = "a"
+    return buffer.getvalue()
 
 
 @dataclass
@@ -424,10 +463,16 @@ class Forecast:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write to netCDF atomically (a temporary file in the same folder, then a rename)."""
+        """Write to netCDF atomically (a temporary file in the same folder, then a rename).
+
+        The file is composed in memory (:func:`netcdf_image`) and written as bytes, so a full
+        disk or an I/O error is an ``OSError`` from one plain write, never HDF5 failing halfway
+        through a file of its own; the target is then untouched.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return atomic_write(path, lambda tmp: self.idata.to_netcdf(str(tmp)))
+        groups = {name: getattr(self.idata, name) for name in self.idata.groups()}
+        return atomic_write(path, netcdf_image(groups, attrs=self.idata.attrs))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, model_hash: str | None = None,

@@ -43,6 +43,7 @@ from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean
 from forecast.evidence.ledger import load_ledger, no_rows, rows_as_of
 from forecast.inference.dynamic import DEFAULT_PARTICLES, dynamic_forecasts
 from forecast.inference.importance import Forecaster, posterior_forecast
+from forecast.inference.result import netcdf_image
 from forecast.model.load import load_spec
 from forecast.model.schema import ModelSpec
 from forecast.ops.parallel import (
@@ -456,6 +457,6 @@ def save_replay(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".csv":
         return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
-    return atomic_write(path, to_dataset(frame).to_netcdf)
+    return atomic_write(path, netcdf_image({"/": to_dataset(frame)}))
 
 

@@ -62,7 +62,7 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 from forecast._io import TEMP_PREFIX, atomic_write, fsync_file, fsync_folder, temp_folder
-from forecast.errors import LockTimeout, Problem, RunStoreError
+from forecast.errors import LockTimeout, Problem, RunStoreError, WriteFailure
 from forecast.evidence.ledger import read_rows, write_rows
 from forecast.inference.result import Forecast
 from forecast.inference.sequential import Checkpoint
@@ -95,6 +95,8 @@ _MAX_POINTER = 256
 _MAX_MANIFEST = 8 * 2**20
 _UNWRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 """The errors of writing where this user or file system may not."""
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+"""The errors of a disk that is full (or over quota, or failing) while a run is written."""
 _REQUIRED = ("run_id", "model_name", "model_sha256", "ledger_sha256", "as_of", "seed", "method",
              "diagnostics", "publishable", "versions", "created", "inputs_hash", "files")
 
@@ -787,6 +789,14 @@ class RunStore:
             shutil.rmtree(final if renamed else tmp, ignore_errors=True)
             if isinstance(exc, OSError) and exc.errno in _UNWRITABLE:
                 raise self._unwritable(exc, "cannot write a run") from None
+            if isinstance(exc, OSError) and exc.errno in _NO_ROOM:
+                raise WriteFailure(
+                    f"{self.dir}: the run could not be written; nothing was published and the "
+                    "previous run is intact", [Problem(
+                        f"writing {Path(exc.filename).name if exc.filename else 'the run'}: "
+                        f"{exc.strerror or exc}", file=str(self.dir),
+                        hint="free space on this disk (or raise the quota), then run the same "
+                             "update again")]) from None
             raise
         return Run(run_id, final, manifest)
 
