@@ -263,3 +263,33 @@ def test_a_run_without_stored_evidence_says_so(tmp_path):
     (result.run.path / "evidence.csv").unlink()
     with pytest.raises(RunStoreError, match=r"no evidence\.csv"):
         _ = result.run.evidence
+
+
+def test_inputs_are_hashed_from_the_bytes_that_were_parsed(tmp_path, monkeypatch):
+    """An edit between reading and hashing cannot record a hash of content the forecast did not
+    use: the hashes come from the bytes each reader parsed, not from a second read."""
+    import hashlib
+
+    import forecast.ops.update as update_module
+
+    model, ledger = tmp_path / "m.yaml", tmp_path / "l.csv"
+    shutil.copy(MODEL, model)
+    shutil.copy(LEDGER, ledger)
+    originals = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (model, ledger)}
+    assert load_spec(model).source_sha256 == originals[model]
+    assert load_ledger(ledger).attrs["sha256"] == originals[ledger]
+
+    def edited_after_reading(read):
+        def wrapper(path, *args, **kwargs):
+            out = read(path, *args, **kwargs)
+            Path(path).write_text(Path(path).read_text() + "\n# edited\n")
+            return out
+        return wrapper
+
+    monkeypatch.setattr(update_module, "load_spec", edited_after_reading(load_spec))
+    monkeypatch.setattr(update_module, "load_ledger", edited_after_reading(load_ledger))
+    run = update(model, ledger, as_of="2016-01-01", runs_dir=tmp_path / "runs",
+                 forecaster=stub_forecast).run
+    assert run is not None
+    assert run.manifest["model_sha256"] == originals[model]
+    assert run.manifest["ledger_sha256"] == originals[ledger]

@@ -20,6 +20,7 @@ Standard library only: the layer every other imports.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import secrets
@@ -169,12 +170,16 @@ class CheckedCsv:
         column name (as written, not stripped).
     problems : list of Problem
         The header's problems, records of the wrong width and cells spanning lines.
+    sha256 : str
+        SHA-256 of the bytes read: the file's provenance fingerprint, of exactly what was
+        parsed (an edit after the read cannot change it).
     """
 
     name: str
     header: list[str]
     records: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    sha256: str = ""
 
 
 def read_checked_csv(path: str | os.PathLike[str], columns: Sequence[str], *,
@@ -204,7 +209,8 @@ def read_checked_csv(path: str | os.PathLike[str], columns: Sequence[str], *,
         valid CSV, or has no header.
     """
     name = os.fspath(path)
-    text = _read_text(Path(path), name, what)
+    data = _read_bytes(Path(path), name, what)
+    text = _decode(data, name, what)
     reader = csv.reader(io.StringIO(text, newline=""))
     out: CheckedCsv | None = None
     start = 1
@@ -213,7 +219,8 @@ def read_checked_csv(path: str | os.PathLike[str], columns: Sequence[str], *,
             if any(cell.strip() for cell in cells):  # blank lines are skipped, always
                 if out is None:
                     header = [cell.strip() for cell in cells]
-                    out = CheckedCsv(name, header, problems=check_header(header, name, columns))
+                    out = CheckedCsv(name, header, problems=check_header(header, name, columns),
+                                     sha256=hashlib.sha256(data).hexdigest())
                 else:
                     _add_record(out, cells, start, reader.line_num)
             start = reader.line_num + 1
@@ -237,14 +244,17 @@ def _add_record(out: CheckedCsv, cells: list[str], start: int, end: int) -> None
     out.records.append((start, dict(zip(out.header, cells, strict=True))))
 
 
-def _read_text(path: Path, name: str, what: str) -> str:
+def _read_bytes(path: Path, name: str, what: str) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         file = what if what.endswith("file") else f"{what} file"
         raise EvidenceError(f"{name}: no such {file}") from None
     except OSError as exc:
         raise EvidenceError(f"{name}: cannot read the {what}: {exc.strerror or exc}") from None
+
+
+def _decode(data: bytes, name: str, what: str) -> str:
     kind = ("gzip-compressed" if data[:2] == b"\x1f\x8b" else
             "a zip archive (a spreadsheet?)" if data[:4] == b"PK\x03\x04" else None)
     if kind is None:

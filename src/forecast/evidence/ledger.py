@@ -238,7 +238,9 @@ def load_ledger(
         problems = sorted_by_line(problems)
         count = len(problems)
         raise EvidenceError(f"{name}: {count} problem{'s' * (count != 1)} in the ledger", problems)
-    return _to_frame(rows)
+    frame = _to_frame(rows)
+    frame.attrs["sha256"] = read.sha256  # of the bytes parsed: a run's provenance
+    return frame
 
 
 # --- checks ---------------------------------------------------------------------------------------

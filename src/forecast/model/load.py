@@ -56,6 +56,7 @@ Reading is safe and strict:
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 import os
 import re
@@ -173,7 +174,9 @@ def load_spec(path: str | os.PathLike[str]) -> ModelSpec:
     if len(raw) > MAX_MODEL_BYTES:
         _raise(name, [_too_large(name)])
     # universal newlines, as text mode reads them
-    return parse_spec(text.replace("\r\n", "\n").replace("\r", "\n"), filename=name)
+    spec = parse_spec(text.replace("\r\n", "\n").replace("\r", "\n"), filename=name)
+    spec._source_sha256 = hashlib.sha256(raw).hexdigest()  # of the bytes parsed, read once
+    return spec
 
 
 def parse_spec(text: str, filename: str = "<string>") -> ModelSpec:

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
+    PrivateAttr,
     ValidationError,
     ValidatorFunctionWrapHandler,
     field_validator,
@@ -725,6 +726,16 @@ class ModelSpec(_Model):
     model: ModelInfo
     claims: dict[ClaimId, Claim] = {}
     nodes: dict[NodeName, Node] = Field(min_length=1)
+    _source_sha256: str | None = PrivateAttr(default=None)
+
+    @property
+    def source_sha256(self) -> str | None:
+        """SHA-256 of the very bytes :func:`~forecast.model.load.load_spec` parsed, or None.
+
+        A run's provenance records this, not a second read of the file, so an edit between
+        reading and hashing cannot give a hash of content the forecast did not use.
+        """
+        return self._source_sha256
 
     @model_validator(mode="wrap")
     @classmethod

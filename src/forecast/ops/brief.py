@@ -26,7 +26,7 @@ from forecast.analysis.conflict import evidence_conflict
 from forecast.analysis.language import Judgment, judgments
 from forecast.analysis.sensitivity import parameter_sensitivity
 from forecast.analysis.voi import value_of_information
-from forecast.errors import Problem, RunStoreError, did_you_mean
+from forecast.errors import EvidenceError, Problem, RunStoreError, did_you_mean
 from forecast.evidence.case import Case
 from forecast.evidence.ledger import case_from_rows, load_ledger, no_rows, rows_as_of
 from forecast.inference.horizon import HORIZONS
@@ -34,7 +34,6 @@ from forecast.model.load import load_spec
 from forecast.ops.attribution import attribute_runs
 from forecast.ops.store import RunStore
 from forecast.ops.update import history
-from forecast.provenance import file_sha256
 
 if TYPE_CHECKING:
     from forecast.inference.result import Forecast
@@ -476,11 +475,15 @@ def _run_evidence(run: Run, spec: ModelSpec, notes: list[str]) -> pd.DataFrame |
     path, sha = run.manifest.get("ledger_path"), run.manifest.get("ledger_sha256")
     if not path:
         return no_rows()
-    if not Path(path).is_file() or file_sha256(path) != sha:
+    try:  # the ledger as it is now, hashed from the bytes parsed
+        ledger = load_ledger(path, spec) if Path(path).is_file() else None
+    except EvidenceError:
+        ledger = None
+    if ledger is None or ledger.attrs["sha256"] != sha:
         notes.append(f"The ledger {path} has changed or gone since run {run.run_id}, which did "
                      "not store its evidence: the evidence cannot be shown.")
         return None
-    return rows_as_of(load_ledger(path, spec), spec, run.manifest["as_of"])
+    return rows_as_of(ledger, spec, run.manifest["as_of"])
 
 
 def _observed(forecast: Forecast, spec: ModelSpec, scenarios: Sequence[str]

@@ -59,7 +59,6 @@ from forecast.ops.parallel import (
     split_dates,
 )
 from forecast.ops.update import resolve_semantics
-from forecast.provenance import file_sha256
 
 __all__ = [
     "COLUMNS",
@@ -225,8 +224,8 @@ def replay_dates(
                            grades=grades, nonoccurrence=nonoccurrence)
     frame.attrs = {
         "model_name": spec.name,
-        "model_sha256": file_sha256(model_path),
-        "ledger_sha256": None if ledger_path is None else file_sha256(ledger_path),
+        "model_sha256": spec.source_sha256,
+        "ledger_sha256": None if ledger is None else ledger.attrs["sha256"],
         **frame.attrs,
     }
     return frame

@@ -32,7 +32,6 @@ from forecast.inference.dynamic import DEFAULT_PARTICLES, dynamic_forecasts
 from forecast.inference.importance import Forecaster, posterior_forecast
 from forecast.model.load import load_spec
 from forecast.ops.store import Run, RunStore, inputs_hash
-from forecast.provenance import file_sha256
 
 __all__ = ["SEMANTICS", "History", "UpdateResult", "history", "resolve_semantics", "update"]
 
@@ -289,10 +288,11 @@ def update(
     day = _as_of_text(as_of)
     chosen = resolve_semantics(semantics, forecaster)
     spec = load_spec(model_path)
-    model_sha = file_sha256(model_path)
+    model_sha = spec.source_sha256  # hashes of the bytes parsed, not of a second read
+    assert model_sha is not None  # load_spec sets it
     if ledger_path is not None:
         ledger = load_ledger(ledger_path, spec)
-        ledger_sha = file_sha256(ledger_path)
+        ledger_sha = ledger.attrs["sha256"]
     else:
         ledger, ledger_sha = no_rows(), None
     options = None
