@@ -293,3 +293,26 @@ def test_inputs_are_hashed_from_the_bytes_that_were_parsed(tmp_path, monkeypatch
     assert run is not None
     assert run.manifest["model_sha256"] == originals[model]
     assert run.manifest["ledger_sha256"] == originals[ledger]
+
+
+def test_two_model_files_with_one_name_never_share_a_folder(tmp_path):
+    """The second file's update is refused before any work; once the first file has gone (a
+    moved checkout), the folder is handed on."""
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    shutil.copy(MODEL, first)
+    shutil.copy(MODEL, second)
+    runs = tmp_path / "runs"
+    made = update(first, LEDGER, as_of="2016-01-01", runs_dir=runs, forecaster=stub_forecast)
+    assert made.run is not None and made.run.manifest["model_file"] == str(first.resolve())
+    before = sorted(p.name for p in (runs / made.run.manifest["model_name"]).iterdir())
+    with pytest.raises(RunStoreError, match="is taken in this run store") as caught:
+        update(second, LEDGER, as_of="2016-02-01", runs_dir=runs, forecaster=stub_forecast)
+    assert str(first.resolve()) in str(caught.value) and "model.name" in str(caught.value)
+    assert sorted(p.name for p in (runs / made.run.manifest["model_name"]).iterdir()) == before
+    # the same file by another path is the same model
+    again = update(tmp_path / "." / "a.yaml", LEDGER, as_of="2016-02-01", runs_dir=runs,
+                   forecaster=stub_forecast)
+    assert again.status == "published"
+    first.unlink()
+    moved = update(second, LEDGER, as_of="2016-03-01", runs_dir=runs, forecaster=stub_forecast)
+    assert moved.status == "published"

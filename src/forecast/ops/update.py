@@ -204,6 +204,34 @@ def _unchanged(previous: Run, scenarios: list[str], allow_unconverged: bool,
                         problems, notes)
 
 
+def _check_owner(previous: Run | None, model_path: Path, name: str) -> None:
+    """Refuse a model file whose ``model.name`` is already the store folder of another file.
+
+    A run records the resolved path of its model file (``model_file``). If the latest run's
+    file still exists and is not `model_path`, two models share one name and would share one
+    history; the update is refused before anything is computed. A file that has gone (a
+    moved checkout) hands the folder on.
+
+    Raises
+    ------
+    RunStoreError
+        If the folder belongs to another existing model file.
+    """
+    owner = None if previous is None else previous.manifest.get("model_file")
+    if not isinstance(owner, str) or not owner:
+        return
+    try:
+        if not Path(owner).is_file() or Path(owner).samefile(model_path):
+            return
+    except OSError:
+        return
+    raise RunStoreError(f"{model_path}: model.name '{name}' is taken in this run store", [
+        Problem(f"the runs of '{name}' are those of {owner}, another model file",
+                file=str(model_path), field="model.name",
+                hint="give this model its own model.name (or --runs another folder); if this "
+                     "file replaces the other, remove or rename the other file")])
+
+
 def update(
     model_path: str | os.PathLike[str],
     ledger_path: str | os.PathLike[str] | None = None,
@@ -323,6 +351,7 @@ def update(
         store.clean_temporaries()
         previous = store.latest()
         problems = list(store.problems)
+        _check_owner(previous, model_path, spec.name)
         if previous is not None and previous.manifest["inputs_hash"] == key:
             return _unchanged(previous, scenarios, allow_unconverged, problems, notes)
         store.check_writable()  # before the forecast: a refusal costs nothing
@@ -345,6 +374,7 @@ def update(
         manifest = {
             "model_name": spec.name,
             "model_path": str(model_path),
+            "model_file": str(model_path.resolve()),
             "model_sha256": model_sha,
             "ledger_path": None if ledger_path is None else str(ledger_path),
             "ledger_sha256": ledger_sha,
