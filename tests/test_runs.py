@@ -316,3 +316,30 @@ def test_two_model_files_with_one_name_never_share_a_folder(tmp_path):
     first.unlink()
     moved = update(second, LEDGER, as_of="2016-03-01", runs_dir=runs, forecaster=stub_forecast)
     assert moved.status == "published"
+
+
+def test_a_backfill_is_published_without_moving_latest_back(tmp_path):
+    """``--as-of`` before the latest run's: listed in as-of order, compared with the run of the
+    newest as-of up to its own, LATEST untouched unless asked; repeated, it is a no-op."""
+    from forecast.ops.update import history
+
+    runs = tmp_path / "runs"
+    go = functools.partial(update, MODEL, LEDGER, runs_dir=runs, forecaster=stub_forecast)
+    current = go(as_of="2016-06-30").run
+    store = RunStore(runs, current.manifest["model_name"])
+    first = go(as_of="2016-01-31")
+    assert first.status == "published" and first.previous is None
+    assert store.latest_id() == current.run_id
+    assert any("backfilled: LATEST still names run " + current.run_id in n for n in first.notes)
+    second = go(as_of="2016-03-31")
+    assert second.previous.run_id == first.run.run_id
+    assert second.run.manifest["previous_run_id"] == first.run.run_id
+    assert go(as_of="2016-01-31").status == "unchanged"  # a backfill repeated writes nothing
+    assert [r.manifest["as_of"] for r in store.runs()] == ["2016-01-31", "2016-03-31",
+                                                           "2016-06-30"]
+    assert list(dict.fromkeys(history(current.manifest["model_name"], runs).frame["as_of"])) == [
+        "2016-01-31", "2016-03-31", "2016-06-30"]
+    assert store.latest_id() == current.run_id
+    moved = go(as_of="2016-02-29", make_latest=True)
+    assert store.latest_id() == moved.run.run_id and not any("backfilled" in n
+                                                             for n in moved.notes)

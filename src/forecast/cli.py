@@ -247,10 +247,14 @@ def _posterior(path: Path, hard: dict[str, str], lik: dict[str, list[float]], se
 @click.option("--lock-timeout", type=_Seconds(), default=60.0, show_default=True,
               metavar="SECONDS", help="How long to wait for another update's lock (then exit 75); "
                                       "a finite number, at least 0.")
+@click.option("--make-latest", is_flag=True,
+              help="Point LATEST at the new run even if its --as-of is before the latest "
+                   "run's (by default a backfill is published without moving LATEST back).")
 @_semantics_options
 def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, seed: int,
-           as_json: bool, allow_unconverged: bool, lock_timeout: float, snapshot: bool,
-           no_grades: bool, no_nonoccurrence: bool, particles: int | None) -> None:
+           as_json: bool, allow_unconverged: bool, lock_timeout: float, make_latest: bool,
+           snapshot: bool, no_grades: bool, no_nonoccurrence: bool,
+           particles: int | None) -> None:
     """Update the forecast of MODEL and publish a new run if its inputs changed.
 
     Safe under cron or a systemd timer: a run is written to RUNS/<model>/<run-id>/ and
@@ -264,7 +268,9 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
     --allow-unconverged; also when the inputs equal those of a latest run that failed them),
     75 another update held the lock past --lock-timeout (nothing written; retry later).
     Damaged runs are skipped with a warning each; a read-only store still answers an update
-    whose inputs equal its latest run's.
+    whose inputs equal its latest run's. An --as-of before the latest run's is a backfill:
+    published and listed in as-of order, compared with the run of the newest as-of up to its
+    own, without moving LATEST back (unless --make-latest).
 
     \b
     Example:
@@ -278,7 +284,7 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
 
         result = run_update(model, ledger, as_of=as_of, runs_dir=runs_dir, seed=seed,
                             allow_unconverged=allow_unconverged, lock_timeout=lock_timeout,
-                            **chosen)
+                            make_latest=make_latest, **chosen)
     except ForecastError:  # its own exit code, by _Group
         raise
     except Exception as exc:  # a scheduler needs a one-line reason and exit 1, not a traceback

@@ -352,6 +352,11 @@ class Run:
                              evidence_hash=self.manifest.get("evidence_hash"))
 
 
+def as_of_order(run: Run) -> tuple[str, str]:
+    """Sort key of runs in time: the as-of date, then the creation time (the run id)."""
+    return (str(run.manifest["as_of"]), run.run_id)
+
+
 @dataclass
 class RunScan:
     """What :meth:`RunStore.scan` found: the valid runs and the damaged folders.
@@ -359,7 +364,8 @@ class RunScan:
     Attributes
     ----------
     runs : list of Run
-        Every valid run, oldest first.
+        Every valid run, oldest first: by as-of date, then by creation (:func:`as_of_order`),
+        so a run backfilled today sits among the dates it forecasts.
     problems : list of Problem
         One or more per damaged run folder, which was skipped; one for a ``LATEST`` that is
         damaged or names no valid run; one for a store folder that cannot be read.
@@ -620,6 +626,7 @@ class RunStore:
                 scan.runs.append(self.read_run(name))
             except RunStoreError as err:
                 scan.problems.extend(err.problems or [Problem(err.summary, file=entry.path)])
+        scan.runs.sort(key=as_of_order)
         scan.problems.extend(self._pointer_problems({r.run_id for r in scan.runs}))
         return scan
 
@@ -711,7 +718,7 @@ class RunStore:
             return None
         if pointer:
             log.info("falling back to the newest valid run %s", runs[-1].run_id)
-        return runs[-1]
+        return runs[-1]  # the newest as-of date (then the newest made): runs are in as-of order
 
     # ------------------------------------------------------------------ writing
     def checkpoints(self) -> CheckpointFolder:
@@ -738,13 +745,14 @@ class RunStore:
                 log.warning("cannot remove the temporaries in %s: %s", folder, exc)
 
     def publish(self, forecast: Forecast, manifest: dict,
-                evidence: pd.DataFrame | None = None) -> Run:
+                evidence: pd.DataFrame | None = None, *, make_latest: bool = True) -> Run:
         """Write a run and point ``LATEST`` at it, atomically (call under the lock).
 
         `manifest` gets ``run_id``, ``created`` and ``files`` added; `evidence` (the rows of
         :func:`forecast.evidence.ledger.rows_as_of`) is stored as ``evidence.csv``. If anything
         fails before ``LATEST`` is replaced, nothing of the new run remains and ``LATEST`` is
-        unchanged.
+        unchanged. With ``make_latest=False`` (a backfill) the run is written and listed but
+        ``LATEST`` is left as it is.
 
         Raises
         ------
@@ -784,7 +792,8 @@ class RunStore:
             os.rename(tmp, final)
             renamed = True
             fsync_folder(self.dir)
-            self._point_latest(run_id)
+            if make_latest:
+                self._point_latest(run_id)
         except BaseException as exc:
             shutil.rmtree(final if renamed else tmp, ignore_errors=True)
             if isinstance(exc, OSError) and exc.errno in _UNWRITABLE:

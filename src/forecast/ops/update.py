@@ -54,7 +54,8 @@ class UpdateResult:
     summary : pandas.DataFrame
         The forecast's summary (for "unconverged", of the unpublished forecast).
     previous : Run or None
-        The run published before this update.
+        The run this update is compared with: the latest run, or for a backfill (an as-of
+        date before the latest run's) the run of the newest as-of date up to its own.
     previous_summary : pandas.DataFrame or None
         Its summary.
     changes : pandas.DataFrame
@@ -247,6 +248,7 @@ def update(
     grades: bool = True,
     nonoccurrence: bool = True,
     resume: bool = True,
+    make_latest: bool = False,
 ) -> UpdateResult:
     """Forecast `model_path` with the ledger as of a date and publish a run if anything changed.
 
@@ -294,6 +296,12 @@ def update(
         ``runs/<model>/.checkpoints`` when nothing before its step has changed, and keep this
         one's (:class:`~forecast.ops.store.CheckpointFolder`). The forecast is the same either
         way; a scheduled update then assimilates only the steps closed since the last one.
+
+    make_latest : bool
+        Point ``LATEST`` at the new run even when its as-of date is before the latest run's.
+        By default such a backfill is published (listed by :func:`history`, in as-of order,
+        and compared with the run of the newest as-of date up to its own) without moving
+        ``LATEST`` back in time; a note says so.
 
     Raises
     ------
@@ -349,11 +357,20 @@ def update(
         return _unchanged(previous, scenarios, allow_unconverged, list(store.problems), notes)
     try:
         store.clean_temporaries()
-        previous = store.latest()
+        latest = store.latest()
         problems = list(store.problems)
-        _check_owner(previous, model_path, spec.name)
-        if previous is not None and previous.manifest["inputs_hash"] == key:
-            return _unchanged(previous, scenarios, allow_unconverged, problems, notes)
+        _check_owner(latest, model_path, spec.name)
+        if latest is not None and latest.manifest["inputs_hash"] == key:
+            return _unchanged(latest, scenarios, allow_unconverged, problems, notes)
+        backfill = latest is not None and day < str(latest.manifest["as_of"])
+        previous = latest
+        if backfill:  # compared with the run of the newest as-of up to its own
+            earlier = store.runs()
+            same = [run for run in earlier if run.manifest["inputs_hash"] == key]
+            if same:
+                return _unchanged(same[-1], scenarios, allow_unconverged, problems, notes)
+            before = [run for run in earlier if str(run.manifest["as_of"]) <= day]
+            previous = before[-1] if before else None
         store.check_writable()  # before the forecast: a refusal costs nothing
         previous_summary = previous.summary if previous is not None else None
         if chosen == "snapshot":
@@ -393,7 +410,12 @@ def update(
             "semantics": chosen,
             "options": options,
         }
-        run = store.publish(result, manifest, rows)
+        moves = not backfill or make_latest
+        run = store.publish(result, manifest, rows, make_latest=moves)
+        if not moves:
+            assert latest is not None  # a backfill is before a latest run
+            notes = [*notes, f"backfilled: LATEST still names run {latest.run_id} (as of "
+                             f"{latest.manifest['as_of']}); pass --make-latest to move it"]
         return UpdateResult("published", run, summary, previous, previous_summary, changes,
                             scenarios, result.publishable, failed, problems, notes)
     finally:
