@@ -290,3 +290,23 @@ def test_cli_brief_writes_and_reports_bad_input_in_one_line(first_run, store, tm
                                str(tmp_path / "x"), "--run", "nope"])
     assert bad.exit_code == 2 and "Traceback" not in bad.output and "no run 'nope'" in bad.output
     assert not (tmp_path / "x").exists()
+
+
+# --- freshness ---------------------------------------------------------------------------------
+
+
+def test_the_masthead_says_how_old_the_newest_evidence_is(tmp_path):
+    """A run as of long after the ledger's newest row (2025-11-16) says so on its first page;
+    one within the gap names the date without the warning."""
+    runs = tmp_path / "runs"
+    update(MODEL, LEDGER, as_of="2026-06-30", runs_dir=runs, semantics="snapshot")
+    stale = build_brief(MODEL, runs)
+    assert (stale.newest_evidence, stale.evidence_age, stale.stale) == ("2025-11-16", 226, True)
+    text = re.sub(r"\s+", " ", render_html(stale))
+    assert "newest evidence: 2025-11-16 (226 days before the as-of date)" in text
+    assert "Stale evidence." in text
+    update(MODEL, LEDGER, as_of="2026-06-30", runs_dir=tmp_path / "wide", stale_after_days=365,
+           semantics="snapshot")
+    wide = build_brief(MODEL, tmp_path / "wide")
+    assert wide.stale is False and "Stale evidence." not in render_html(wide)
+    assert "newest evidence: 2025-11-16" in re.sub(r"\s+", " ", render_html(wide))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.errors import EvidenceError, RunStoreError
+from forecast.errors import EvidenceError, ForecastError, RunStoreError
 from forecast.evidence.ledger import load_ledger, rows_as_of
 from forecast.model.load import load_spec
 from forecast.ops.store import RunStore
@@ -343,3 +343,36 @@ def test_a_backfill_is_published_without_moving_latest_back(tmp_path):
     moved = go(as_of="2016-02-29", make_latest=True)
     assert store.latest_id() == moved.run.run_id and not any("backfilled" in n
                                                              for n in moved.notes)
+
+
+def test_strict_freshness_refuses_stale_evidence_before_any_work(tmp_path):
+    """The ledger's newest row is 2025-11-16: as of 2026-06-30 that is 226 days, over the
+    default 90 (a warning, and published) and a refusal under --strict-freshness (exit 3,
+    nothing written); --stale-after 365 accepts it. The CLI's default is STALE_DAYS."""
+    from click.testing import CliRunner
+
+    import forecast.cli
+    from forecast.cli import main
+    from forecast.errors import Untrusted
+    from forecast.ops.update import STALE_DAYS
+
+    runs = tmp_path / "runs"
+    with pytest.raises(Untrusted, match="too old") as caught:
+        update(MODEL, LEDGER, as_of="2026-06-30", runs_dir=runs, strict_freshness=True,
+               forecaster=stub_forecast)
+    assert "newest evidence: 2025-11-16 (226 days" in str(caught.value)
+    assert not runs.exists()
+    relaxed = update(MODEL, LEDGER, as_of="2026-06-30", runs_dir=runs, strict_freshness=True,
+                     stale_after_days=365, forecaster=stub_forecast)
+    assert relaxed.status == "published" and not relaxed.notes
+    assert relaxed.run.manifest["newest_evidence"] == "2025-11-16"
+    assert relaxed.run.manifest["stale_after_days"] == 365
+    option = next(p for p in forecast.cli.update.params if p.name == "stale_after")
+    assert option.default == STALE_DAYS
+    result = CliRunner().invoke(main, ["update", str(MODEL), "--ledger", str(LEDGER), "--as-of",
+                                       "2026-06-30", "--runs", str(tmp_path / "cli"),
+                                       "--snapshot", "--strict-freshness"])
+    assert result.exit_code == 3 and "too old" in result.output, result.output
+    assert not (tmp_path / "cli").exists()
+    with pytest.raises(ForecastError, match="stale_after_days"):
+        update(MODEL, LEDGER, as_of="2026-06-30", runs_dir=runs, stale_after_days=-1)

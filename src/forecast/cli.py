@@ -247,14 +247,20 @@ def _posterior(path: Path, hard: dict[str, str], lik: dict[str, list[float]], se
 @click.option("--lock-timeout", type=_Seconds(), default=60.0, show_default=True,
               metavar="SECONDS", help="How long to wait for another update's lock (then exit 75); "
                                       "a finite number, at least 0.")
+@click.option("--stale-after", "stale_after", type=click.IntRange(min=0),
+              default=90,  # ops.update.STALE_DAYS, not imported: the CLI starts light (tested)
+              show_default=True, metavar="DAYS",
+              help="Warn when the ledger's newest row is more than DAYS before the as-of date.")
+@click.option("--strict-freshness", is_flag=True,
+              help="Exit 3 instead of warning when the evidence is stale (nothing written).")
 @click.option("--make-latest", is_flag=True,
               help="Point LATEST at the new run even if its --as-of is before the latest "
                    "run's (by default a backfill is published without moving LATEST back).")
 @_semantics_options
 def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, seed: int,
-           as_json: bool, allow_unconverged: bool, lock_timeout: float, make_latest: bool,
-           snapshot: bool, no_grades: bool, no_nonoccurrence: bool,
-           particles: int | None) -> None:
+           as_json: bool, allow_unconverged: bool, lock_timeout: float, stale_after: int,
+           strict_freshness: bool, make_latest: bool, snapshot: bool, no_grades: bool,
+           no_nonoccurrence: bool, particles: int | None) -> None:
     """Update the forecast of MODEL and publish a new run if its inputs changed.
 
     Safe under cron or a systemd timer: a run is written to RUNS/<model>/<run-id>/ and
@@ -263,10 +269,12 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
     The model runs over time steps: each ledger row is evidence about its own step, source
     grades and non-occurrence count, and the parameters are learned from the whole record
     (--snapshot for the old semantics).
-    Exit codes: 0 published or unchanged, 1 unexpected failure, 2 bad input or a run store
-    that cannot be written (nothing written), 3 diagnostics failed (nothing published unless
-    --allow-unconverged; also when the inputs equal those of a latest run that failed them),
-    75 another update held the lock past --lock-timeout (nothing written; retry later).
+    Exit codes: 0 published or unchanged, 1 unexpected failure (a full disk: nothing
+    published), 2 bad input or a run store that cannot be written (nothing written),
+    3 diagnostics failed (nothing published unless --allow-unconverged; also when the inputs
+    equal those of a latest run that failed them) or, with --strict-freshness, evidence older
+    than --stale-after (nothing written), 75 another update held the lock past --lock-timeout
+    (nothing written; retry later).
     Damaged runs are skipped with a warning each; a read-only store still answers an update
     whose inputs equal its latest run's. An --as-of before the latest run's is a backfill:
     published and listed in as-of order, compared with the run of the newest as-of up to its
@@ -284,7 +292,8 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
 
         result = run_update(model, ledger, as_of=as_of, runs_dir=runs_dir, seed=seed,
                             allow_unconverged=allow_unconverged, lock_timeout=lock_timeout,
-                            make_latest=make_latest, **chosen)
+                            make_latest=make_latest, stale_after_days=stale_after,
+                            strict_freshness=strict_freshness, **chosen)
     except ForecastError:  # its own exit code, by _Group
         raise
     except Exception as exc:  # a scheduler needs a one-line reason and exit 1, not a traceback

@@ -12,6 +12,7 @@ provenance, as a frozen :class:`BriefData`. Drawing and printing it is
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 from collections.abc import Sequence
@@ -33,7 +34,7 @@ from forecast.inference.horizon import HORIZONS
 from forecast.model.load import load_spec
 from forecast.ops.attribution import attribute_runs
 from forecast.ops.store import RunStore
-from forecast.ops.update import history
+from forecast.ops.update import STALE_DAYS, history
 
 if TYPE_CHECKING:
     from forecast.inference.result import Forecast
@@ -256,6 +257,14 @@ class BriefData:
         The model's time step (``quarter`` or ``month``), for the horizons' headings.
     scorecard : list of ClaimVerdict
         Each claim's effect, prior against posterior given the record (dynamic runs).
+    newest_evidence : str or None
+        The date of the newest ledger row the run could use (None without evidence).
+    evidence_age : int or None
+        Days from it to the as-of date.
+    stale : bool
+        Whether that is more than the run's freshness gap (``stale_after_days`` of its
+        manifest, :data:`~forecast.ops.update.STALE_DAYS` for older runs): the masthead
+        then says so as a warning.
     """
 
     title: str
@@ -286,9 +295,28 @@ class BriefData:
     horizons: list[Horizon] = field(default_factory=list)
     step: str = "quarter"
     scorecard: list[ClaimVerdict] = field(default_factory=list)
+    newest_evidence: str | None = None
+    evidence_age: int | None = None
+    stale: bool = False
 
 
 # ---------------------------------------------------------------------------------- building
+
+
+def _freshness(manifest: dict, rows: pd.DataFrame | None) -> dict[str, Any]:
+    """The masthead's newest evidence: recorded by the update, else the run's newest row."""
+    newest = manifest.get("newest_evidence")
+    if not isinstance(newest, str) and rows is not None and len(rows):
+        newest = pd.Timestamp(rows["date"].max()).date().isoformat()
+    try:
+        age = (dt.date.fromisoformat(str(manifest.get("as_of")))
+               - dt.date.fromisoformat(newest)).days if isinstance(newest, str) else None
+    except ValueError:  # a hand-edited manifest: say nothing rather than something wrong
+        return {}
+    gap = manifest.get("stale_after_days")
+    gap = gap if isinstance(gap, int) and not isinstance(gap, bool) else STALE_DAYS
+    return {"newest_evidence": newest if age is not None else None, "evidence_age": age,
+            "stale": age is not None and age > gap}
 
 
 def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[str] = "runs",
@@ -336,8 +364,8 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
     scenarios = list(spec.scenarios or spec.node_names)
     observed = _observed(forecast, spec, scenarios)
     frame = history(spec.name, runs_dir, nodes=scenarios).frame
-    if not frame.empty:
-        frame = frame[frame["run_id"] <= chosen.run_id]
+    if not frame.empty:  # the trajectory up to this run's date (runs are in as-of order)
+        frame = frame[frame["as_of"] <= str(manifest.get("as_of"))]
     known = [r for r in (before_rows, rows) if r is not None and not r.empty]
     events = pd.concat(known).drop_duplicates("id") if known else None
     inputs = FigureInputs(spec, forecast, frame, events)
@@ -383,6 +411,7 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
         horizons=_horizons(forecast, found),
         step=spec.model.time.step,
         scorecard=_scorecard(spec, forecast) if dynamic else [],
+        **_freshness(manifest, rows),
     )
 
 

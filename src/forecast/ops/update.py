@@ -26,7 +26,14 @@ import pandas as pd
 import xarray as xr
 
 from forecast._dates import as_of_date
-from forecast.errors import ForecastError, LockTimeout, Problem, RunStoreError, did_you_mean
+from forecast.errors import (
+    ForecastError,
+    LockTimeout,
+    Problem,
+    RunStoreError,
+    Untrusted,
+    did_you_mean,
+)
 from forecast.evidence.ledger import case_from_rows, load_ledger, no_rows, rows_as_of
 from forecast.inference.dynamic import DEFAULT_PARTICLES, dynamic_forecasts
 from forecast.inference.importance import Forecaster, posterior_forecast
@@ -129,17 +136,25 @@ STALE_DAYS = 90
 """An update warns when the ledger's newest row is more than this many days before the as-of."""
 
 
-def freshness(ledger: pd.DataFrame, day: str) -> list[str]:
-    """A warning when the ledger's newest row is more than :data:`STALE_DAYS` before `day`."""
+def newest_evidence(ledger: pd.DataFrame, day: str) -> str | None:
+    """The date of the ledger's newest row up to `day` (``YYYY-MM-DD``), None without rows."""
     if not len(ledger):
+        return None
+    dates = ledger["date"][ledger["date"] <= pd.Timestamp(day)]
+    return None if dates.empty else dates.max().date().isoformat()
+
+
+def freshness(ledger: pd.DataFrame, day: str, stale_after: int = STALE_DAYS) -> list[str]:
+    """A warning when the ledger's newest row is more than `stale_after` days before `day`."""
+    newest = newest_evidence(ledger, day)
+    if newest is None:
         return []
-    newest = ledger["date"].max().date()
-    gap = (dt.date.fromisoformat(day) - newest).days
-    if gap <= STALE_DAYS:
+    gap = (dt.date.fromisoformat(day) - dt.date.fromisoformat(newest)).days
+    if gap <= stale_after:
         return []
-    return [f"newest evidence: {newest.isoformat()} ({gap} days before the as-of date {day}); "
-            "the steps after it are not read as quiet (no non-occurrence), but nothing new is "
-            "known about them either: add rows to the ledger"]
+    return [f"newest evidence: {newest} ({gap} days before the as-of date {day}, more than "
+            f"{stale_after}); the steps after it are not read as quiet (no non-occurrence), "
+            "but nothing new is known about them either: add rows to the ledger"]
 
 
 def _as_of_text(as_of: object) -> str:
@@ -249,6 +264,8 @@ def update(
     nonoccurrence: bool = True,
     resume: bool = True,
     make_latest: bool = False,
+    stale_after_days: int = STALE_DAYS,
+    strict_freshness: bool = False,
 ) -> UpdateResult:
     """Forecast `model_path` with the ledger as of a date and publish a run if anything changed.
 
@@ -302,13 +319,22 @@ def update(
         By default such a backfill is published (listed by :func:`history`, in as-of order,
         and compared with the run of the newest as-of date up to its own) without moving
         ``LATEST`` back in time; a note says so.
+    stale_after_days : int
+        A ledger whose newest row (up to the as-of date) is more than this many days before
+        the as-of date gets a note (:func:`freshness`); the run's manifest records both, and
+        the brief's masthead shows them.
+    strict_freshness : bool
+        Raise :class:`~forecast.errors.Untrusted` (exit 3) instead of the note, before
+        anything is computed or written: a scheduler hears that the ledger is not kept.
 
     Raises
     ------
     SpecError, EvidenceError
         Bad model, ledger or as-of date (nothing written).
     ForecastError
-        A `lock_timeout` that is negative or not a number.
+        A `lock_timeout` that is negative or not a number, or `stale_after_days` negative.
+    Untrusted
+        With `strict_freshness`, when the newest evidence is too old.
     LockTimeout
         Another update held the lock for longer than `lock_timeout`.
     RunStoreError
@@ -320,6 +346,10 @@ def update(
         raise ForecastError(f"lock_timeout={lock_timeout!r}: not a number of seconds", [Problem(
             "must be a finite number of seconds, at least 0", field="lock_timeout",
             hint="e.g. 60")])
+    if not (isinstance(stale_after_days, int) and stale_after_days >= 0):
+        raise ForecastError(f"stale_after_days={stale_after_days!r}: not a number of days", [
+            Problem("must be a whole number of days, at least 0", field="stale_after_days",
+                    hint=f"e.g. {STALE_DAYS}")])
     model_path = Path(model_path)
     day = _as_of_text(as_of)
     chosen = resolve_semantics(semantics, forecaster)
@@ -340,7 +370,12 @@ def update(
         options = {"semantics": chosen, "particles": int(particles), "grades": bool(grades),
                    "nonoccurrence": bool(nonoccurrence)}
     key = inputs_hash(model_sha, ledger_sha, day, seed, options)
-    notes = freshness(ledger, day)
+    notes = freshness(ledger, day, stale_after_days)
+    if notes and strict_freshness:
+        raise Untrusted("the evidence is too old to publish a forecast (--strict-freshness); "
+                        "nothing written", [Problem(
+                            notes[0].split(";")[0], file=str(ledger_path), hint="add the "
+                            "rows since to the ledger, or raise --stale-after")])
     scenarios = list(spec.scenarios) if spec.scenarios else list(spec.node_names)
 
     store = RunStore(runs_dir, spec.name, lock_timeout=lock_timeout)
@@ -409,6 +444,8 @@ def update(
             "previous_run_id": None if previous is None else previous.run_id,
             "semantics": chosen,
             "options": options,
+            "newest_evidence": newest_evidence(ledger, day),
+            "stale_after_days": int(stale_after_days),
         }
         moves = not backfill or make_latest
         run = store.publish(result, manifest, rows, make_latest=moves)
