@@ -273,6 +273,44 @@ def test_bad_formats_and_a_missing_browser_write_nothing(store, tmp_path, monkey
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_a_slim_machine_gets_the_html_and_one_line_about_the_pdf(first_run, tmp_path,
+                                                                   monkeypatch):
+    """No Chromium and no Pango (WeasyPrint cannot load): the default engine writes the HTML,
+    skips the PDF with the reason, and the CLI exits 0 with one warning line; asking for
+    WeasyPrint or Chromium by name is bad input, with nothing written. (.ci/slim runs the
+    Quick start with both really hidden.)"""
+    import forecast.report.brief.printing as printing
+
+    monkeypatch.setenv("FORECAST_CHROMIUM", "no-such-browser")
+    monkeypatch.setattr(printing, "weasyprint_missing",
+                        lambda: "WeasyPrint cannot run (cannot load library 'libpango-1.0-0')")
+    out = write_brief(MODEL, tmp_path / "api", runs_dir=first_run)
+    assert list(out) == ["html"] and out["html"].is_file()
+    reason = out.skipped["pdf"]
+    assert "libpango-1.0-0" in reason and "Chromium is not installed" in reason
+    assert sorted(p.name for p in (tmp_path / "api").iterdir()) == ["brief.html"]
+    runner = CliRunner()
+    ok = runner.invoke(main, ["brief", str(MODEL), "--runs", str(first_run), "--out",
+                              str(tmp_path / "cli")])
+    assert ok.exit_code == 0, ok.output
+    lines = ok.output.strip().splitlines()
+    assert lines[0] == f"wrote {tmp_path / 'cli' / 'brief.html'}"
+    assert len(lines) == 2 and lines[1].startswith("warning: skipped brief.pdf: no PDF printer")
+    for engine in ("weasyprint", "chromium"):
+        bad = runner.invoke(main, ["brief", str(MODEL), "--runs", str(first_run), "--out",
+                                   str(tmp_path / engine), "--pdf-engine", engine])
+        assert bad.exit_code == 2 and "Traceback" not in bad.output, bad.output
+        assert not (tmp_path / engine).exists()
+
+
+def test_the_weasyprint_probe_is_one_line_and_silent(capsys):
+    from forecast.report.brief.printing import weasyprint_missing
+
+    reason = weasyprint_missing()
+    assert reason is None or "\n" not in reason  # None where Pango is installed
+    assert capsys.readouterr() == ("", "")
+
+
 def test_a_first_run_has_nothing_to_compare_with(first_run):
     data = build_brief(MODEL, first_run)
     assert data.previous_run_id is None and not data.changes and not data.input_changes

@@ -518,9 +518,11 @@ def brief(model: Path, run_id: str, runs_dir: Path, out_dir: Path, formats: str,
 
     The HTML is one self-contained file (figures embedded); the PDF is the same page printed
     on A4; the PNG (which needs Chromium) is a screenshot of its top. Files are written
-    atomically into --out. Exit codes: 0 written, 1 unexpected failure (e.g. Chromium
-    crashed), 2 bad input (no such run, unknown format, Chromium missing for PNG; nothing
-    written).
+    atomically into --out. Without Chromium and without the Pango library WeasyPrint needs
+    (a slim machine), the default --pdf-engine auto writes the HTML and skips the PDF with one
+    warning line. Exit codes: 0 written (or the PDF skipped so), 1 unexpected failure (e.g.
+    Chromium crashed), 2 bad input (no such run, unknown format, Chromium missing for PNG or
+    --pdf-engine chromium, Pango missing for --pdf-engine weasyprint; nothing written).
 
     \b
     Example:
@@ -539,6 +541,8 @@ def brief(model: Path, run_id: str, runs_dir: Path, out_dir: Path, formats: str,
         raise SystemExit(EXIT_UNEXPECTED) from None
     for path in written.values():
         click.echo(f"wrote {path}")
+    for kind, reason in written.skipped.items():
+        click.echo(f"warning: skipped brief.{kind}: {reason}", err=True)
 
 
 def _load_network(path: Path) -> tuple[Network, ModelSpec | None]:

@@ -2,31 +2,33 @@
 
 The PDF is printed by headless Chromium when it is installed (``chromium``,
 ``chromium-browser`` or ``google-chrome`` on the ``PATH``, or the binary named by
-``$FORECAST_CHROMIUM``) and by WeasyPrint otherwise, so a machine with only Python and pip
-gets one too. The PNG screenshot needs Chromium; asking for it without Chromium is a
+``$FORECAST_CHROMIUM``) and by WeasyPrint otherwise, which needs the system's Pango library
+(``libpango-1.0-0``). On a slim machine with neither, the default engine (``auto``) writes the
+HTML and skips the PDF, saying why in :attr:`Written.skipped`; the CLI prints that as one line
+and exits 0. Asking for what cannot be made — the PNG screenshot without Chromium, or
+``pdf_engine="chromium"`` / ``"weasyprint"`` without it — is a
 :class:`~forecast.errors.ForecastError` raised *before anything is written*.
 """
 
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from forecast._io import atomic_write
 from forecast.errors import ForecastError, Problem, did_you_mean
 from forecast.ops.brief import BriefData, build_brief
 from forecast.report.brief.html import render_html
-
-if TYPE_CHECKING:
-    pass
-
 
 FORMATS = ("html", "pdf", "png")
 """What :func:`write_brief` can write: ``brief.html``, ``brief.pdf``, ``brief.png``."""
@@ -101,6 +103,37 @@ PDF_ENGINES = ("auto", "chromium", "weasyprint")
 """What prints the PDF: ``auto`` is Chromium when installed, WeasyPrint otherwise."""
 
 
+class Written(dict[str, Path]):
+    """The files :func:`save_brief` wrote, by format; and what it skipped, and why.
+
+    A plain ``{format: Path}`` mapping with one attribute more, :attr:`skipped`:
+    ``{format: reason}`` for a format the default PDF engine could not make on this machine.
+    """
+
+    skipped: dict[str, str]
+
+    def __init__(self, files: dict[str, Path], skipped: dict[str, str] | None = None) -> None:
+        super().__init__(files)
+        self.skipped = dict(skipped or {})
+
+
+@functools.cache
+def weasyprint_missing() -> str | None:
+    """Why WeasyPrint cannot print here (its system libraries missing), or None if it can.
+
+    Probed once per process by importing it (it loads Pango through cffi at import); the
+    banner it prints on failure is swallowed, the reason kept to one line.
+    """
+    banner = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(banner), contextlib.redirect_stderr(banner):
+            import weasyprint  # noqa: F401
+    except (ImportError, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"WeasyPrint cannot run ({first.split(': ')[0]})"
+    return None
+
+
 def _weasyprint_pdf(page: Path, output: Path) -> Path:
     """Print `page` to `output` with WeasyPrint (pure Python over Pango: no browser needed)."""
     import logging
@@ -114,11 +147,23 @@ def _weasyprint_pdf(page: Path, output: Path) -> Path:
     return output
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What :func:`save_brief` will write, checked: formats, Chromium, who prints the PDF."""
+
+    wanted: list[str]
+    binary: str | None
+    chromium_pdf: bool
+    skipped: dict[str, str]
+
+
 def _check_output(formats: Sequence[str], pdf_engine: str,
-                  out_dir: str | os.PathLike[str]) -> tuple[list[str], str | None, bool]:
-    """The formats wanted, the Chromium binary and whether it prints the PDF; or raise.
+                  out_dir: str | os.PathLike[str]) -> _Plan:
+    """What can be written, or raise before anything is.
 
     Also checks that `out_dir` is, or can be made, a writable folder (without making it).
+    With ``pdf_engine="auto"`` and neither Chromium nor WeasyPrint's libraries, the PDF is
+    skipped (with the reason), not refused.
     """
     wanted = list(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
     problems = [Problem("unknown format", field=f"format '{f}'",
@@ -148,13 +193,26 @@ def _check_output(formats: Sequence[str], pdf_engine: str,
                     "(nor $FORECAST_CHROMIUM)", field="chromium",
                     hint="install it (Debian/Ubuntu: apt-get install chromium), or ask for "
                     "--format html,pdf with --pdf-engine weasyprint")])
-    return wanted, binary, pdf_engine == "chromium" or (pdf_engine == "auto" and bool(binary))
+    chromium_pdf = pdf_engine == "chromium" or (pdf_engine == "auto" and bool(binary))
+    skipped: dict[str, str] = {}
+    if "pdf" in wanted and not chromium_pdf:
+        missing = weasyprint_missing()
+        if missing is not None and pdf_engine == "weasyprint":
+            raise ForecastError("cannot write the brief as PDF with WeasyPrint", [Problem(
+                missing, field="pdf engine", hint="install Pango (Debian/Ubuntu: apt-get "
+                "install libpango-1.0-0 libpangoft2-1.0-0), or install Chromium and use "
+                "--pdf-engine chromium")])
+        if missing is not None:
+            skipped["pdf"] = (f"no PDF printer on this machine: Chromium is not installed and "
+                              f"{missing}; install either for brief.pdf")
+            wanted = [f for f in wanted if f != "pdf"]
+    return _Plan(wanted, binary, chromium_pdf, skipped)
 
 
 def write_brief(model_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
                 runs_dir: str | os.PathLike[str] = "runs", run: str = "latest",
                 formats: Sequence[str] = ("html", "pdf"),
-                pdf_engine: str = "auto") -> dict[str, Path]:
+                pdf_engine: str = "auto") -> Written:
     """Build the brief of a run and write it as ``brief.html``, ``brief.pdf``, ``brief.png``.
 
     :func:`build_brief`, then :func:`save_brief`; the formats are checked first, so a bad
@@ -177,8 +235,9 @@ def write_brief(model_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
 
     Returns
     -------
-    dict of str to Path
-        The file written for each format.
+    Written
+        The file written for each format (a dict), and in ``.skipped`` the reason for a PDF
+        the default engine could not print on this machine.
 
     Raises
     ------
@@ -196,7 +255,7 @@ def write_brief(model_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
 
 def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
                formats: Sequence[str] = ("html", "pdf"),
-               pdf_engine: str = "auto") -> dict[str, Path]:
+               pdf_engine: str = "auto") -> Written:
     """Render a built brief and write it as ``brief.html``, ``brief.pdf``, ``brief.png``.
 
     Every file is written to a temporary name in `out_dir` and renamed into place, so a
@@ -217,8 +276,9 @@ def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
 
     Returns
     -------
-    dict of str to Path
-        The file written for each format.
+    Written
+        The file written for each format (a dict), and in ``.skipped`` the reason for a PDF
+        the default engine could not print on this machine.
 
     Raises
     ------
@@ -229,7 +289,8 @@ def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
     RuntimeError
         If Chromium fails or times out (the HTML is already written then).
     """
-    wanted, binary, use_chromium_pdf = _check_output(formats, pdf_engine, out_dir)
+    plan = _check_output(formats, pdf_engine, out_dir)
+    wanted, binary = plan.wanted, plan.binary
     html = render_html(data)
     out = Path(out_dir)
     try:
@@ -248,7 +309,7 @@ def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
         url = page.resolve().as_uri()
         if "pdf" in wanted:
             target = Path(work) / "brief.pdf"
-            if use_chromium_pdf:
+            if plan.chromium_pdf:
                 assert binary is not None  # _check_output: Chromium prints only if found
                 run_chromium(binary, ["--no-pdf-header-footer", f"--print-to-pdf={target}"],
                              url, target)
@@ -263,4 +324,4 @@ def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
                                         f"--screenshot={Path(work) / 'brief.png'}"],
                                url, Path(work) / "brief.png")
             written["png"] = atomic_write(out / "brief.png", lambda p: shutil.copyfile(png, p))
-    return {f: written[f] for f in wanted}
+    return Written({f: written[f] for f in wanted}, plan.skipped)
