@@ -285,3 +285,64 @@ def test_log_evidence_grad_of_likelihoods_matches_finite_differences():
     np.testing.assert_allclose(batched["x2"][0], soft_grads["x2"], rtol=1e-10)
     np.testing.assert_allclose(batched["x2"][1], soft_grads["x2"] / 2, rtol=1e-10)
     np.testing.assert_allclose(batched["x5"][1], soft_grads["x5"], rtol=1e-10)
+
+
+# --- the memory limit of a plan ----------------------------------------------------------------
+
+
+def _clique(n: int):
+    """Every pair of `n` binary variables shares a factor: no order avoids a 2**(n-2) table."""
+    sizes = {f"v{i}": 2 for i in range(n)}
+    pairs = [[f"v{i}", f"v{j}"] for i in range(n) for j in range(i + 1, n)]
+    return pairs, sizes
+
+
+def test_a_plan_over_the_memory_limit_is_refused_before_any_allocation(monkeypatch):
+    """34 variables all joined: a 2**32-entry table (32 GiB) is refused at planning, naming its
+    variables and how to get under the limit; the environment variable moves the limit."""
+    import time
+
+    from forecast.errors import ForecastError, InferenceError
+    from forecast.network.plan import MAX_INTERMEDIATE, Plan, max_intermediate
+
+    pairs, sizes = _clique(34)
+    started = time.perf_counter()
+    with pytest.raises(InferenceError, match="more than the limit of 268,435,456") as caught:
+        Plan(pairs, sizes, [False] * len(pairs), 1)
+    assert time.perf_counter() - started < 60  # a hang guard: planning alone, ~0.1 s
+    message = str(caught.value)
+    assert "32.0 GiB" in message and "joins 32 variables" in message
+    assert "FORECAST_MAX_INTERMEDIATE" in message and "noisy-OR" in message
+    small_pairs, small_sizes = _clique(12)  # 2**10-entry tables: planned under a limit of 2**11
+    monkeypatch.setenv("FORECAST_MAX_INTERMEDIATE", str(2**11))
+    assert max_intermediate() == 2**11
+    Plan(small_pairs, small_sizes, [False] * len(small_pairs), 1)
+    monkeypatch.setenv("FORECAST_MAX_INTERMEDIATE", "100")
+    with pytest.raises(InferenceError, match="limit of 100"):
+        Plan(small_pairs, small_sizes, [False] * len(small_pairs), 1)
+    for bad in ("nan", "-5", "1.5", "lots"):
+        monkeypatch.setenv("FORECAST_MAX_INTERMEDIATE", bad)
+        with pytest.raises(ForecastError, match="not a number of entries"):
+            max_intermediate()
+    monkeypatch.delenv("FORECAST_MAX_INTERMEDIATE")
+    assert max_intermediate() == MAX_INTERMEDIATE
+
+
+def test_the_cli_refuses_a_network_too_dense_to_query_in_one_message(tmp_path):
+    """A BIF whose node has 30 binary parents: refused at the model limits or at planning, with
+    exit 2 and no traceback, quickly and within memory."""
+    from click.testing import CliRunner
+
+    from forecast.cli import main
+
+    parents = [f"p{i}" for i in range(30)]
+    lines = ["network n {}"]
+    for name in [*parents, "child"]:
+        lines.append(f"variable {name} {{ type discrete [ 2 ] {{ a, b }}; }}")
+    for name in parents:
+        lines.append(f"probability ( {name} ) {{ table 0.5, 0.5; }}")
+    lines.append(f"probability ( child | {', '.join(parents)} ) {{ default 0.5, 0.5; }}")
+    (tmp_path / "dense.bif").write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(main, ["query", str(tmp_path / "dense.bif")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "child" in result.output

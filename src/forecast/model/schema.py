@@ -32,8 +32,10 @@ if TYPE_CHECKING:  # imported where used: reading a model needs neither
     import networkx as nx
     import pandas as pd
 
+from forecast._dates import DATE_RANGE as _DATE_RANGE
 from forecast.errors import did_you_mean
 from forecast.model import persistence, priors
+from forecast.network.network import MAX_CPT_ENTRIES
 from forecast.provenance import stable_hash
 
 __all__ = [
@@ -79,13 +81,6 @@ MAX_STATES = 100
 MAX_CLAIMS = 1_000
 """Most claims a model may quote (the flagship quotes 18)."""
 
-MAX_CPT_ENTRIES = 1_000_000
-"""Most entries one node's CPT may have: its own states times the product of its parents'.
-
-Every form is built in full (a logit or noisy-OR node too), for every parameter draw at once, so
-this bounds memory before anything is allocated; a table also needs one row per parent
-configuration.
-"""
 
 MAX_MODEL_CPT_ENTRIES = 5_000_000
 """Most entries all CPTs of a model may have together. Each parameter value fills at least one
@@ -100,8 +95,9 @@ MAX_WINDOW_DAYS = 36_525
 MAX_PSEUDO_COUNT = 1e6
 """Largest pseudo-count of a table row's ``counts``."""
 
-DATE_RANGE = (dt.date(1900, 1, 1), dt.date(2100, 12, 31))
-"""The dates a model file may name (a source's date, an event's ``complete_from``)."""
+DATE_RANGE = _DATE_RANGE
+"""The dates a model file may name (a source's date, an event's ``complete_from``): the range
+of every date the package reads (:data:`forecast._dates.DATE_RANGE`)."""
 
 
 def cpt_entries(card: int, parent_cards: Iterable[int], limit: int | None = None) -> int:

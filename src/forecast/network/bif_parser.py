@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from forecast.errors import Problem, SpecError, did_you_mean
+from forecast.network.network import MAX_CPT_ENTRIES
 
 __all__ = ["KEYWORDS", "parse"]
 
@@ -327,6 +328,11 @@ def _fill_cpt(parser: _Parser, block: _Block, states: dict, atol: float) -> np.n
     def given(idx: tuple[int, ...]) -> str:
         return ", ".join(states[p][i] for p, i in zip(parents, idx, strict=True))
 
+    if card * n_rows > MAX_CPT_ENTRIES:  # before anything of its size is allocated
+        note(block.pos, f"the CPT of '{node}' has {card * n_rows:,} entries ({card} states x "
+             f"{n_rows:,} parent configurations), more than the limit of {MAX_CPT_ENTRIES:,}",
+             "give it fewer parents; a network this dense cannot be queried exactly")
+        return None
     # Where each row was written (-1: nowhere), to report problems at the right line.
     rowpos = np.full(pcards, -1, dtype=np.int64)
     if block.table is not None:

@@ -24,7 +24,15 @@ import numpy as np
 
 from forecast.errors import Problem, SpecError, did_you_mean
 
-__all__ = ["Network"]
+__all__ = ["MAX_CPT_ENTRIES", "Network"]
+
+MAX_CPT_ENTRIES = 1_000_000
+"""Most entries one node's CPT may have: its own states times the product of its parents'.
+
+Checked before a table is allocated, by the model loader (every form is built in full, a logit or
+noisy-OR node too, for every parameter draw at once) and by the BIF reader; a table also needs
+one row per parent configuration.
+"""
 
 ROW_SUM_ATOL = 1e-6
 """How far a CPT row may sum from 1 before the network is rejected."""

@@ -20,6 +20,7 @@ factors carry the batch so that intermediates stay small.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -27,11 +28,42 @@ from typing import Any, TypeVar
 import numpy as np
 import opt_einsum
 
-__all__ = ["Plan"]
+from forecast.errors import ForecastError, InferenceError, Problem
+
+__all__ = ["MAX_INTERMEDIATE", "Plan", "max_intermediate"]
 
 
 TINY = 1e-250
 """Totals below this are recomputed with rescaling (``1 / total`` would overflow)."""
+
+MAX_INTERMEDIATE = 2**28
+"""Entries the largest table of a plan may have (float64: 2 GiB), batch axis included.
+
+A plan over this is refused before anything is allocated (:class:`~forecast.errors.
+InferenceError`, naming its variables); ``$FORECAST_MAX_INTERMEDIATE`` (a whole number of
+entries) raises or lowers it for a process."""
+
+
+def max_intermediate() -> int:
+    """The limit in force: ``$FORECAST_MAX_INTERMEDIATE`` if set, else :data:`MAX_INTERMEDIATE`.
+
+    Raises
+    ------
+    ForecastError
+        If the variable is set but is not a whole number of entries, at least 1.
+    """
+    raw = os.environ.get("FORECAST_MAX_INTERMEDIATE")
+    if raw is None or not raw.strip():
+        return MAX_INTERMEDIATE
+    try:
+        value = int(float(raw)) if raw.strip().lower() not in ("nan", "inf") else 0
+    except ValueError:
+        value = 0
+    if value < 1 or float(raw) != value:
+        raise ForecastError(f"FORECAST_MAX_INTERMEDIATE={raw!r}: not a number of entries", [
+            Problem("must be a whole number, at least 1", field="FORECAST_MAX_INTERMEDIATE",
+                    hint=f"e.g. {MAX_INTERMEDIATE} (the default), or unset it")])
+    return value
 
 
 @dataclass(frozen=True)
@@ -55,6 +87,30 @@ class _Operand:
         object.__setattr__(self, "permuted", tuple(kept[p] for p in self.perm))
         inverse = np.argsort(self.perm) if self.perm else ()
         object.__setattr__(self, "backward", (0, *(1 + int(p) for p in inverse)))
+
+def _too_large(entries: int, limit: int, contractions: Sequence[Any],
+               names: Mapping[str, object], sizes: Mapping[str, int]) -> InferenceError:
+    """The refusal of a plan whose largest table is over the limit, naming its variables.
+
+    `contractions` is opt_einsum's ``contraction_list``; `names` and `sizes` map its symbols
+    to the variables (the batch symbol has no name) and their numbers of states.
+    """
+    def out_size(item: Any) -> tuple[int, str]:
+        output = item[2].split("->")[1]
+        return int(np.prod([sizes[c] for c in output], dtype=np.float64)), output
+    _, widest = max(out_size(item) for item in contractions)
+    variables = [str(names[c]) for c in widest if c in names]
+    shown = ", ".join(variables[:12]) + (f" and {len(variables) - 12} more"
+                                         if len(variables) > 12 else "")
+    return InferenceError(
+        f"exact inference here needs a table of {entries:,} entries "
+        f"({entries * 8 / 2**30:.1f} GiB), more than the limit of {limit:,}", [Problem(
+            f"the network is too densely connected for its evidence pattern: one step joins "
+            f"{len(variables)} variables ({shown})", field="network",
+            hint="give nodes fewer parents (or a noisy-OR/logit form instead of a table), "
+                 "observe fewer nodes at once, or raise FORECAST_MAX_INTERMEDIATE if the "
+                 "machine has the memory")])
+
 
 _Index = TypeVar("_Index", bound=Hashable)
 """A variable of the plan: anything hashable (node names in practice)."""
@@ -134,6 +190,13 @@ class Plan:
         )
         self.flops = float(info.opt_cost)
         self.largest_intermediate = int(info.largest_intermediate)
+        limit = max_intermediate()
+        if self.largest_intermediate > limit:
+            names = {sym: v for v, sym in symbols.items()}
+            by_symbol = {symbols[v]: n for v, n in sizes.items() if v in symbols}
+            by_symbol[bsym] = batch
+            raise _too_large(self.largest_intermediate, limit, info.contraction_list, names,
+                             by_symbol)
         self.steps = self._compile(path, sizes)
 
     def _compile(self, path: Sequence[tuple[int, ...]], sizes: Mapping[Any, int]) -> list[_Step]:
