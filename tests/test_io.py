@@ -221,3 +221,41 @@ def test_as_of_dates_refuse_the_future_unless_asked():
     assert date_or_problem("soon", "start", problems) is None
     assert [(p.where, p.message) for p in problems] == [
         ("start", "'soon' is not a date (not an ISO date, YYYY-MM-DD)")]
+
+
+# --- exports a spreadsheet opens -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx",
+                                  "\rx", "'quoted", "''", "'=", "plain", "", "a=b", "0.5"])
+def test_a_text_cell_is_written_so_no_spreadsheet_runs_it_and_read_back_exactly(cell):
+    from forecast._io import spreadsheet_safe, spreadsheet_text
+
+    safe = spreadsheet_safe(cell)
+    assert not str(safe).startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert spreadsheet_text(safe) == cell
+    assert spreadsheet_safe(1.5) == 1.5 and spreadsheet_text(None) is None
+
+
+def test_a_runs_csv_files_neutralise_formula_cells_from_the_ledger(tmp_path):
+    """A ledger row whose source and note are formulas: the run's evidence.csv holds them as
+    text (a leading '), the run reads them back unchanged."""
+    from forecast.ops.update import update
+    from tests.stubs import stub_forecast
+
+    ledger = tmp_path / "ledger.csv"
+    frame = pd.read_csv(LEDGER, dtype=str, keep_default_na=False)
+    at = frame.index[frame["date"] <= "2015-12-31"][-1]  # a row the run keeps
+    frame.loc[at, "source"] = '=HYPERLINK("http://evil.example","click")'
+    frame.loc[at, "note"] = "+cmd|' /C calc'!A0"
+    frame.to_csv(ledger, index=False)
+    run = update(MODEL, ledger, as_of="2016-01-01", runs_dir=tmp_path / "runs",
+                 forecaster=stub_forecast).run
+    assert run is not None
+    written = pd.read_csv(run.path / "evidence.csv", dtype=str, keep_default_na=False)
+    first = written[written["id"] == frame.loc[at, "id"]].iloc[0]
+    assert first["source"].startswith("'=HYPERLINK") and first["note"].startswith("'+cmd")
+    back = run.evidence
+    row = back[back["id"] == frame.loc[at, "id"]].iloc[0]
+    assert row["source"] == frame.loc[at, "source"] and row["note"] == frame.loc[at, "note"]
+    assert not any(str(v).startswith(("=", "+", "@")) for v in written.to_numpy().ravel())

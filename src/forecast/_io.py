@@ -8,6 +8,10 @@ nothing lists. Temporary files and folders are created with the modes an ordinar
 ``mkdir`` would give (``0o666`` and ``0o777`` less the umask), so what the scheduler's user
 writes, other analysts can read unless the umask says otherwise.
 
+**Exporting.** Every CSV the package writes for analysts goes through :func:`safe_csv`: a
+text cell that a spreadsheet would run as a formula (a leading ``=``, ``+``, ``-``, ``@``, tab
+or carriage return) gets a leading ``'``, and :func:`restore_csv_text` undoes it on reading.
+
 **Reading.** :func:`read_checked_csv` reads a CSV input file (ledgers, question files) into
 records numbered by their line in the file, after checking the header against the expected
 columns. Blank lines (no cell with anything but spaces) are skipped by every reader alike.
@@ -27,6 +31,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from forecast.errors import EvidenceError, Problem, did_you_mean
 
@@ -38,6 +43,10 @@ __all__ = [
     "fsync_file",
     "fsync_folder",
     "read_checked_csv",
+    "restore_csv_text",
+    "safe_csv",
+    "spreadsheet_safe",
+    "spreadsheet_text",
     "temp_folder",
 ]
 
@@ -150,6 +159,51 @@ def atomic_write(path: str | os.PathLike[str], content: bytes | str | Writer, *,
     if fsync:
         fsync_folder(path.parent)
     return path
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+"""What a spreadsheet may read as the start of a formula (and the escape itself)."""
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A text cell a spreadsheet will show, not run: ``'`` before a leading ``=+-@``, tab or CR.
+
+    A leading ``'`` is doubled too, so :func:`spreadsheet_text` undoes it exactly. Anything
+    that is not a string is returned as it is.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def spreadsheet_text(value: object) -> object:
+    """Undo :func:`spreadsheet_safe`: the cell as it was before it was written."""
+    if isinstance(value, str) and value.startswith("'"):
+        return value[1:]
+    return value
+
+
+def safe_csv(frame: Any, path: str | os.PathLike[str]) -> None:
+    """Write `frame` (a pandas DataFrame) as CSV with its text cells :func:`spreadsheet_safe`.
+
+    Every CSV the package exports (a run's ``evidence.csv`` and ``summary.csv``, a replay) is
+    written so: analysts open them in spreadsheets, and a ledger cell such as
+    ``=HYPERLINK(...)`` or ``+cmd|...`` must not become a formula there. Readers of those files
+    apply :func:`spreadsheet_text` to get the cells back exactly.
+    """
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype.kind == "O":  # object and string columns: where text is
+            out[column] = out[column].map(spreadsheet_safe, na_action="ignore")
+    out.to_csv(path, index=False)
+
+
+def restore_csv_text(frame: Any, columns: Sequence[str] | None = None) -> Any:
+    """The text columns of a frame read from a :func:`safe_csv` file, with their cells restored."""
+    for column in frame.columns if columns is None else columns:
+        if column in frame.columns and frame[column].dtype.kind == "O":
+            frame[column] = frame[column].map(spreadsheet_text, na_action="ignore")
+    return frame
 
 
 # --- reading --------------------------------------------------------------------------------------

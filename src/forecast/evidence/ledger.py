@@ -63,7 +63,13 @@ from pydantic import (
 )
 
 from forecast._dates import as_of_date, parse_date
-from forecast._io import atomic_write, read_checked_csv
+from forecast._io import (
+    CheckedCsv,
+    atomic_write,
+    read_checked_csv,
+    restore_csv_text,
+    safe_csv,
+)
 from forecast.errors import EvidenceError, Problem, did_you_mean, sorted_by_line
 from forecast.evidence.case import Case
 from forecast.evidence.lagged import lagged
@@ -71,8 +77,9 @@ from forecast.evidence.observations import Report
 from forecast.model.schema import ModelSpec
 from forecast.provenance import file_sha256
 
-__all__ = ["COLUMNS", "LedgerRow", "case_as_of", "case_from_rows", "ledger_hash", "load_ledger",
-           "no_rows", "read_rows", "rows_as_of", "write_rows"]
+__all__ = ["COLUMNS", "LedgerRow", "case_as_of", "case_from_rows", "ledger_hash",
+           "line_break_problems", "load_ledger", "no_rows", "read_rows", "rows_as_of",
+           "write_rows"]
 
 COLUMNS: tuple[str, ...] = (
     "id", "date", "node", "state", "likelihood", "grade", "source", "url", "note",
@@ -222,7 +229,7 @@ def load_ledger(
         line, what is wrong and how to fix it.
     """
     read = read_checked_csv(path, COLUMNS, what="ledger")
-    name, problems = read.name, list(read.problems)
+    name, problems = read.name, list(read.problems) + line_break_problems(read)
     context = {"today": today or dt.date.today()}
     rows: list[tuple[int, LedgerRow]] = []
     ids: list[tuple[int, str]] = []
@@ -244,6 +251,32 @@ def load_ledger(
 
 
 # --- checks ---------------------------------------------------------------------------------------
+
+
+def line_break_problems(read: CheckedCsv) -> list[Problem]:
+    """Cells holding a line break that the reader did not already report as spanning lines.
+
+    A quote opened in the last row's last cell and never closed swallows the file's final
+    line break: the record still has the header's width and ends on the line it starts on, so
+    only the line break in its cell shows that the file is broken (every cell is one line).
+
+    Parameters
+    ----------
+    read : CheckedCsv
+        A file as read by :func:`forecast._io.read_checked_csv`.
+
+    Returns
+    -------
+    list of Problem
+        One per such cell, at its record's line and column.
+    """
+    reported = {p.line for p in read.problems}
+    return [Problem(f"the {column} holds a line break: a quote is left open", file=read.name,
+                    line=line, field=column,
+                    hint="close the quote; keep every row on one line")
+            for line, raw in read.records if line not in reported
+            for column, cell in raw.items() if "\n" in cell or "\r" in cell]
+
 
 
 def _validate_row(
@@ -559,8 +592,9 @@ def write_rows(rows: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     out = rows.copy()
     out["likelihood"] = [";".join(repr(float(x)) for x in v) if isinstance(v, tuple) else ""
                          for v in out["likelihood"]]
-    out["date"] = out["date"].dt.strftime("%Y-%m-%d")
-    return atomic_write(path, lambda tmp: out.to_csv(tmp, index=False))
+    # pd.to_datetime: an empty frame's date column may hold objects (a timeline of no rows)
+    out["date"] = pd.to_datetime(out["date"]).dt.strftime("%Y-%m-%d")
+    return atomic_write(path, lambda tmp: safe_csv(out, tmp))  # no cell runs as a formula
 
 
 def read_rows(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -569,7 +603,7 @@ def read_rows(path: str | os.PathLike[str]) -> pd.DataFrame:
     That is the kept rows of :func:`rows_as_of` (a snapshot forecast's) or the timeline rows of
     :func:`forecast.evidence.steps.timeline` (a dynamic forecast's, with ``step`` and ``how``).
     """
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = restore_csv_text(pd.read_csv(path, dtype=str, keep_default_na=False))
     if frame.empty and "how" not in frame.columns:
         return no_rows()
     # the kept rows of a snapshot forecast, or the timeline rows of a dynamic one

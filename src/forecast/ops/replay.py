@@ -38,7 +38,7 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from forecast._dates import as_of_date, date_or_problem
-from forecast._io import atomic_write
+from forecast._io import atomic_write, safe_csv
 from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean
 from forecast.evidence.ledger import load_ledger, no_rows, rows_as_of
 from forecast.inference.dynamic import DEFAULT_PARTICLES, dynamic_forecasts
@@ -455,7 +455,7 @@ def save_replay(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     path = check_out_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".csv":
-        return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
+        return atomic_write(path, lambda tmp: safe_csv(frame, tmp))
     return atomic_write(path, netcdf_image({"/": to_dataset(frame)}))
 
 

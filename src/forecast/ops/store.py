@@ -61,7 +61,15 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from forecast._io import TEMP_PREFIX, atomic_write, fsync_file, fsync_folder, temp_folder
+from forecast._io import (
+    TEMP_PREFIX,
+    atomic_write,
+    fsync_file,
+    fsync_folder,
+    restore_csv_text,
+    safe_csv,
+    temp_folder,
+)
 from forecast.errors import LockTimeout, Problem, RunStoreError, WriteFailure
 from forecast.evidence.ledger import read_rows, write_rows
 from forecast.inference.result import Forecast
@@ -282,7 +290,8 @@ def _read_small(path: Path, limit: int) -> bytes:
 
 
 def _read_summary(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, dtype={"node": str, "state": str})
+    return restore_csv_text(pd.read_csv(path, keep_default_na=False,
+                                        dtype={"node": str, "state": str}))
 
 
 def _summary_problem(frame: pd.DataFrame, where: str) -> Problem | None:
@@ -773,7 +782,7 @@ class RunStore:
         renamed = False
         try:
             forecast.save(tmp / POSTERIOR)
-            forecast.summary.to_csv(tmp / SUMMARY, index=False)
+            safe_csv(forecast.summary, tmp / SUMMARY)
             names = [POSTERIOR, SUMMARY]
             if evidence is not None:
                 write_rows(evidence, tmp / EVIDENCE)
