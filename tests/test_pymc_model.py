@@ -343,3 +343,30 @@ def _log_likelihoods(obs, case, draws, backend) -> dict:
     return {n: pytensor.function(list(inputs.values()), g, mode=FAST,
                                  on_unused_input="ignore")(*draws.values())
             for n, g in graphs.items()}
+
+
+def test_nuts_stops_at_its_wall_time_budget(spec, monkeypatch) -> None:
+    """A budget already spent when sampling starts stops it at the first draw: Untrusted (the
+    CLI's exit 3) naming the chain and iteration, never minutes of sampling. The compile of
+    the `nuts` fixture's model is reused (the same graph), so this costs about a second."""
+    import time
+
+    from forecast.errors import ForecastError, Untrusted
+    from forecast.inference.pymc_model import NUTS_BUDGET, nuts_budget
+
+    started = time.monotonic()
+    with pytest.raises(Untrusted, match="over its budget of 1e-06 s") as caught:
+        sample_nuts(spec, [(NUTS_EVIDENCE, {})], draws=1000, tune=1000, chains=2, seed=4,
+                    budget=1e-6)
+    assert time.monotonic() - started < 300  # a hang guard: it stops at the first draw
+    assert caught.value.exit_code == 3
+    assert "iteration 1 of 2000 (tuning)" in str(caught.value)
+    assert "FORECAST_NUTS_BUDGET" in str(caught.value)
+    monkeypatch.setenv("FORECAST_NUTS_BUDGET", "30")
+    assert nuts_budget() == 30.0
+    for bad in ("0", "-1", "nan", "inf", "soon"):
+        monkeypatch.setenv("FORECAST_NUTS_BUDGET", bad)
+        with pytest.raises(ForecastError, match="not a number of seconds"):
+            nuts_budget()
+    monkeypatch.delenv("FORECAST_NUTS_BUDGET")
+    assert nuts_budget() == NUTS_BUDGET

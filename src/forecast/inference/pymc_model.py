@@ -21,8 +21,10 @@ Names such as ``caliphate.effect.reconciliation=achieved`` survive ``pm.sample``
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -35,7 +37,7 @@ from pytensor.gradient import DisconnectedType, grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from forecast.errors import EvidenceError, ForecastError, InferenceError, Problem
+from forecast.errors import EvidenceError, ForecastError, InferenceError, Problem, Untrusted
 from forecast.evidence.lagged import twin_cpts, twins_of, with_twins
 from forecast.evidence.observations import CountModel, ObservationModel, Report, Reported
 from forecast.model.arrays import pytensor_ops
@@ -45,7 +47,8 @@ from forecast.model.schema import ModelSpec
 from forecast.network.exact import ExactEngine
 from forecast.network.network import Network
 
-__all__ = ["CaseLike", "LogEvidenceOp", "build_pymc_model", "sample_nuts"]
+__all__ = ["NUTS_BUDGET", "CaseLike", "LogEvidenceOp", "build_pymc_model", "nuts_budget",
+           "sample_nuts"]
 
 CaseLike = tuple[Mapping[str, str], Mapping[str, Any]] | Any
 """A case: ``(evidence, soft)`` — hard findings ``{node: state}`` and likelihood vectors
@@ -378,6 +381,54 @@ def _check_cases(engine: ExactEngine, cases: Sequence, cpts: Mapping[str, np.nda
 # --------------------------------------------------------------------------------------------
 
 
+NUTS_BUDGET = 600.0
+"""Seconds of wall time a NUTS run may take, compilation included, before it is stopped.
+
+A run over budget raises :class:`~forecast.errors.Untrusted` (the CLI exits 3, nothing is
+published) instead of sampling for many minutes, as a small contradictory model once did for
+356 s before failing its diagnostics. The flagship's and the benchmark's NUTS runs take well
+under a minute warm and about 90 s on an empty compile cache. ``$FORECAST_NUTS_BUDGET`` (seconds)
+or the ``budget`` argument changes it."""
+
+
+def nuts_budget() -> float:
+    """The budget in force: ``$FORECAST_NUTS_BUDGET`` if set, else :data:`NUTS_BUDGET`.
+
+    Raises
+    ------
+    ForecastError
+        If the variable is set but is not a positive, finite number of seconds.
+    """
+    raw = os.environ.get("FORECAST_NUTS_BUDGET", "").strip()
+    if not raw:
+        return NUTS_BUDGET
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ForecastError(f"FORECAST_NUTS_BUDGET={raw!r}: not a number of seconds", [Problem(
+            "must be a positive, finite number of seconds", field="FORECAST_NUTS_BUDGET",
+            hint=f"e.g. {NUTS_BUDGET:g} (the default), or unset it")])
+    return value
+
+
+def _budget_guard(budget: float, started: float, total: int) -> Callable[..., None]:
+    """A ``pm.sample`` callback that stops sampling once `budget` seconds have passed."""
+    def guard(trace: Any, draw: Any) -> None:
+        elapsed = time.monotonic() - started
+        if elapsed > budget:
+            raise Untrusted(
+                f"NUTS stopped after {elapsed:.0f} s, over its budget of {budget:g} s; nothing "
+                "from it is used", [Problem(
+                    f"chain {draw.chain} was at iteration {draw.draw_idx + 1} of {total} "
+                    f"({'tuning' if draw.tuning else 'drawing'})", field="NUTS",
+                    hint="a model whose evidence contradicts it samples slowly: check "
+                         "`forecast validate` and the evidence; or give it more time with "
+                         "FORECAST_NUTS_BUDGET=<seconds>")])
+    return guard
+
+
 def sample_nuts(
     spec: ModelSpec,
     cases: Sequence[CaseLike],
@@ -389,6 +440,7 @@ def sample_nuts(
     count_models: Sequence[CountModel] = (),
     interventions: Mapping[str, str] | None = None,
     engine: ExactEngine | None = None,
+    budget: float | None = None,
     **kwargs: Any,
 ) -> az.InferenceData:
     """Posterior of the parameters by NUTS (nutpie when installed, PyMC's otherwise).
@@ -407,6 +459,10 @@ def sample_nuts(
         As in :func:`build_pymc_model`.
     engine : ExactEngine, optional
         An engine on this spec's network, to share its cached plans.
+    budget : float, optional
+        Seconds of wall time, from this call (model building and compilation included), after
+        which sampling stops; default :func:`nuts_budget`. PyMC's sampler checks it at every
+        draw of every chain (nutpie, when installed, is not stopped: it runs to the end).
     **kwargs
         Passed to ``pm.sample`` (e.g. ``target_accept``, ``cores``, ``progressbar``).
 
@@ -417,10 +473,19 @@ def sample_nuts(
         :func:`forecast.model.parameters.parameters`, then the observation parameters) and
         ``sample_stats``; ``attrs["method"] = "nuts"`` and ``attrs["sampler"]``
         (``"nutpie"`` or ``"pymc"``).
+
+    Raises
+    ------
+    Untrusted
+        If sampling ran past the budget.
     """
+    started = time.monotonic()
+    budget = nuts_budget() if budget is None else float(budget)
     model = build_pymc_model(spec, cases, count_models=count_models,
                              interventions=interventions, engine=engine)
     sampler = "nutpie" if importlib.util.find_spec("nutpie") else "pymc"
+    if sampler == "pymc" and kwargs.get("nuts_sampler", "pymc") == "pymc":
+        kwargs.setdefault("callback", _budget_guard(budget, started, draws + tune))
     kwargs.setdefault("nuts_sampler", sampler)
     kwargs.setdefault("cores", max(1, min(chains, os.cpu_count() or 1)))
     kwargs.setdefault("progressbar", False)
