@@ -33,8 +33,22 @@ def _environment(tmp_path: Path) -> dict[str, str]:
             "MPLBACKEND": "Agg"}
 
 
+def _modes(runs: Path) -> set[tuple[str, int]]:
+    """(kind, permission bits) of everything under a run store."""
+    return {("folder" if p.is_dir() else "file", p.stat().st_mode & 0o777)
+            for p in runs.rglob("*") if not p.is_symlink()}
+
+
+def _group_readable(runs: Path) -> None:
+    """Under the recipes' umask 027: group may read (and enter), others nothing."""
+    modes = _modes(runs)
+    assert modes <= {("folder", 0o750), ("file", 0o640)}, modes
+    assert ("file", 0o640) in modes and ("folder", 0o750) in modes
+
+
 def _service(tmp_path: Path) -> tuple[dict[str, str], list[str], str]:
-    """ExecStart, Environment= and WorkingDirectory= of the unit, with %S/%C made real."""
+    """ExecStart, Environment= and WorkingDirectory= of the unit, with %S/%C made real;
+    UMask= as the ``FORECAST_TEST_UMASK`` entry of the environment."""
     text = (DEPLOY / "forecast-update.service").read_text(encoding="utf-8")
     keys: dict[str, list[str]] = {}
     for line in text.splitlines():
@@ -51,6 +65,7 @@ def _service(tmp_path: Path) -> tuple[dict[str, str], list[str], str]:
         return value.replace("/srv/forecast/.venv/bin/forecast", SCRIPT)
 
     env = dict(real(v).split("=", 1) for v in keys["Environment"])
+    env["FORECAST_TEST_UMASK"] = keys["UMask"][0]
     workdir = keys["WorkingDirectory"][0].replace("/srv/forecast", str(ROOT))
     return env, shlex.split(real(keys["ExecStart"][0])), workdir
 
@@ -58,17 +73,20 @@ def _service(tmp_path: Path) -> tuple[dict[str, str], list[str], str]:
 def test_service_unit_runs_as_systemd_would(tmp_path):
     env, command, workdir = _service(tmp_path)
     assert command[0] == SCRIPT and command[1] == "update"
+    umask = int(env.pop("FORECAST_TEST_UMASK"), 8)
+    assert umask == 0o027
     environment = {**_environment(tmp_path), **env}
     first = subprocess.run(command, cwd=workdir, env=environment, capture_output=True,
-                           text=True, timeout=300)
+                           text=True, timeout=300, preexec_fn=lambda: os.umask(umask))
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("published run"), first.stdout
     second = subprocess.run(command, cwd=workdir, env=environment, capture_output=True,
-                            text=True, timeout=300)
+                            text=True, timeout=300, preexec_fn=lambda: os.umask(umask))
     assert second.returncode == 0 and second.stdout.startswith("unchanged:"), second.stdout
     runs = command[command.index("--runs") + 1]
     store = RunStore(runs, "isis_pakistan_2015")
     assert len(store.runs()) == 1 and store.latest() is not None
+    _group_readable(Path(runs))
     # the caches went where the unit says, and nothing tried the missing HOME
     assert (tmp_path / "cache" / "forecast").iterdir()
     assert not (tmp_path / "no-home").exists()
@@ -96,6 +114,7 @@ def test_crontab_line_runs_as_cron_would(tmp_path):
     assert "published run" in log and "unchanged:" in log
     assert log.count("forecast update exited 0") == 2, log
     assert len(RunStore(tmp_path / "lib" / "runs", "isis_pakistan_2015").runs()) == 1
+    _group_readable(tmp_path / "lib" / "runs")
 
 
 @pytest.mark.parametrize("name", ["forecast-update.service", "forecast-update.timer"])
