@@ -28,6 +28,7 @@ from forecast.ops.brief import build_brief
 from forecast.ops.update import update
 from forecast.report.brief import find_chromium, render_html, save_brief, write_brief
 from forecast.report.brief.printing import chromium_command, run_chromium
+from tests.guards import hang_guard
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "isis_pakistan_2015.yaml"
@@ -210,7 +211,7 @@ def test_chromium_screenshot_of_the_whole_page_shows_every_figure(written, tmp_p
 def test_pdf_pages_render_to_images_that_are_not_blank(written, tmp_path):
     pdftoppm = _tool("pdftoppm")
     subprocess.run([pdftoppm, "-r", "50", "-png", str(written["pdf"]), str(tmp_path / "page")],
-                   check=True, timeout=120)
+                   check=True, timeout=hang_guard(2))
     pages = sorted(tmp_path.glob("page-*.png"))
     assert len(pages) >= 3
     for path in pages:
@@ -227,7 +228,7 @@ def test_weasyprint_prints_the_brief_without_a_browser(first_run, tmp_path, monk
     out = write_brief(MODEL, tmp_path / "out", runs_dir=first_run, formats=("pdf",))
     assert out["pdf"].read_bytes().startswith(b"%PDF-")
     subprocess.run([pdftoppm, "-r", "30", "-png", "-f", "1", "-l", "2", str(out["pdf"]),
-                    str(tmp_path / "p")], check=True, timeout=120)
+                    str(tmp_path / "p")], check=True, timeout=hang_guard(2))
     pages = sorted(tmp_path.glob("p-*.png"))
     assert len(pages) == 2 and all(_blank_share(Image.open(p)) < 0.99 for p in pages)
 

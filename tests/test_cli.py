@@ -15,6 +15,7 @@ from forecast.cli import main
 from forecast.model.cpts import prior_mean_network
 from forecast.model.load import load_spec
 from forecast.network.exact import ExactEngine
+from tests.guards import hang_guard
 from tests.stubs import stub_forecast
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,9 +271,10 @@ def test_update_runs_as_a_scheduler_would(tmp_path):
     command = [sys.executable, "-m", "forecast.cli", "update", "--snapshot", str(FLAGSHIP),
                "--ledger",
                str(FLAGSHIP_LEDGER), "--as-of", "2025-11-20", "--runs", str(tmp_path / "runs")]
-    first = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    first = subprocess.run(command, capture_output=True, text=True, timeout=hang_guard(30))
     assert first.returncode == 0, first.stderr
-    second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    second = subprocess.run(command, capture_output=True, text=True,
+                            timeout=hang_guard(30))
     assert second.returncode == 0 and second.stdout.startswith("unchanged:")
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from forecast.ops.store import RunStore
+from tests.guards import hang_guard
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -77,11 +78,13 @@ def test_service_unit_runs_as_systemd_would(tmp_path):
     assert umask == 0o027
     environment = {**_environment(tmp_path), **env}
     first = subprocess.run(command, cwd=workdir, env=environment, capture_output=True,
-                           text=True, timeout=300, preexec_fn=lambda: os.umask(umask))
+                           text=True, timeout=hang_guard(60),
+                           preexec_fn=lambda: os.umask(umask))
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("published run"), first.stdout
     second = subprocess.run(command, cwd=workdir, env=environment, capture_output=True,
-                            text=True, timeout=300, preexec_fn=lambda: os.umask(umask))
+                            text=True, timeout=hang_guard(60),
+                           preexec_fn=lambda: os.umask(umask))
     assert second.returncode == 0 and second.stdout.startswith("unchanged:"), second.stdout
     runs = command[command.index("--runs") + 1]
     store = RunStore(runs, "isis_pakistan_2015")
@@ -108,7 +111,7 @@ def test_crontab_line_runs_as_cron_would(tmp_path):
         (tmp_path / folder).mkdir()
     for _ in range(2):
         done = subprocess.run(["/bin/sh", "-c", command], env=_environment(tmp_path),
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=hang_guard(60))
         assert done.returncode == 0, done.stderr
     log = (tmp_path / "log" / "update.log").read_text(encoding="utf-8")
     assert "published run" in log and "unchanged:" in log
@@ -130,7 +133,7 @@ def test_units_parse_with_systemd_analyze_when_available(name, tmp_path):
             (DEPLOY / "forecast-update.service").read_text(encoding="utf-8")
             .replace("/srv/forecast/.venv/bin/forecast", SCRIPT), encoding="utf-8")
     done = subprocess.run([analyze, "verify", "--man=no", str(unit)], capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=hang_guard(5))
     problems = [line for line in done.stderr.splitlines()
                 if "Unknown" in line or "Failed to parse" in line]
     assert not problems, done.stderr

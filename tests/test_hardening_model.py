@@ -37,6 +37,7 @@ from forecast.model.schema import (
     ModelSpec,
     cpt_entries,
 )
+from tests.guards import hang_guard
 
 EXAMPLE = pathlib.Path("models/afghan_caliphate.yaml")
 TEXT = EXAMPLE.read_text(encoding="utf-8")
@@ -346,7 +347,7 @@ def test_cli_refuses_bombs_with_exit_2_and_no_traceback(tmp_path: pathlib.Path) 
         )
     for name, process in running.items():
         try:
-            out, err = process.communicate(timeout=60)  # a hang guard, far above the ~1 s
+            out, err = process.communicate(timeout=hang_guard(1))  # ~1 s
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()

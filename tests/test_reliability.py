@@ -35,6 +35,7 @@ from forecast.cli import main
 from forecast.inference.result import Forecast
 from forecast.ops.store import RunStore
 from forecast.ops.update import history, update
+from tests.guards import hang_guard
 from tests.stubs import stub_forecast
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,7 +225,7 @@ def test_four_concurrent_cli_updates_publish_one_run(tmp_path):
                "--as-of", AS_OF, "--runs", str(runs)]
     processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, env=_cli_env()) for _ in range(4)]
-    outputs = [(*p.communicate(timeout=300), p.returncode) for p in processes]
+    outputs = [(*p.communicate(timeout=hang_guard(30)), p.returncode) for p in processes]
     assert [code for _, _, code in outputs] == [0, 0, 0, 0], outputs
     firsts = sorted(out.split(" ", 1)[0] for out, _, _ in outputs)
     assert firsts == ["published", "unchanged:", "unchanged:", "unchanged:"], outputs
@@ -248,7 +249,7 @@ def test_concurrent_updates_at_different_dates_all_publish(tmp_path, fast_update
     dates = ["2016-06-30", "2019-06-30", "2022-06-30", AS_OF]
     children = [_start(_dated_update, runs, day) for day in dates]
     for child in children:
-        child.join(timeout=120)
+        child.join(timeout=hang_guard(10))
     assert [child.exitcode for child in children] == [0, 0, 0, 0]
     store = RunStore(runs, NAME)
     made = store.runs()
@@ -330,7 +331,8 @@ def test_bad_ledger_rows_are_one_error_with_line_numbers_and_nothing_written(tmp
 def test_same_inputs_and_seed_give_identical_bytes_across_processes(tmp_path):
     command = [*_forecast_command(), "update", "--snapshot", str(MODEL), "--ledger", str(LEDGER),
                "--as-of", AS_OF, "--seed", "3", "--runs", str(tmp_path / "a")]
-    done = subprocess.run(command, capture_output=True, text=True, env=_cli_env(), timeout=300)
+    done = subprocess.run(command, capture_output=True, text=True, env=_cli_env(),
+                          timeout=hang_guard(30))
     assert done.returncode == 0, done.stderr
     a = RunStore(tmp_path / "a", NAME).latest()
     b = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=tmp_path / "b", seed=3,

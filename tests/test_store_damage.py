@@ -28,6 +28,7 @@ from forecast.ops.brief import _pick_run, build_brief
 from forecast.ops.store import RunStore
 from forecast.ops.update import history, update
 from forecast.provenance import file_sha256
+from tests.guards import hang_guard
 from tests.stubs import stub_forecast
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -692,7 +693,7 @@ def test_a_disk_that_fills_while_publishing_is_exit_1_in_one_message(store):
     done = subprocess.run(
         [sys.executable, "-m", "forecast", *UPDATE[:-1], "2025-12-01", "--runs", str(store.runs)],
         preexec_fn=_small_files, capture_output=True, text=True,
-        timeout=600)  # a hang guard for a loaded machine, far above the ~5 s it takes
+        timeout=hang_guard(5))
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert done.stderr.startswith("error: ") and "nothing was published" in done.stderr
