@@ -253,14 +253,17 @@ def _posterior(path: Path, hard: dict[str, str], lik: dict[str, list[float]], se
               help="Warn when the ledger's newest row is more than DAYS before the as-of date.")
 @click.option("--strict-freshness", is_flag=True,
               help="Exit 3 instead of warning when the evidence is stale (nothing written).")
+@click.option("--compare-to", "compare_to", default=None, metavar="ID",
+              help="The run to report changes against (default: the latest run, or for a "
+                   "backfill the run of the newest as-of up to its own).")
 @click.option("--make-latest", is_flag=True,
               help="Point LATEST at the new run even if its --as-of is before the latest "
                    "run's (by default a backfill is published without moving LATEST back).")
 @_semantics_options
 def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, seed: int,
            as_json: bool, allow_unconverged: bool, lock_timeout: float, stale_after: int,
-           strict_freshness: bool, make_latest: bool, snapshot: bool, no_grades: bool,
-           no_nonoccurrence: bool, particles: int | None) -> None:
+           strict_freshness: bool, compare_to: str | None, make_latest: bool, snapshot: bool,
+           no_grades: bool, no_nonoccurrence: bool, particles: int | None) -> None:
     """Update the forecast of MODEL and publish a new run if its inputs changed.
 
     Safe under cron or a systemd timer: a run is written to RUNS/<model>/<run-id>/ and
@@ -292,7 +295,8 @@ def update(model: Path, ledger: Path | None, as_of: str | None, runs_dir: Path, 
 
         result = run_update(model, ledger, as_of=as_of, runs_dir=runs_dir, seed=seed,
                             allow_unconverged=allow_unconverged, lock_timeout=lock_timeout,
-                            make_latest=make_latest, stale_after_days=stale_after,
+                            make_latest=make_latest, compare_to=compare_to,
+                            stale_after_days=stale_after,
                             strict_freshness=strict_freshness, **chosen)
     except ForecastError:  # its own exit code, by _Group
         raise
@@ -512,8 +516,10 @@ def replay(model: Path, ledger: Path | None, start: str, end: str | None, every:
               default="auto", show_default=True,
               help="What prints the PDF: headless Chromium, WeasyPrint, or Chromium when "
                    "installed and WeasyPrint otherwise.")
+@click.option("--against", "against", default=None, metavar="latest|ID",
+              help="The run to compare with (default: the one its update compared with).")
 def brief(model: Path, run_id: str, runs_dir: Path, out_dir: Path, formats: str,
-          pdf_engine: str) -> None:
+          pdf_engine: str, against: str | None) -> None:
     """Write the brief of a published run of MODEL: key judgments, changes, indicators.
 
     The HTML is one self-contained file (figures embedded); the PDF is the same page printed
@@ -528,12 +534,14 @@ def brief(model: Path, run_id: str, runs_dir: Path, out_dir: Path, formats: str,
     Example:
       forecast update models/isis_pakistan_2015.yaml --ledger data/isis_pakistan_ledger.csv
       forecast brief models/isis_pakistan_2015.yaml --out out --format html,pdf
+      forecast brief models/afghan_caliphate.yaml --out o --against 20250630T060000000000Z-1a2b3c4d
     """
     from forecast.report.brief import write_brief
 
     try:
         written = write_brief(model, out_dir, runs_dir=runs_dir, run=run_id,
-                              formats=formats.split(","), pdf_engine=pdf_engine)
+                              formats=formats.split(","), pdf_engine=pdf_engine,
+                              against=against)
     except ForecastError:
         raise
     except Exception as exc:  # Chromium or WeasyPrint failed: one line, not a traceback
