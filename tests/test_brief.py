@@ -349,3 +349,23 @@ def test_the_masthead_says_how_old_the_newest_evidence_is(tmp_path):
     wide = build_brief(MODEL, tmp_path / "wide")
     assert wide.stale is False and "Stale evidence." not in render_html(wide)
     assert "newest evidence: 2025-11-16" in re.sub(r"\s+", " ", render_html(wide))
+
+
+def test_the_brief_compares_with_the_run_asked_for(store, monkeypatch):
+    """--against chooses the comparison; by default it is the run its update compared with.
+    (The attribution of the changes, tested above, is stubbed: it is what costs minutes.)"""
+    import forecast.ops.brief
+    from forecast.ops.store import RunStore
+
+    monkeypatch.setattr(forecast.ops.brief, "_changes", lambda *args, **kwargs: [])
+
+    reader = RunStore(store, "isis_pakistan_2015")
+    first, latest = reader.runs()[0], reader.latest()
+    assert first.run_id != latest.run_id
+    assert build_brief(MODEL, store, run=first.run_id).previous_run_id is None  # a first run
+    chosen = build_brief(MODEL, store, run=first.run_id, against=latest.run_id)
+    assert chosen.previous_run_id == latest.run_id
+    assert chosen.previous_as_of == latest.manifest["as_of"]
+    with pytest.raises(RunStoreError, match="no run 'nope'") as caught:
+        build_brief(MODEL, store, against="nope")
+    assert caught.value.problems[0].field == "--against nope"

@@ -385,9 +385,10 @@ def magnitude(draw: st.DrawFn, sign: int) -> dict[str, object]:
     kind = draw(st.sampled_from(["strength", "odds_ratio", "log_odds"]))
     if kind == "strength":
         return {"strength": draw(st.sampled_from(["weak", "moderate", "strong", "very strong"]))}
-    if kind == "odds_ratio":
+    if kind == "odds_ratio":  # above 1 raises the odds; a lowering effect's are below 1
         lo = draw(st.floats(1.1, 5))
-        return {"odds_ratio": [lo, lo * draw(st.floats(1.5, 4))]}
+        pair = [lo, lo * draw(st.floats(1.5, 4))]
+        return {"odds_ratio": pair if sign > 0 else [1 / pair[1], 1 / pair[0]]}
     return {"log_odds": sign * draw(st.floats(0.1, 3))}
 
 

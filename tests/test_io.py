@@ -259,3 +259,16 @@ def test_a_runs_csv_files_neutralise_formula_cells_from_the_ledger(tmp_path):
     row = back[back["id"] == frame.loc[at, "id"]].iloc[0]
     assert row["source"] == frame.loc[at, "source"] and row["note"] == frame.loc[at, "note"]
     assert not any(str(v).startswith(("=", "+", "@")) for v in written.to_numpy().ravel())
+
+
+def test_days_outside_the_range_of_a_model_s_dates_are_refused_everywhere():
+    """pandas holds no day before 1677: an early ledger date was an exit 1, now a problem."""
+    for text in ("0001-01-01", "1500-06-10", "1899-12-31", "2101-01-01", "9999-12-31"):
+        with pytest.raises(ValueError, match=f"the date {text} is outside 1900-01-01 to "
+                                             "2100-12-31"):
+            parse_date(text)
+    assert parse_date("1900-01-01") == dt.date(1900, 1, 1)
+    assert parse_date("2100-12-31", today=None) == dt.date(2100, 12, 31)
+    with pytest.raises(EvidenceError, match="bad as-of date") as info:
+        as_of_date("1500-01-01", where="--as-of", future=True)
+    assert "1500-01-01 is outside" in info.value.problems[0].message

@@ -14,9 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecast.analysis.language import evidence_volume, headline_state, judgment, judgments
+from forecast.errors import SpecError
 from forecast.evidence.case import Case
 from forecast.evidence.ledger import case_from_rows, rows_as_of
 from forecast.inference.importance import importance_forecast
+from forecast.model.cpts import build_cpts, prior_mean_network
+from forecast.model.load import load_spec, parse_spec
+from forecast.model.parameters import parameters, sample_parameters
 from forecast.model.priors import PROBABILITY_BANDS
 from forecast.model.words import (
     CONFIDENCE_LEVELS,
@@ -380,3 +384,113 @@ def test_judgments_default_to_every_forecast_node_when_no_scenarios(small):
     means = forecast.summary.query("node == 'conflict'").set_index("state")["mean"]
     assert conflict.state == means.idxmax()
     assert conflict.proposition.endswith("at the as-of date")  # no as_of recorded
+
+
+# --- words for every state of a node (issue 13) --------------------------------------------------
+
+WORDED = """\
+model: {name: words_for_every_state, title: "Words for every state"}
+claims:
+  C1: {quote: "the war will most likely grind on", paragraph: 1}
+nodes:
+  talks:
+    label: "Peace talks"
+    states: [stalled, "open"]
+    definition: {kind: condition, states: {stalled: "no talks", "open": "talks under way"}}
+    cpt: {table: {assumption: "talks rarely open", rows: [{prior: {"open": unlikely}}]}}
+  war:
+    label: "The war"
+    states: [collapse, stalemate, victory]
+    parents: [talks]
+    definition:
+      kind: condition
+      states: {collapse: "the army collapses", stalemate: "neither side gains",
+               victory: "the government wins"}
+    cpt:
+      table:
+        claims: [C1]
+        rows:
+          - when: {talks: stalled}
+            prior: {collapse: unlikely, stalemate: likely, victory: very unlikely}
+          - when: {talks: "open"}
+            prior: "most likely stalemate, then victory, then collapse"
+"""
+WORDS_ROW = "prior: {collapse: unlikely, stalemate: likely, victory: very unlikely}"
+
+
+def test_a_model_with_words_for_every_state_validates_and_builds_its_cpts(tmp_path):
+    from click.testing import CliRunner
+
+    from forecast.cli import main
+
+    path = tmp_path / "words.yaml"
+    path.write_text(WORDED, encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "valid: 2 nodes, 1 edges, 1 claims" in result.output
+    spec = load_spec(path)
+    params = {p.name: p for p in parameters(spec)}
+    words, order = params["war.row[talks=stalled]"], params["war.row[talks=open]"]
+    assert words.shape == order.shape == (3,) and not words.states and not order.states
+    # the CPT at the prior means: the rows' means, in the node's state order (1e-12)
+    network = prior_mean_network(spec)
+    np.testing.assert_allclose(network.cpts["war"], [words.prior.mean, order.prior.mean],
+                               atol=1e-12)
+    np.testing.assert_allclose(order.prior.mean, [1 / 9, 11 / 18, 5 / 18], rtol=1e-12)
+    # draws build row-stochastic CPTs, whose average is the prior mean (4 standard errors)
+    draws = sample_parameters(spec, 20_000, seed=1)
+    cpts = build_cpts(spec, draws)
+    assert cpts["war"].shape == (20_000, 2, 3)
+    np.testing.assert_allclose(cpts["war"].sum(axis=-1), 1, atol=1e-12)
+    sd = cpts["war"].std(axis=0).max()
+    np.testing.assert_allclose(cpts["war"].mean(axis=0), network.cpts["war"],
+                               atol=4 * sd / np.sqrt(20_000))
+
+
+def test_a_worded_dirichlet_reads_back_as_its_words_and_its_order():
+    """describe() says what the analyst wrote; each state's mean falls in its own word's band
+    (likelihood_word gives the word back), and the ordering's means keep its order."""
+    spec = parse_spec(WORDED)
+    params = {p.name: p for p in parameters(spec)}
+    words, order = params["war.row[talks=stalled]"], params["war.row[talks=open]"]
+    assert words.describe() == (
+        "war.row[talks=stalled]: Dirichlet(9.98, 23.3, 3.6): collapse: unlikely (20–45%), "
+        "stalemate: likely (55–80%), victory: very unlikely (5–20%)")
+    assert order.describe() == ("war.row[talks=open]: Dirichlet(1.52, 8.34, 3.79): most likely "
+                                "stalemate, then victory, then collapse")
+    said = ["unlikely", "likely", "very unlikely"]
+    assert [likelihood_word(m) for m in words.prior.mean] == said
+    collapse, stalemate, victory = order.prior.mean
+    assert stalemate > victory > collapse
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    ("prior: {collapse: likely, stalemate: likely, victory: likely}",
+     "the words for 'war' cannot all hold: collapse: likely (55–80%), stalemate: likely "
+     "(55–80%), victory: likely (55–80%) need at least 165% together"),
+    ("prior: {collapse: very unlikely, stalemate: very unlikely, victory: very unlikely}",
+     "reach at most 60% together"),
+    ("prior: {collapse: likely, stalemate: roughly even chance}",
+     "the words for 'war' leave nothing for victory"),
+    ("prior: {stalemate: likely}", "a worded prior gives one state's probability"),
+    ('prior: "most likely stalemate, then victory"', "the ordering leaves out collapse"),
+])
+def test_words_that_cannot_hold_are_one_located_problem(row, message):
+    text = WORDED.replace(WORDS_ROW, row)
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, filename="words.yaml")
+    (problem,) = info.value.problems
+    line = text[: text.index(row)].count("\n") + 1
+    assert (problem.file, problem.line) == ("words.yaml", line)
+    assert problem.field == "nodes.war.cpt.table.rows[0].prior"
+    assert message in problem.message
+    assert problem.hint
+
+
+def test_a_mistake_inside_the_words_is_reported_at_its_state():
+    text = WORDED.replace(WORDS_ROW, "prior: {colapse: unlikely, stalemate: likly}")
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, filename="words.yaml")
+    found = {p.field: (p.message, p.hint) for p in info.value.problems}
+    assert found["nodes.war.cpt.table.rows[0].prior.stalemate"] == (
+        "'likly' is not an estimative word", "did you mean 'likely'?")

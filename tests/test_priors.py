@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -14,13 +15,19 @@ from forecast.model.distributions import DirichletPrior, EffectPrior, FixedValue
 from forecast.model.priors import (
     PROBABILITY_BANDS,
     PROBABILITY_SYNONYMS,
+    REST_FLOOR,
     STRENGTH_ODDS_RATIOS,
     PriorError,
     beta_for_band,
+    check_state_words,
     dirichlet_prior,
     effect_prior,
+    ordered_dirichlet,
+    ordering,
     probability_prior,
     probability_word,
+    row_prior,
+    state_words_dirichlet,
     strength_word,
 )
 
@@ -147,9 +154,11 @@ def test_odds_ratio_ranges() -> None:
     up = effect_prior("raises", odds_ratio=[2, 5])
     down = effect_prior("lowers", odds_ratio=[0.2, 0.5])  # written as odds ratios below 1
     assert (down.mu, down.sigma, down.sign) == pytest.approx((up.mu, up.sigma, -1))
-    assert effect_prior("lowers", odds_ratio=[5, 2]) == down.__class__(
-        up.mu, up.sigma, -1, "lowers, odds ratio 2–5"
-    )
+    # "lowers" with odds ratios above 1 used to be read silently as magnitudes (issue 13):
+    # an odds ratio above 1 raises the odds, so the two words contradict each other
+    with pytest.raises(PriorError, match="is above 1 but direction is 'lowers'") as info:
+        effect_prior("lowers", odds_ratio=[5, 2])
+    assert info.value.hint is not None and "write [0.2, 0.5]" in info.value.hint
     for direction, bad in [
         ("raises", [0.5, 2]),
         ("raises", [0.2, 0.5]),
@@ -279,3 +288,267 @@ print(sorted(m for m in ("numpy", "scipy", "pandas", "networkx", "pymc", "matplo
                          check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
 
+
+
+# --- words for every state: a Dirichlet over a node's states (issue 13) ------------------------
+
+WAR = ["collapse", "stalemate", "victory"]
+CANONICAL = list(PROBABILITY_BANDS)
+EDGE_TOL = 1e-12  # a mean may sit on a band's edge (clipped there), never beyond it by more
+
+
+def _in_band(prior: DirichletPrior, words: dict[str, object], states: list[str]) -> None:
+    means = prior.mean
+    assert abs(means.sum() - 1) < 1e-12
+    assert all(a > 0 for a in prior.alpha)
+    low = sum(_band(str(w))[0] for w in words.values())
+    high = sum(_band(str(w))[1] for w in words.values())
+    for s, m in zip(states, means, strict=True):
+        if s in words:
+            lo, hi = _band(str(words[s]))
+        else:  # the state without a word: what the others leave, at least REST_FLOOR
+            lo, hi = max(REST_FLOOR, 1 - high), 1 - low
+        assert lo - EDGE_TOL <= m <= hi + EDGE_TOL, (words, s, m, (lo, hi))
+
+
+def test_worded_example_has_its_documented_dirichlet() -> None:
+    """The worked example of models/README.md, to the digits printed there."""
+    words = {"collapse": "unlikely", "stalemate": "likely", "victory": "very unlikely"}
+    prior = state_words_dirichlet(words, WAR, "war")
+    np.testing.assert_allclose(prior.alpha, [9.98, 23.32, 3.60], atol=0.005)
+    np.testing.assert_allclose(prior.mean, [0.2705, 0.6319, 0.0976], atol=5e-5)
+    c = sum(prior.alpha)
+    intervals = [stats.beta.ppf([0.05, 0.95], a, c - a) for a in prior.alpha]
+    np.testing.assert_allclose(intervals, [[0.159, 0.396], [0.499, 0.757], [0.032, 0.188]],
+                               atol=5e-4)
+    # one concentration for three words: each band holds 81-84% of its state, not exactly 90%
+    inside = [stats.beta.cdf(_band(w)[1], a, c - a) - stats.beta.cdf(_band(w)[0], a, c - a)
+              for w, a in zip(words.values(), prior.alpha, strict=True)]
+    assert all(0.80 < p < 0.85 for p in inside), inside
+    assert prior.describe() == ("Dirichlet(9.98, 23.3, 3.6): collapse: unlikely (20–45%), "
+                                "stalemate: likely (55–80%), victory: very unlikely (5–20%)")
+
+
+@pytest.mark.parametrize("words", list(itertools.product(CANONICAL, repeat=3)),
+                         ids=lambda w: "/".join(w))
+def test_every_triple_of_words_is_refused_or_has_its_means_inside_the_bands(
+    words: tuple[str, str, str],
+) -> None:
+    """All 343 triples: feasible bands (lower edges <= 100% <= upper edges) give means inside
+    every band (to 1e-12); the others are refused, saying the sum that fails."""
+    given = dict(zip(WAR, words, strict=True))
+    low = sum(_band(w)[0] for w in words)
+    high = sum(_band(w)[1] for w in words)
+    if low <= 1 + 1e-9 and high >= 1 - 1e-9:
+        _in_band(state_words_dirichlet(given, WAR), given, WAR)
+    else:
+        with pytest.raises(PriorError, match="cannot all hold") as info:
+            check_state_words(given, WAR, "war")
+        assert f"{100 * (low if low > 1 else high):.3g}%" in info.value.message
+
+
+@pytest.mark.parametrize("words", list(itertools.product(CANONICAL, repeat=3)),
+                         ids=lambda w: "/".join(w))
+def test_all_but_one_state_worded_leaves_the_rest_to_the_last(words: tuple[str, ...]) -> None:
+    """Four states, three worded: the fourth takes the rest, at least REST_FLOOR."""
+    states = [*WAR, "other"]
+    given = dict(zip(WAR, words, strict=True))
+    low = sum(_band(w)[0] for w in words)
+    if low <= 1 - REST_FLOOR + 1e-9:
+        prior = state_words_dirichlet(given, states)
+        _in_band(prior, given, states)
+        assert prior.mean[-1] >= REST_FLOOR - EDGE_TOL
+        assert prior.label.endswith("other: the rest")
+    else:
+        with pytest.raises(PriorError, match="leave nothing for other"):
+            check_state_words(given, states, "war")
+
+
+@pytest.mark.parametrize("word", ALL_WORDS)
+def test_two_states_keep_exactly_the_beta_of_before(word: str) -> None:
+    """A binary row's word is the Beta it always was (same object, same numbers), and the
+    Dirichlet rule on two states reproduces it: pseudo-counts (b, a) to 1e-12."""
+    prior, states = row_prior({"yes": word}, ["no", "yes"])
+    assert states == ("yes",)
+    assert prior == probability_prior(word)
+    lo, hi = _band(word)
+    assert isinstance(prior, ProbabilityPrior) and (prior.a, prior.b) == beta_for_band(lo, hi)
+    general = state_words_dirichlet({"yes": word}, ["no", "yes"])
+    np.testing.assert_allclose(general.alpha, [prior.b, prior.a], rtol=1e-12)
+
+
+def test_the_binary_parameters_are_pinned() -> None:
+    """The flagship's fingerprint rests on these: Beta(11.7, 24.9) for "unlikely" as before."""
+    np.testing.assert_allclose(beta_for_band(0.2, 0.45), (11.6913403468, 24.9226142482),
+                               rtol=1e-9)
+    np.testing.assert_allclose(beta_for_band(0.05, 0.2), (5.4257453971, 41.4889729395),
+                               rtol=1e-9)
+
+
+def test_narrow_bands_give_a_concentrated_dirichlet() -> None:
+    """The same centres, bands half as wide: a larger concentration (sum of pseudo-counts)."""
+    def total(half: float) -> float:
+        words = {s: {"between": [c - half, c + half]} for s, c in zip(WAR, (0.2, 0.3, 0.5),
+                                                                      strict=True)}
+        return sum(state_words_dirichlet(words, WAR).alpha)
+
+    wide, narrow = total(0.1), total(0.05)
+    assert narrow > 3 * wide  # a band half as wide asks for about four times the counts
+
+
+def test_a_precise_word_gives_way_less_than_a_vague_one() -> None:
+    """The words' means sum past 100%: each moves by its own variance, so "very unlikely"
+    (variance 0.0021) moves less than "unlikely" or "likely" (0.0058)."""
+    words = {"collapse": "unlikely", "stalemate": "likely", "victory": "very unlikely"}
+    prior = state_words_dirichlet(words, WAR)
+    own = [probability_prior(w).mean for w in words.values()]
+    moved = np.asarray(own) - prior.mean
+    assert np.all(moved > 0)
+    assert moved[2] < 0.5 * moved[0] and moved[0] == pytest.approx(moved[1], rel=1e-6)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 7, 20])
+def test_orderings_give_ordered_means_at_the_rank_order_centroid(k: int) -> None:
+    states = [f"s{i}" for i in range(k)]
+    order = states[::-1]  # the last state most likely
+    prior = ordered_dirichlet(order, states)
+    by_rank = prior.mean[::-1]
+    assert np.all(np.diff(by_rank) < 0)
+    centroid = [sum(1 / j for j in range(r, k + 1)) / k for r in range(1, k + 1)]
+    np.testing.assert_allclose(by_rank, centroid, rtol=1e-12)
+    assert prior.label.startswith(f"most likely s{k - 1}, then s{k - 2}")
+
+
+def test_an_ordering_matches_the_uniform_distribution_over_its_order() -> None:
+    """Sorting flat Dirichlet draws gives the uniform distribution on the ordered part of the
+    simplex: its mean is the centroid, and its standard deviations are the targets the
+    concentration fits (within 4 Monte Carlo standard errors of 200,000 draws)."""
+    k = 3
+    draws = -np.sort(-np.random.default_rng(3).dirichlet(np.ones(k), 200_000), axis=1)
+    prior = ordered_dirichlet(["a", "b", "c"], ["a", "b", "c"])
+    np.testing.assert_allclose(draws.mean(axis=0), prior.mean,
+                               atol=4 * draws.std(axis=0).max() / math.sqrt(len(draws)))
+    c = sum(prior.alpha)
+    fitted = np.sqrt(prior.mean * (1 - prior.mean) / (c + 1))
+    np.testing.assert_allclose(fitted, draws.std(axis=0), rtol=0.25)  # one c for three SDs
+    np.testing.assert_allclose(prior.alpha, [8.344, 3.793, 1.517], atol=5e-4)
+    np.testing.assert_allclose(ordered_dirichlet(["b", "a"], ["a", "b"]).alpha, [2, 6],
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("most likely stalemate, then collapse, then victory", ("stalemate", "collapse", "victory")),
+    ("Most  likely a,b,  c", ("a", "b", "c")),
+    ("most likely then, then then", ("then", "then")),  # a state may be called "then"
+])
+def test_ordering_text_is_read_strictly(text: str, names: tuple[str, ...]) -> None:
+    assert ordering(text) == names
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("stalemate, then collapse", "is not an ordering of states"),
+    ("likely", "does not say which state it is for"),
+    ("most likely stalemate then collapse", "'stalemate then collapse' is not a state name"),
+    ("most likely stalemate", "fewer than two states"),
+    ("most likely a, , b", "a state name is missing"),
+])
+def test_bad_orderings_are_refused_with_a_hint(text: str, message: str) -> None:
+    with pytest.raises(PriorError, match=re.escape(message)) as info:
+        ordering(text)
+    assert info.value.hint and "most likely" in info.value.hint
+
+
+def test_orderings_must_name_every_state_once() -> None:
+    with pytest.raises(PriorError, match="leaves out victory"):
+        ordered_dirichlet(["stalemate", "collapse"], WAR, "war")
+    with pytest.raises(PriorError, match="more than once"):
+        ordered_dirichlet(["stalemate", "stalemate", "victory"], WAR, "war")
+    with pytest.raises(PriorError, match="'victroy', which is not a state of 'war'") as info:
+        ordered_dirichlet(["stalemate", "victroy", "collapse"], WAR, "war")
+    assert info.value.hint == "did you mean 'victory'?"
+
+
+def test_infeasible_words_name_the_node_the_words_and_the_sums() -> None:
+    with pytest.raises(PriorError) as info:
+        check_state_words(dict.fromkeys(WAR, "likely"), WAR, "war")
+    assert info.value.message == (
+        "the words for 'war' cannot all hold: collapse: likely (55–80%), stalemate: likely "
+        "(55–80%), victory: likely (55–80%) need at least 165% together, but its 3 states "
+        "share 100%")
+    assert info.value.hint is not None and "at most 100%" in info.value.hint
+    with pytest.raises(PriorError, match="reach at most 60% together") as info:
+        check_state_words(dict.fromkeys(WAR, "very unlikely"), WAR, "war")
+    assert info.value.hint is not None and "at least 100%" in info.value.hint
+
+
+@pytest.mark.parametrize(("words", "message"), [
+    ({"victory": "unlikely"}, "a worded prior gives one state's probability"),
+    ({"collapse": 0.2, "stalemate": "likely"}, "a fixed probability (0.2) cannot sit"),
+    ({"collapse": {"beta": [2, 5]}, "stalemate": "likely"}, "has no band"),
+    ({"colapse": "unlikely", "stalemate": "likely"}, "'colapse' is not a state of 'war'"),
+])
+def test_words_that_do_not_fit_the_states_are_refused(words: dict, message: str) -> None:
+    with pytest.raises(PriorError, match=re.escape(message)):
+        state_words_dirichlet(words, WAR, "war")
+
+
+def test_words_over_four_states_need_all_but_one() -> None:
+    states = [*WAR, "other"]
+    with pytest.raises(PriorError, match="gives words to 2 of its 4 states and leaves out "
+                                         "victory, other"):
+        check_state_words({"collapse": "unlikely", "stalemate": "likely"}, states, "war")
+
+
+def test_validating_words_for_every_state_imports_no_numpy_or_scipy(tmp_path) -> None:
+    """Both new forms are checked from band edges and text alone: `forecast validate` of a
+    model using them stays as light as before."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    model = tmp_path / "words.yaml"
+    model.write_text(WORDED_MODEL, encoding="utf-8")
+    code = f"""
+import importlib.util, sys, types
+found = importlib.util.find_spec("forecast")
+package = types.ModuleType("forecast")
+package.__path__ = list(found.submodule_search_locations)
+sys.modules["forecast"] = package
+from forecast.cli import main
+main(["validate", {str(model)!r}], standalone_mode=False)
+print(sorted(m for m in ("numpy", "scipy", "pandas", "networkx") if m in sys.modules))
+"""
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         check=True)
+    assert "valid: 2 nodes" in out.stdout, out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+WORDED_MODEL = """\
+model: {name: words_for_every_state, title: "Words for every state"}
+claims:
+  C1: {quote: "the war will most likely grind on", paragraph: 1}
+nodes:
+  talks:
+    label: "Peace talks"
+    states: [stalled, "open"]
+    definition: {kind: condition, states: {stalled: "no talks", "open": "talks under way"}}
+    cpt: {table: {assumption: "talks rarely open", rows: [{prior: {"open": unlikely}}]}}
+  war:
+    label: "The war"
+    states: [collapse, stalemate, victory]
+    parents: [talks]
+    definition:
+      kind: condition
+      states: {collapse: "the army collapses", stalemate: "neither side gains",
+               victory: "the government wins"}
+    cpt:
+      table:
+        claims: [C1]
+        rows:
+          - when: {talks: stalled}
+            prior: {collapse: unlikely, stalemate: likely, victory: very unlikely}
+          - when: {talks: "open"}
+            prior: "most likely stalemate, then victory, then collapse"
+"""

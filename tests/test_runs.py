@@ -16,7 +16,7 @@ import pytest
 
 from forecast.errors import EvidenceError, ForecastError, RunStoreError
 from forecast.evidence.ledger import load_ledger, rows_as_of
-from forecast.model.load import load_spec
+from forecast.model.load import load_spec, load_spec_hashed
 from forecast.ops.store import RunStore
 from forecast.ops.update import update
 from tests.stubs import stub_forecast
@@ -276,7 +276,7 @@ def test_inputs_are_hashed_from_the_bytes_that_were_parsed(tmp_path, monkeypatch
     shutil.copy(MODEL, model)
     shutil.copy(LEDGER, ledger)
     originals = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (model, ledger)}
-    assert load_spec(model).source_sha256 == originals[model]
+    assert load_spec_hashed(model)[1] == originals[model]
     assert load_ledger(ledger).attrs["sha256"] == originals[ledger]
 
     def edited_after_reading(read):
@@ -286,7 +286,7 @@ def test_inputs_are_hashed_from_the_bytes_that_were_parsed(tmp_path, monkeypatch
             return out
         return wrapper
 
-    monkeypatch.setattr(update_module, "load_spec", edited_after_reading(load_spec))
+    monkeypatch.setattr(update_module, "load_spec_hashed", edited_after_reading(load_spec_hashed))
     monkeypatch.setattr(update_module, "load_ledger", edited_after_reading(load_ledger))
     run = update(model, ledger, as_of="2016-01-01", runs_dir=tmp_path / "runs",
                  forecaster=stub_forecast).run
@@ -376,3 +376,16 @@ def test_strict_freshness_refuses_stale_evidence_before_any_work(tmp_path):
     assert not (tmp_path / "cli").exists()
     with pytest.raises(ForecastError, match="stale_after_days"):
         update(MODEL, LEDGER, as_of="2026-06-30", runs_dir=runs, stale_after_days=-1)
+
+
+def test_an_update_reports_changes_against_the_run_asked_for(tmp_path):
+    runs = tmp_path / "runs"
+    go = functools.partial(update, MODEL, LEDGER, runs_dir=runs, forecaster=stub_forecast)
+    first = go(as_of="2016-01-31").run
+    second = go(as_of="2016-06-30").run
+    third = go(as_of="2016-12-31", compare_to=first.run_id)
+    assert third.previous.run_id == first.run_id != second.run_id
+    assert third.run.manifest["previous_run_id"] == first.run_id
+    with pytest.raises(RunStoreError, match="no run 'nope'"):
+        go(as_of="2017-06-30", compare_to="nope")
+    assert len(RunStore(runs, first.manifest["model_name"]).runs()) == 3

@@ -883,3 +883,112 @@ def test_a_bad_scenario_is_listed_with_every_other_problem() -> None:
     ]
     assert problems[0].where == "<string>:4 model.scenarios[0]"
     assert problems[0].hint == "did you mean 'd'?"
+
+
+# --- validator slips (issue 13): each message below used to be wrong -------------------------
+
+
+def _example_with(old: str, new: str, line: int) -> str:
+    lines = EXAMPLE.read_text(encoding="utf-8").split("\n")
+    assert old in lines[line - 1], lines[line - 1]
+    lines[line - 1] = lines[line - 1].replace(old, new, 1)
+    return "\n".join(lines)
+
+
+def test_a_parent_typo_never_suggests_renaming_the_correct_name_to_the_typo():
+    """One typo in `parents:` used to make every effect, link and row naming the right parent
+    say "did you mean 'conflikt'?"; now the typo is reported once, on its line, and the others
+    point there."""
+    problems = _problems(_example_with("conflict, pro_isis_strength",
+                                       "conflikt, pro_isis_strength", 167))
+    assert problems[0].line == 167 and "unknown parent 'conflikt'" in problems[0].message
+    assert problems[0].hint == "did you mean 'conflict'?"
+    for problem in problems[1:]:
+        assert "'conflict' is not a parent" in problem.message
+        assert problem.hint is not None and "did you mean" not in problem.hint
+        assert "lists 'conflikt', which is not a node" in problem.hint
+    table = _problems(_example_with("[reconciliation]", "[reconcilation]", 90))
+    assert not any("when does not name" in p.message for p in table)  # was one per row
+    assert not any("reconcilation: ...}" in (p.hint or "") for p in table)
+
+
+def test_lowers_with_an_odds_ratio_above_one_is_refused():
+    """It was read silently as "lowers by that factor"; an odds ratio above 1 raises."""
+    problems = _problems(_example_with("strength: strong", "odds_ratio: [2, 5]", 191))
+    assert len(problems) == 1 and problems[0].line == 191
+    assert "is above 1 but direction is 'lowers'" in problems[0].message
+    assert "[0.2, 0.5]" in (problems[0].hint or "")
+
+
+@pytest.mark.parametrize(("old", "new", "line", "says"), [
+    ("    parents: [reconciliation]", "      parents: [reconciliation]", 90,
+     "indented 6 spaces, which matches none of the keys above it"),
+    ("  name: afghan_caliphate", '  name: "afghan_caliphate', 22,
+     "the quote opened on line 22 is not closed on that line"),
+    ("    parents: [reconciliation]", "    parents: [reconciliation", 90,
+     "the [...] opened on line 90 is not closed"),
+])
+def test_bad_yaml_gets_plain_words_not_pyyamls(old, new, line, says):
+    """PyYAML's "while parsing a block mapping did not find expected key" and the like are
+    told in the writer's terms, with the fix."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert old in text
+    (problem,) = _problems(text.replace(old, new, 1))
+    assert says in problem.message and "while parsing" not in problem.message
+    assert problem.hint and problem.line is not None and problem.line >= line
+
+
+def test_a_network_file_given_as_a_model_says_what_it_is(tmp_path):
+    """A .bif.gz used to give "'utf-8' codec can't decode byte 0x8b"."""
+    import gzip
+
+    bif = "network n {}\nvariable a { type discrete [ 2 ] { x, y }; }\n"
+    (tmp_path / "n.bif").write_text(bif)
+    (tmp_path / "n.bif.gz").write_bytes(gzip.compress(bif.encode()))
+    for name, says in (("n.bif.gz", "gzip-compressed (a .bif.gz network?)"),
+                       ("n.bif", "a BIF network, not a model YAML")):
+        with pytest.raises(SpecError, match=re.escape(says)) as caught:
+            load_spec(tmp_path / name)
+        assert "utf-8" not in str(caught.value) and "forecast query" in str(caught.value)
+
+
+# --- sources are part of the model (issue 13 item 2) ------------------------------------------
+
+
+def test_validate_checks_every_quote_against_the_declared_source(tmp_path):
+    """The flagship's source is declared and every quote is found; a changed quote is exit 2
+    naming the claim's line and the nearest passage with how alike it is."""
+    from click.testing import CliRunner
+
+    from forecast.cli import main
+    from forecast.model.load import check_source_quotes
+
+    article = seed_article()
+    flagship = ROOT / "models" / "isis_pakistan_2015.yaml"
+    checked = check_source_quotes(flagship)
+    assert checked.problems == [] and checked.source is not None and checked.note is None
+    text = EXAMPLE.read_text(encoding="utf-8")
+    declared = text.replace("    author:", '    file: "article.txt"\n    first_paragraph: '
+                                          '"Karachi:"\n    author:', 1)
+    assert declared != text
+    (tmp_path / "article.txt").write_text(article, encoding="utf-8")
+    good = tmp_path / "good.yaml"
+    good.write_text(declared, encoding="utf-8")
+    runner = CliRunner()
+    ok = runner.invoke(main, ["validate", str(good)])
+    assert ok.exit_code == 0 and "every claim's quote is in" in ok.output, ok.output
+    changed = declared.replace("minimal likelihood of the ISIS itself",
+                               "minimal chance of the ISIS itself", 1)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(changed, encoding="utf-8")
+    result = runner.invoke(main, ["validate", str(bad)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    line = 1 + changed[:changed.index("minimal chance")].count("\n")
+    assert f"{bad}:{line} claims.C4: the quote is not in the source verbatim" in result.output
+    assert re.search(r"the nearest passage \(9\d% alike\) is in paragraph 4: \"there is "
+                     r"minimal likelihood of the ISIS itself", result.output), result.output
+    (tmp_path / "article.txt").unlink()
+    missing = runner.invoke(main, ["validate", str(good)])
+    assert missing.exit_code == 0 and "is not beside the model" in missing.output
+    plain = runner.invoke(main, ["validate", str(EXAMPLE)])
+    assert plain.exit_code == 0 and "declares no source file" in plain.output

@@ -24,7 +24,7 @@ import forecast.cli
 import forecast.ops.store
 from forecast.cli import main
 from forecast.errors import ForecastError, RunStoreError
-from forecast.ops.brief import _pick_run, build_brief
+from forecast.ops.brief import build_brief
 from forecast.ops.store import RunStore
 from forecast.ops.update import history, update
 from forecast.provenance import file_sha256
@@ -328,7 +328,7 @@ def test_damage_is_reported_and_skipped_by_history_brief_and_update(case, store)
     assert set(found.frame["run_id"]) == valid
 
     reader = RunStore(store.runs, NAME)
-    chosen = _pick_run(reader, "latest")  # what build_brief reads
+    chosen = reader.pick("latest")  # what build_brief reads
     assert chosen.run_id == fallback and reader.problems
 
     result = update(MODEL, LEDGER, as_of=AS_OF, runs_dir=store.runs, forecaster=stub_forecast)
@@ -413,7 +413,7 @@ def test_a_run_id_that_is_not_one_is_never_looked_up(store):
         with pytest.raises(RunStoreError, match="not a run id"):
             reader.read_run(bad)
     with pytest.raises(RunStoreError, match="no run") as err:
-        _pick_run(reader, f"../{NAME}/{store.new}")
+        reader.pick(f"../{NAME}/{store.new}")
     assert "no such run" in str(err.value)
 
 
@@ -427,7 +427,7 @@ def test_a_store_folder_that_is_a_file_is_one_clear_error(store, tmp_path, monke
     with pytest.raises(RunStoreError, match="not a run store folder"):
         history(NAME, store.runs)
     with pytest.raises(RunStoreError, match="no published run"):
-        _pick_run(RunStore(store.runs, NAME), "latest")
+        RunStore(store.runs, NAME).pick("latest")
     with pytest.raises(RunStoreError, match="not a run store folder"):
         update(MODEL, LEDGER, as_of=AS_OF, runs_dir=store.runs, forecaster=stub_forecast)
     runner = CliRunner()
@@ -529,7 +529,7 @@ def test_a_read_only_store_serves_reads_and_no_op_updates(store, tmp_path, monke
         before = _listing(store.runs)
         found = history(NAME, store.runs)
         assert set(found.frame["run_id"]) == {store.old, store.new} and not found.problems
-        assert _pick_run(RunStore(store.runs, NAME), "latest").run_id == store.new
+        assert RunStore(store.runs, NAME).pick("latest").run_id == store.new
         runner = CliRunner()
         same = runner.invoke(main, [*UPDATE, "--runs", str(store.runs)])
         assert same.exit_code == 0 and same.stdout.startswith("unchanged:"), same.output

@@ -53,13 +53,14 @@ if TYPE_CHECKING:  # what __getattr__ loads, spelled out for type checkers and i
     )
     from forecast.inference.pymc_model import build_pymc_model
     from forecast.inference.result import Forecast
+    from forecast.model.builder import ModelBuilder
     from forecast.model.cpts import build_cpts, prior_mean_network
     from forecast.model.load import load_spec, parse_spec
     from forecast.model.parameters import sample_parameters
     from forecast.model.schema import ModelSpec
     from forecast.model.words import confidence_label, likelihood_word
     from forecast.network.bif import read_bif, write_bif
-    from forecast.network.exact import ExactEngine, Posterior
+    from forecast.network.exact import ExactEngine, MostProbable, Posterior
     from forecast.network.interop import from_pgmpy, to_pgmpy
     from forecast.network.network import Network
     from forecast.ops.attribution import attribute_runs
@@ -83,7 +84,9 @@ __all__ = [
     "ForecastError",
     "History",
     "InferenceError",
+    "ModelBuilder",
     "ModelSpec",
+    "MostProbable",
     "Network",
     "Posterior",
     "Problem",
@@ -138,10 +141,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "forecast.errors": ("EvidenceError", "ForecastError", "InferenceError", "Problem",
                         "RunStoreError", "SpecError"),
     "forecast.network.network": ("Network",),
-    "forecast.network.exact": ("ExactEngine", "Posterior"),
+    "forecast.network.exact": ("ExactEngine", "MostProbable", "Posterior"),
     "forecast.network.bif": ("read_bif", "write_bif"),
     "forecast.network.interop": ("from_pgmpy", "to_pgmpy"),
     "forecast.model.schema": ("ModelSpec",),
+    "forecast.model.builder": ("ModelBuilder",),
     "forecast.model.load": ("load_spec", "parse_spec"),
     "forecast.model.cpts": ("build_cpts", "prior_mean_network"),
     "forecast.model.parameters": ("sample_parameters",),

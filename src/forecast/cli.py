@@ -30,6 +30,7 @@ from forecast.errors import (
     EvidenceError,
     ForecastError,
     Problem,
+    SpecError,
 )
 
 if TYPE_CHECKING:  # not imported at run time: the CLI starts light
@@ -130,16 +131,25 @@ def validate(model: Path) -> None:
     """Check a model file and print a one-screen summary.
 
     Every problem is listed with its file, line and field; exit code 2 if there are any.
+    When the model names its source document (model.source.file, beside the model or in the
+    working folder), every claim's quote is checked against it, and a quote not found says
+    how close the nearest passage is.
 
     \b
     Example:
       forecast validate models/afghan_caliphate.yaml
     """
-    from forecast.model.load import load_spec
+    from forecast.model.load import check_source_quotes
     from forecast.report.text import spec_summary
 
-    spec = load_spec(model)
-    click.echo(spec_summary(spec))
+    checked = check_source_quotes(model)
+    if checked.problems:
+        count = len(checked.problems)
+        raise SpecError(f"{model}: {count} quote{'s' * (count != 1)} not in the source",
+                        checked.problems)
+    click.echo(spec_summary(checked.spec))
+    click.echo(f"quotes: every claim's quote is in {checked.source}" if checked.source else
+               f"quotes: {checked.note}")
 
 
 @main.command()
@@ -150,7 +160,8 @@ def validate(model: Path) -> None:
               help="Likelihood evidence: one non-negative number per state, in state order.")
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"marginals": {node: {state: p}}, "log_evidence": x}; with '
-                   "--posterior, the summary table as records.")
+                   "--posterior, the summary table as records; with --mpe, "
+                   '{"assignment": {node: state}, "conditional": p, "joint": p, ...}.')
 @click.option("--posterior", is_flag=True,
               help="Model files only: the posterior over the uncertain CPTs — each "
                    "probability's mean, 90% interval and Monte Carlo error.")
@@ -159,10 +170,16 @@ def validate(model: Path) -> None:
 @click.option("--all", "show_all", is_flag=True,
               help="Show every node, not only the model's headline scenarios.")
 @click.option("--do", "do", multiple=True, metavar="NODE=STATE",
-              help="With --posterior: an intervention, do(NODE=STATE) — the node is set, not "
-                   "observed, so nothing flows back to its causes.")
+              help="An intervention, do(NODE=STATE): the node is set, not observed, so nothing "
+                   "flows back to its causes (graph surgery on the network; with --posterior, "
+                   "on every parameter draw).")
+@click.option("--mpe", is_flag=True,
+              help="The most probable joint scenario instead of marginals: a state for every "
+                   "unobserved node and its probability given the evidence (with --posterior, "
+                   "also its mean and 90% interval over the parameter posterior).")
 def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_json: bool,
-          posterior: bool, seed: int, show_all: bool, do: tuple[str, ...]) -> None:
+          posterior: bool, seed: int, show_all: bool, do: tuple[str, ...],
+          mpe: bool) -> None:
     """Posterior probabilities of every node of NETWORK given evidence.
 
     NETWORK is a model YAML file or a BIF file (.bif or .bif.gz, as written by GeNIe, Netica
@@ -172,19 +189,28 @@ def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_js
     also gets its 90% credible interval over the uncertain CPTs, an ICD 203 likelihood word
     and a separate confidence label; the exit code is 3 if the sampler's diagnostics fail
     (the table is still printed, marked). A model that names headline `scenarios` shows those
-    nodes only, unless --all is given (--json always has every node).
+    nodes only, unless --all is given (--json always has every node). With --mpe, the most
+    probable joint scenario of all unobserved nodes instead (exact max-product; exit code 2 if
+    the evidence is impossible). --do sets a node by graph surgery, with or without
+    --posterior, and combines with --mpe.
 
     \b
     Examples:
       forecast query models/afghan_caliphate.yaml --evidence reconciliation=failed
       forecast query models/afghan_caliphate.yaml -e reconciliation=failed --posterior
       forecast query models/afghan_caliphate.yaml --do reconciliation=achieved --posterior
+      forecast query models/afghan_caliphate.yaml --do reconciliation=achieved
+      forecast query models/afghan_caliphate.yaml --mpe -e reconciliation=failed
+      forecast query models/afghan_caliphate.yaml --mpe -e reconciliation=failed --posterior
       forecast query alarm.bif -e HR=HIGH -s BP=0.2,0.5,0.3 --json
+      forecast query alarm.bif --mpe -e HR=HIGH --do KINKEDTUBE=FALSE --json
     """
     hard, lik = _parse_findings(evidence, soft)
     interventions, _ = _parse_findings(do, ())
-    if interventions and not posterior:
-        raise ForecastError("--do needs --posterior (interventions act on the uncertain model)")
+    _check_do(hard, lik, interventions)
+    if mpe:
+        _most_probable(network, hard, lik, interventions, posterior, seed, as_json)
+        return
     if posterior:
         _posterior(network, hard, lik, seed, as_json, show_all, interventions)
         return
@@ -192,11 +218,61 @@ def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_js
     from forecast.report.text import marginals_table
 
     net, spec = _load_network(network)
-    post = ExactEngine(net).query(hard, lik)
+    post = ExactEngine(net.intervene(interventions)).query(hard, lik)
     if as_json:
         click.echo(json.dumps(post.to_dict(), indent=2))
     else:
-        click.echo(marginals_table(post, hard, lik, nodes=_shown(spec, show_all)))
+        click.echo(marginals_table(post, hard, lik, nodes=_shown(spec, show_all),
+                                   interventions=interventions))
+
+
+def _check_do(hard: dict[str, str], lik: dict[str, list[float]],
+              interventions: dict[str, str]) -> None:
+    """Refuse --do on a node that --evidence or --soft also gives (which one is meant?)."""
+    problems = [Problem(f"{node} is also observed", field=f"--do {node}={state}",
+                        hint=f"drop the finding on {node}, or condition on it instead of "
+                             "setting it")
+                for node, state in interventions.items() if node in hard or node in lik]
+    if problems:
+        raise EvidenceError("cannot set a node the evidence observes", problems)
+
+
+def _most_probable(path: Path, hard: dict[str, str], lik: dict[str, list[float]],
+                   interventions: dict[str, str], posterior: bool, seed: int,
+                   as_json: bool) -> None:
+    """``query --mpe``: the most probable joint scenario, over the posterior on request."""
+    if posterior and not path.name.lower().endswith((".yaml", ".yml")):
+        raise ForecastError(f"{path}: --posterior needs a model file (.yaml); a BIF network "
+                            "has fixed CPTs, so its probabilities have no interval")
+    from forecast.network.exact import ExactEngine
+    from forecast.report.text import most_probable_text
+
+    net, spec = _load_network(path)
+    # the set nodes are findings of the cut network: certain there, so P(e) is unchanged
+    best = ExactEngine(net.intervene(interventions)).mpe({**hard, **interventions}, lik)
+    result = scenario = None
+    if posterior and spec is not None:
+        from forecast.evidence.case import Case
+        from forecast.inference.importance import posterior_forecast
+        from forecast.inference.scenario import scenario_posterior
+
+        case = Case(hard, lik)
+        result = posterior_forecast(spec, case, seed=seed, interventions=interventions or None)
+        scenario = scenario_posterior(spec, result, best.assignment, case, interventions)
+    if as_json:
+        out: dict[str, Any] = {**best.to_dict(), "evidence": hard, "soft": lik,
+                               "do": interventions}
+        if scenario is not None:
+            out["posterior"] = scenario.to_dict()
+        click.echo(json.dumps(out, indent=2))
+    else:
+        labels = {n: node.label for n, node in spec.nodes.items()} if spec else None
+        click.echo(most_probable_text(best, lik, interventions, labels=labels,
+                                      posterior=scenario))
+    if result is not None and not result.publishable:
+        reasons = "; ".join(result.attrs["diagnostics"]["failed"])
+        click.echo(f"error: the posterior failed its diagnostics: {reasons}", err=True)
+        raise SystemExit(EXIT_DIAGNOSTICS)
 
 
 def _shown(spec: ModelSpec | None, show_all: bool) -> list[str] | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import graphlib
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Annotated, Any
 
@@ -473,12 +473,45 @@ def check_claim_quotes(
                             file=name, field=field)
                 )
             else:
+                near = nearest_passage(quote, paragraphs)
+                where = ("" if near is None else
+                         f"; the nearest passage ({near[1]:.0%} alike) is in paragraph "
+                         f"{near[0]}: \"{near[2]}\"")
                 problems.append(
                     Problem(
-                        "the quote is not in the source verbatim",
+                        "the quote is not in the source verbatim" + where,
                         hint="copy it exactly, including quotation marks and dashes",
                         file=name,
                         field=field,
                     )
                 )
     return problems
+
+
+def nearest_passage(quote: str, paragraphs: Sequence[str]) -> tuple[int, float, str] | None:
+    """The passage of the source most like `quote`: (paragraph number, similarity, passage).
+
+    Every run of as many words as the quote, in every paragraph, is compared with it by
+    :class:`difflib.SequenceMatcher` (its cheap upper bounds first); the similarity is its
+    ratio, 1 for identical text. None when the source has no words.
+    """
+    import difflib
+
+    words = quote.split()
+    size = max(1, len(words))
+    best: tuple[float, int, str] | None = None
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(quote)
+    for number, paragraph in enumerate(paragraphs, start=1):
+        tokens = paragraph.split()
+        for start in range(max(1, len(tokens) - size + 1)):
+            window = " ".join(tokens[start:start + size])
+            matcher.set_seq1(window)
+            if best is not None and matcher.real_quick_ratio() <= best[0]:
+                continue
+            if best is not None and matcher.quick_ratio() <= best[0]:
+                continue
+            ratio = matcher.ratio()
+            if best is None or ratio > best[0]:
+                best = (ratio, number, window)
+    return None if best is None else (best[1], best[0], best[2])

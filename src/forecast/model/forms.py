@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from forecast.errors import did_you_mean
-from forecast.model.priors import PriorError
+from forecast.model.priors import (
+    PriorError,
+    check_ordering,
+    check_state_words,
+    ordering,
+    state_band,
+)
 from forecast.model.schema import Broken, Logit, Node, NoisyOr, Table, cpt_entries
 
 __all__ = [
@@ -229,7 +235,8 @@ def _check_when(
                 (
                     (*rp, "when", p),
                     f"'{p}' is not a parent of '{name}'",
-                    suggest(p, parents) or f"parents: {', '.join(parents)}",
+                    _not_a_parent_hint(p, parents, lambda q: parent_states[q] is not None,
+                                       suggest, f"parents: {', '.join(parents)}"),
                 )
             )
             continue
@@ -243,7 +250,8 @@ def _check_when(
                     suggest(s, ps),
                 )
             )
-    missing = [p for p in parents if p not in when]
+    # a listed parent that is no node is reported once, on parents:, not on every row
+    missing = [p for p in parents if p not in when and parent_states[p] is not None]
     if missing:
         ok = False
         issues.append(
@@ -259,34 +267,7 @@ def _check_when(
 def _row_value(name: str, row: Any, own: list[str], rp: Path, suggest: _Suggest) -> list[Issue]:
     issues: list[Issue] = []
     if row.prior is not None:
-        if len(own) != 2:
-            issues.append(
-                (
-                    (*rp, "prior"),
-                    f"a worded prior gives one state's probability, "
-                    f"which settles a row only for a binary node; '{name}' has "
-                    f"{len(own)} states",
-                    "use probabilities: {...} or counts: {...}",
-                )
-            )
-        elif len(row.prior) != 1:
-            issues.append(
-                (
-                    (*rp, "prior"),
-                    "a worded prior names exactly one state",
-                    f"e.g. prior: {{{own[-1]}: unlikely}}",
-                )
-            )
-        else:
-            (s,) = row.prior
-            if s not in own:
-                issues.append(
-                    (
-                        (*rp, "prior", s),
-                        f"'{s}' is not a state of '{name}' (states: {states_text(own)})",
-                        suggest(s, own),
-                    )
-                )
+        issues += _worded_row(name, row.prior, own, (*rp, "prior"), suggest)
     elif row.probabilities is not None:
         where = (*rp, "probabilities")
         issues += _check_states(where, row.probabilities, own, name, "probabilities", suggest)
@@ -306,6 +287,40 @@ def _row_value(name: str, row: Any, own: list[str], rp: Path, suggest: _Suggest)
             )
     else:
         issues += _check_states((*rp, "counts"), row.counts, own, name, "counts", suggest)
+    return issues
+
+
+def _worded_row(
+    name: str, prior: Mapping[str, Any] | str, own: list[str], where: Path, suggest: _Suggest
+) -> list[Issue]:
+    """A row's ``prior`` against the node's states: an ordering of them all, or their words.
+
+    Keys that are not states and words that cannot sit in a row over several states are
+    reported at their own key; then how many states have words, and whether the words' bands
+    can hold at once (:func:`~forecast.model.priors.check_state_words`), as one problem.
+    """
+    try:
+        if isinstance(prior, str):
+            check_ordering(ordering(prior), own, name)
+            return []
+    except PriorError as err:
+        return [(where, err.message, err.hint)]
+    issues: list[Issue] = []
+    for s, value in prior.items():
+        if s not in own:
+            issues.append(((*where, s), f"'{s}' is not a state of '{name}' "
+                           f"(states: {states_text(own)})", suggest(s, own)))
+        elif len(own) > 2:
+            try:
+                state_band(value)
+            except PriorError as err:
+                issues.append(((*where, s), err.message, err.hint))
+    if issues:
+        return issues
+    try:
+        check_state_words(prior, own, name)
+    except PriorError as err:
+        issues.append((where, err.message, err.hint))
     return issues
 
 
@@ -438,6 +453,31 @@ def check_logit(
     return issues + _unjustified_parents(name, node, used, "effect", states_of)
 
 
+def _not_a_parent_hint(
+    name: str,
+    parents: Sequence[str],
+    is_node: Callable[[str], bool],
+    suggest: _Suggest,
+    otherwise: str,
+) -> str:
+    """The hint for a name that is not among a node's parents.
+
+    The nearest *valid* parent is suggested; a listed parent that is no node (a typo in
+    ``parents:``, reported on its own line) is never offered, and is named instead: the fix
+    is then in ``parents:``, not here.
+    """
+    valid = [q for q in parents if is_node(q)]
+    typos = [q for q in parents if not is_node(q)]
+    hint = suggest(name, valid)
+    if hint:
+        return hint
+    if typos:
+        listed = ", ".join(f"'{q}'" for q in typos)
+        return (f"parents: lists {listed}, which is not a node: if that is a typo for "
+                f"'{name}', fix it there; otherwise {otherwise}")
+    return otherwise
+
+
 def _target_state(
     name: str,
     parent: str,
@@ -455,8 +495,10 @@ def _target_state(
             (
                 (*where, "parent"),
                 f"'{parent}' is not a parent of '{name}'",
-                suggest(parent, node.parents)
-                or f"add '{parent}' to parents of '{name}', or remove this {what}",
+                _not_a_parent_hint(parent, list(node.parents),
+                                   lambda q: states_of(q) is not None, suggest,
+                                   f"add '{parent}' to parents of '{name}', or remove this "
+                                   f"{what}"),
             )
         )
         return None

@@ -25,6 +25,8 @@ The language in brief::
 
     ROW    = {when: {parent: state, ...}, prior: {state: P} | probabilities: {...}
               | counts: {...}, claims: [...], assumption: ...}   # one row per configuration
+             # prior: {state: P} on a binary node; 3+ states: a word (or between) per state,
+             # or per state but one (it takes the rest), or "most likely a, then b, then c"
     EFFECT = {parent, state, direction: raises | lowers, strength: weak | moderate | strong
               | very strong  (or odds_ratio: [lo, hi], or log_odds: x), claims, assumption}
     LINK   = {parent, state: s or [s, ...], prior: P, claims, assumption}
@@ -56,13 +58,16 @@ Reading is safe and strict:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import math
 import os
 import re
+import stat
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path as FilePath
-from typing import Any, NoReturn, Union, get_args, get_origin
+from typing import Any, BinaryIO, NoReturn, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -119,10 +124,13 @@ __all__ = [
     "ProbabilityField",
     "Row",
     "Source",
+    "SourceCheck",
     "Table",
     "Window",
     "check_quotes",
+    "check_source_quotes",
     "load_spec",
+    "load_spec_hashed",
     "parse_spec",
 ]
 
@@ -162,21 +170,151 @@ def load_spec(path: str | os.PathLike[str]) -> ModelSpec:
         If the file cannot be read, is not valid YAML or breaks any rule of the language;
         every problem found is listed with its line.
     """
+    return load_spec_hashed(path)[0]
+
+
+def load_spec_hashed(path: str | os.PathLike[str]) -> tuple[ModelSpec, str]:
+    """Read and validate a model file, with the SHA-256 of the very bytes that were parsed.
+
+    A run's provenance records that hash, not one of a second read of the file, so an edit
+    between reading and hashing cannot give a hash of content the forecast did not use.
+
+    Returns
+    -------
+    (ModelSpec, str)
+        The spec and the hex digest.
+
+    Raises
+    ------
+    SpecError
+        As :func:`load_spec`.
+    """
     name = os.fspath(path)
     try:
-        with FilePath(path).open("rb") as file:
+        with _open_without_waiting(name) as file:
             raw = file.read(MAX_MODEL_BYTES + 1)  # never more, whatever the file is
         text = raw.decode("utf-8")
     except FileNotFoundError:
         raise SpecError(f"{name}: no such model file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise _not_a_model(name, raw, exc) from None
+    except OSError as exc:
         raise SpecError(f"{name}: cannot read the model file: {exc}") from None
+    if text.lstrip().startswith(("network ", "network\t", "<?xml", "<BIF", "<smile")):
+        raise _not_a_model(name, raw, None)
     if len(raw) > MAX_MODEL_BYTES:
         _raise(name, [_too_large(name)])
     # universal newlines, as text mode reads them
     spec = parse_spec(text.replace("\r\n", "\n").replace("\r", "\n"), filename=name)
-    spec._source_sha256 = hashlib.sha256(raw).hexdigest()  # of the bytes parsed, read once
-    return spec
+    return spec, hashlib.sha256(raw).hexdigest()
+
+
+def _not_a_model(name: str, raw: bytes, error: UnicodeDecodeError | None) -> SpecError:
+    """The error for a file that is not model YAML: a network, an archive, other bytes."""
+    text = raw[:200].decode("utf-8", "replace").lstrip()
+    if raw[:2] == b"\x1f\x8b":
+        kind = "gzip-compressed (a .bif.gz network?), not a model YAML"
+    elif raw[:4] == b"PK\x03\x04":
+        kind = "a zip archive (a spreadsheet?), not a model YAML"
+    elif text.startswith("network"):
+        kind = "a BIF network, not a model YAML"
+    elif text.startswith("<"):
+        kind = "an XML file (an XMLBIF or GeNIe network?), not a model YAML"
+    else:
+        assert error is not None
+        kind = f"not UTF-8 text (byte {error.start} is {raw[error.start]:#04x})"
+    return SpecError(f"{name}: cannot read the model file: it is {kind}", [Problem(
+        f"is {kind}", file=name, hint="validate and update read a model written in the model "
+        "language (models/README.md); a network file is queried with `forecast query FILE`")])
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _levels_above(lines: list[str], index: int) -> list[int]:
+    """Indentations a line at `index` could align with: the line above's, and its parents'."""
+    levels: list[int] = []
+    for line in reversed(lines[:index]):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = _indent(line)
+        if not levels or indent < levels[-1]:
+            levels.append(indent)
+        if indent == 0:
+            break
+    return sorted(levels)
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError, text: str, filename: str) -> Problem:
+    """PyYAML's error in the model writer's terms: what is wrong on which line, and the fix.
+
+    The usual mistakes (indentation, a tab, a ``:`` inside an unquoted value, a quote or
+    bracket left open) get their own wording; anything else keeps PyYAML's words.
+    """
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else None
+    start = exc.context_mark.line + 1 if exc.context_mark else None
+    problem, context = exc.problem or "", exc.context or ""
+    lines = text.split("\n")
+    here = lines[mark.line] if mark and mark.line < len(lines) else ""
+
+    def located(message: str, hint: str) -> Problem:
+        return Problem(f"invalid YAML: {message}", hint=hint, file=filename, line=line)
+
+    if mark and mark.column < len(here) and here[mark.column] == "\t":
+        return located("a tab character", "YAML indents with spaces only: replace the tab")
+    if "quoted scalar" in context and "end of stream" in problem:
+        return located(f"the quote opened on line {start} is never closed",
+                       "close it, or write a quote inside the text as \\\" (or '' in '...')")
+    if "flow sequence" in context or "flow mapping" in context:
+        bracket = "[...]" if "sequence" in context else "{...}"
+        return located(f"the {bracket} opened on line {start} is not closed, or its items are "
+                       "not separated by commas", "close the bracket on the same item; separate "
+                       "items with ', '")
+    if "mapping values are not allowed" in problem:
+        return located("a ':' where no key can start",
+                       "either this line is indented deeper than the key above it (align it), "
+                       "or a value contains ': ' (put the value in quotes)")
+    if "did not find expected key" in problem and mark is not None:
+        first = exc.context_mark.line if exc.context_mark else 0
+        quoted = [n + 1 for n in range(first, mark.line)
+                  if lines[n].split(" #")[0].replace('\\"', "").count('"') % 2]
+        if quoted:
+            return located(f"the quote opened on line {quoted[0]} is not closed on that line, "
+                           "so the lines after it were read as part of the text",
+                           "close the quote, or write a quote inside the text as \\\"")
+        levels = _levels_above(lines, mark.line)
+        if _indent(here) not in levels:
+            shown = ", ".join(str(n) for n in levels) or "0"
+            return located(f"this line is indented {_indent(here)} spaces, which matches none "
+                           f"of the keys above it ({shown} spaces)",
+                           "align it with the key it belongs under; a list item needs '- ' "
+                           "and a key needs ': '")
+        return located("a key was expected here, but the lines above leave something "
+                       "unfinished", "look above for a key without ': ', a list item without "
+                       "'- ', or an open quote or bracket")
+    what = " ".join(x for x in (context, problem) if x)
+    return located(what, "check indentation, colons and quotes")
+
+
+def _open_without_waiting(name: str) -> BinaryIO:
+    """Open a file for reading, refusing a named pipe (FIFO), which would block until written.
+
+    The file is opened without blocking, so a FIFO with no writer opens at once and is refused
+    by its type; anything else is read as usual (a device such as ``/dev/zero`` too: the
+    caller reads at most :data:`MAX_MODEL_BYTES` + 1 bytes).
+    """
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            raise OSError(f"{name} is a named pipe (FIFO), not a file")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def parse_spec(text: str, filename: str = "<string>") -> ModelSpec:
@@ -247,6 +385,82 @@ def check_quotes(
                               first_paragraph=first_paragraph)
 
 
+@dataclass(frozen=True)
+class SourceCheck:
+    """What :func:`check_source_quotes` found.
+
+    Attributes
+    ----------
+    spec : ModelSpec
+        The model, validated.
+    problems : list of Problem
+        One per quote not found in its paragraph(s), located at the claim's line in the model.
+    source : pathlib.Path or None
+        The source file read, or None if none was declared or found.
+    note : str or None
+        Why the quotes were not checked (no file declared, or not found), else None.
+    """
+
+    spec: ModelSpec
+    problems: list[Problem]
+    source: FilePath | None
+    note: str | None
+
+
+def check_source_quotes(path: str | os.PathLike[str]) -> SourceCheck:
+    """Check every claim's quote against the source file the model declares.
+
+    ``model.source.file`` is looked for beside the model file, then in the working folder;
+    ``model.source.first_paragraph`` says where paragraph 1 begins. A model without a source
+    file, or whose file is not there (a source that may not be shared), is not an error: the
+    result says so in its note.
+
+    Parameters
+    ----------
+    path : path-like
+        The model file.
+
+    Returns
+    -------
+    SourceCheck
+
+    Raises
+    ------
+    SpecError
+        If the model itself is invalid (as :func:`load_spec`).
+    """
+    name = os.fspath(path)
+    spec = load_spec(path)
+    source = spec.model.source
+    if source is None or not source.file:
+        return SourceCheck(spec, [], None, "the model declares no source file (model.source.file): "
+                                     "its quotes are not checked")
+    candidates = [FilePath(name).parent / source.file, FilePath(source.file)]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        return SourceCheck(spec, [], None, f"the source file {source.file} is not beside the model "
+                                     "nor in the working folder: its quotes are not checked")
+    try:
+        text = found.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return SourceCheck(spec, [], None, f"the source file {found} cannot be read ({exc}): its "
+                                     "quotes are not checked")
+    problems = check_claim_quotes(spec.name, spec.claims, text,
+                                  first_paragraph=source.first_paragraph)
+    with FilePath(name).open(encoding="utf-8") as handle:
+        _, lines, _ = _read_yaml(handle.read(), name)
+    located = []
+    for problem in problems:
+        parts = (problem.field or "").replace("[", ".").replace("]", "").split(".")
+        keys = tuple(int(k) if k.isdigit() else k for k in parts if k)
+        if len(keys) == 2:  # claims.<id>: a single quote, on its quote: line
+            keys = (*keys, "quote")
+        line = lines.line(keys) if keys else None
+        located.append(dataclasses.replace(problem, file=name, line=line,
+                                           message=f"{problem.message} (source: {found})"))
+    return SourceCheck(spec, located, found, None)
+
+
 # --------------------------------------------------------------------------------------------
 # YAML with line numbers
 # --------------------------------------------------------------------------------------------
@@ -293,8 +507,14 @@ class _Constructor(yaml.constructor.SafeConstructor):
         return self.construct_yaml_float(node)
 
 
+_NOT_PLAIN = {f"tag:yaml.org,2002:{kind}" for kind in ("set", "omap", "pairs", "binary")}
+"""Tags the safe loader reads that a model file may not use: a ``!!set`` has no order (a set of
+parents would order a CPT's axes by string hashes, which differ from run to run), and the
+others make tuples or bytes where the language has lists and text."""
+
 _Constructor.yaml_constructors = {
-    **yaml.constructor.SafeConstructor.yaml_constructors,
+    **{tag: construct for tag, construct in
+       yaml.constructor.SafeConstructor.yaml_constructors.items() if tag not in _NOT_PLAIN},
     "tag:yaml.org,2002:int": _Constructor.construct_number,
     "tag:yaml.org,2002:float": _Constructor.construct_number,
 }
@@ -458,7 +678,9 @@ def _read_yaml(text: str, filename: str) -> tuple[Any, _Lines, list[Problem]]:
                     Problem(
                         f"the YAML tag {_short_text(shown)} is not allowed",
                         hint="model files are plain data: nothing in them can run code; "
-                        "remove the tag",
+                        "remove the tag" if tag.group(1) not in _NOT_PLAIN else
+                        "model files hold text, numbers, dates, lists and mappings (a set "
+                        "has no order); remove the tag, e.g. write a list [a, b]",
                         file=filename,
                         line=line,
                     )
@@ -470,15 +692,7 @@ def _read_yaml(text: str, filename: str) -> tuple[Any, _Lines, list[Problem]]:
             [Problem(f"invalid YAML: {exc.problem}", file=filename, line=line)],
         )
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        what = " ".join(x for x in (exc.context, exc.problem) if x)
-        return (
-            None,
-            _Lines(None),
-            [Problem(f"invalid YAML: {what}", hint="check indentation, colons and quotes",
-                     file=filename, line=line)],
-        )
+        return None, _Lines(None), [_yaml_problem(exc, text, filename)]
     except yaml.YAMLError as exc:
         return None, _Lines(None), [Problem(f"invalid YAML: {exc}", file=filename)]
     except UnicodeError as exc:  # text given directly, with a lone surrogate

@@ -16,7 +16,8 @@ noisy-OR, 2+ links     ``node.link.parent=s1+s2`` (for one parent)    Beta / fix
 =====================  =============================================  ======================
 
 A Beta row (``prior: {state: word}`` on a binary node) is the probability of the named state;
-a Dirichlet or fixed row is the whole distribution, in the node's state order.
+a Dirichlet or fixed row is the whole distribution, in the node's state order (``counts``, or
+words over three or more states, or an ordering: :func:`forecast.model.priors.row_prior`).
 :mod:`forecast.model.cpts` turns values of these parameters into CPT arrays.
 """
 
@@ -118,10 +119,10 @@ def parameters(spec: ModelSpec) -> list[Parameter]:
                 when = tuple((p, row.when[p]) for p in node.parents)
                 label = ",".join(f"{p}={s}" for p, s in when) if when else "0"
                 claims = tuple(dict.fromkeys([*body.claims, *row.claims]))
-                if row.prior is not None:
-                    ((state, value),) = row.prior.items()
-                    prior: priors.Prior = priors.probability_prior(value)
-                    states: tuple[str, ...] = (state,)
+                prior: priors.Prior
+                states: tuple[str, ...]
+                if row.prior is not None:  # a Beta of one state, or a Dirichlet over them all
+                    prior, states = priors.row_prior(row.prior, node.states, name)
                 elif row.probabilities is not None:
                     prior = priors.FixedValue(tuple(row.probabilities[s] for s in node.states))
                     states = ()

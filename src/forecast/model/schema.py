@@ -20,9 +20,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
-    PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationError,
     ValidatorFunctionWrapHandler,
+    WrapSerializer,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -35,7 +37,7 @@ if TYPE_CHECKING:  # imported where used: reading a model needs neither
 from forecast._dates import DATE_RANGE as _DATE_RANGE
 from forecast.errors import did_you_mean
 from forecast.model import persistence, priors
-from forecast.network.network import MAX_CPT_ENTRIES
+from forecast.network.limits import MAX_CPT_ENTRIES
 from forecast.provenance import stable_hash
 
 __all__ = [
@@ -276,7 +278,13 @@ class _Justified(_Model):
 
 
 class Source(_Model):
-    """The document the claims come from."""
+    """The document the claims come from.
+
+    ``file`` is a plain-text copy of it (relative to the model file's folder, else to the
+    working folder), against which ``forecast validate`` checks every claim's quote;
+    ``first_paragraph`` is how the paragraph counted as 1 begins (to skip a headline and
+    by-line).
+    """
 
     title: str
     publisher: str | None = None
@@ -284,6 +292,7 @@ class Source(_Model):
     author: str | None = None
     url: str | None = None
     file: str | None = None
+    first_paragraph: str | None = None
 
 
 def _check_persistence(value: Any) -> Any:
@@ -513,11 +522,42 @@ class ProbabilityField(_Justified):
         return priors.probability_prior(self.prior)
 
 
+def _row_prior(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A row's ``prior``: an ordering (text, its form checked here) or words by state."""
+    if isinstance(value, str):
+        priors.ordering(value)  # raises PriorError (a ValueError) with a hint
+        return value
+    return handler(value)
+
+
+def _row_prior_dump(value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+    return value if isinstance(value, str) else handler(value)
+
+
+if TYPE_CHECKING:
+    RowPrior = dict[str, Any] | str
+else:
+    RowPrior = Annotated[dict[StateName, ProbabilityValue], WrapValidator(_row_prior),
+                         WrapSerializer(_row_prior_dump)]
+"""A table row's worded prior: ``{state: P, ...}`` or an ordering ``"most likely a, then b"``.
+
+Validated as a mapping of states to probability priors unless it is text (then an ordering),
+so that a mistake inside the mapping is reported at its own key."""
+
+
 class Row(_Justified):
-    """One row of a table: the distribution of the node for one parent configuration."""
+    """One row of a table: the distribution of the node for one parent configuration.
+
+    ``prior`` is the row in words (:func:`forecast.model.priors.row_prior`): on a binary node
+    one state's probability (``{yes: unlikely}``); on a larger node a word for every state, or
+    for all but one, which takes the rest (``{collapse: unlikely, stalemate: likely}``), or an
+    ordering of every state (``"most likely stalemate, then collapse, then victory"``), each a
+    Dirichlet over the states. ``probabilities`` are fixed; ``counts`` are a Dirichlet's
+    pseudo-counts.
+    """
 
     when: dict[NodeName, StateName] = {}
-    prior: dict[StateName, ProbabilityValue] | None = None
+    prior: RowPrior | None = None
     probabilities: dict[StateName, float] | None = None
     counts: dict[StateName, PseudoCount] | None = None
 
@@ -722,16 +762,6 @@ class ModelSpec(_Model):
     model: ModelInfo
     claims: dict[ClaimId, Claim] = {}
     nodes: dict[NodeName, Node] = Field(min_length=1)
-    _source_sha256: str | None = PrivateAttr(default=None)
-
-    @property
-    def source_sha256(self) -> str | None:
-        """SHA-256 of the very bytes :func:`~forecast.model.load.load_spec` parsed, or None.
-
-        A run's provenance records this, not a second read of the file, so an edit between
-        reading and hashing cannot give a hash of content the forecast did not use.
-        """
-        return self._source_sha256
 
     @model_validator(mode="wrap")
     @classmethod

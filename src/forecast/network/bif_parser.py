@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from forecast.errors import Problem, SpecError, did_you_mean
-from forecast.network.network import MAX_CPT_ENTRIES
+from forecast.network.limits import MAX_CPT_ENTRIES
 
 __all__ = ["KEYWORDS", "parse"]
 

@@ -12,6 +12,9 @@ Two kinds of query:
   whole network.
 * :meth:`ExactEngine.log_evidence` — ``log P(e)`` only, on the part of the network that can
   influence it (the evidence nodes and their ancestors), ``-inf`` where the evidence is impossible.
+* :meth:`ExactEngine.mpe` — the most probable joint state of every unobserved node (the MPE, or
+  MAP over all of them) by max-product over the same plan, with :meth:`ExactEngine.
+  scenario_probability` giving ``P(scenario | e)`` of any joint scenario for every parameter draw.
 
 Both accept CPT overrides and likelihoods with a leading axis of B parameter draws and return
 results with that axis; a shared CPT is broadcast, never copied. Whether a query is batched is
@@ -45,10 +48,11 @@ from numpy.typing import ArrayLike
 from threadpoolctl import ThreadpoolController
 
 from forecast.errors import EvidenceError, InferenceError, Problem
+from forecast.network.maxproduct import max_product
 from forecast.network.network import Network
 from forecast.network.plan import Plan
 
-__all__ = ["ExactEngine", "Posterior", "query"]
+__all__ = ["ExactEngine", "MostProbable", "Posterior", "query"]
 
 _PLAN_CACHE_SIZE = 256
 
@@ -106,6 +110,57 @@ class Posterior:
             for node, p in self.marginals.items()
         }
         return {"marginals": marg, "log_evidence": float(self.log_evidence)}
+
+
+@dataclass(frozen=True)
+class MostProbable:
+    """The most probable joint scenario given the evidence (the MPE), from :meth:`ExactEngine.mpe`.
+
+    Attributes
+    ----------
+    network : Network
+        The network queried (for state names).
+    assignment : dict of str to str
+        ``x*``: a state for every node without a hard finding (soft-evidence nodes included), in
+        the network's topological order.
+    evidence : dict of str to str
+        The hard findings it was conditioned on.
+    log_joint : float
+        ``log P(x*, e)``; with soft evidence ``log P(x*, hard) + Σ log λ(x*)``, on the scale of
+        :attr:`Posterior.log_evidence`.
+    log_evidence : float
+        ``log P(e)``, the same as :meth:`ExactEngine.log_evidence` gives.
+    ties : bool
+        Whether another scenario is as probable (within a relative ``1e-9``,
+        :data:`~forecast.network.maxproduct.TIE_LOG_TOL`). The one returned is then chosen
+        deterministically: at each choice of the max-product traceback the candidate with the
+        lowest state indices (the first states in the network's order) is kept, so the same
+        inputs always give the same scenario.
+    """
+
+    network: Network
+    assignment: dict[str, str]
+    evidence: dict[str, str]
+    log_joint: float
+    log_evidence: float
+    ties: bool
+
+    @property
+    def joint(self) -> float:
+        """``P(x*, e)`` (may underflow to 0 on a large network; :attr:`log_joint` does not)."""
+        return float(np.exp(self.log_joint))
+
+    @property
+    def conditional(self) -> float:
+        """``P(x* | e)``: the probability of the whole scenario given the evidence."""
+        return float(np.exp(min(0.0, self.log_joint - self.log_evidence)))
+
+    def to_dict(self) -> dict:
+        """JSON-ready: assignment, evidence, joint and conditional probability, logs and ties."""
+        return {"assignment": dict(self.assignment), "evidence": dict(self.evidence),
+                "conditional": self.conditional, "joint": self.joint,
+                "log_joint": self.log_joint, "log_evidence": self.log_evidence,
+                "ties": self.ties}
 
 
 class ExactEngine:
@@ -315,6 +370,141 @@ class ExactEngine:
             g = g / lik_top[node]  # λ entered as λ / max λ
             soft_grads[node] = g if batched else g[0]
         return log_pe, grads, soft_grads
+
+    def mpe(
+        self,
+        evidence: Mapping[str, str] | None = None,
+        soft: Mapping[str, ArrayLike] | None = None,
+        cpts: Mapping[str, np.ndarray] | None = None,
+    ) -> MostProbable:
+        """The most probable joint state of every unobserved node: ``argmax_x P(x | e)``.
+
+        Exact max-product on the plan :meth:`query` uses for this evidence pattern (the same
+        contraction order, cached, and refused before anything is allocated if its largest table
+        is over :func:`~forecast.network.plan.max_intermediate`), in log space so that nothing
+        underflows, then an argmax traceback (:func:`~forecast.network.maxproduct.max_product`).
+        Hard findings are fixed; a soft finding multiplies ``P(x)`` by ``λ(x_node)`` and its node
+        is part of the scenario.
+
+        The MPE is defined on one network. For a batch of parameter draws the most probable
+        scenario of each draw answers no useful question (they differ from draw to draw); find
+        the scenario on one network (e.g. the prior- or posterior-mean CPTs) and ask
+        :meth:`scenario_probability` for its probability under every draw.
+
+        Parameters
+        ----------
+        evidence, soft, cpts
+            As in :meth:`query`, but unbatched: likelihoods of shape ``(card,)`` and CPTs of
+            shape ``(*parents, card)``.
+
+        Returns
+        -------
+        MostProbable
+            The scenario, ``P(x*, e)``, ``P(x* | e)`` and whether it is tied.
+
+        Raises
+        ------
+        EvidenceError
+            Unknown nodes or states, malformed likelihoods, or batched inputs.
+        InferenceError
+            If ``P(e) = 0``, naming a minimal set of conflicting findings; or if the plan is
+            over the memory limit.
+
+        Examples
+        --------
+        >>> from forecast import Network
+        >>> net = Network(states={"rain": ["no", "yes"], "wet": ["no", "yes"]},
+        ...               parents={"wet": ["rain"]},
+        ...               cpts={"rain": [0.8, 0.2], "wet": [[0.9, 0.1], [0.2, 0.8]]})
+        >>> best = ExactEngine(net).mpe(evidence={"wet": "yes"})
+        >>> best.assignment, round(best.conditional, 4)
+        ({'rain': 'yes'}, 0.6667)
+        """
+        hard, lik, tables, _, batched, lik_scale = self._inputs(evidence, soft, cpts)
+        if batched:
+            raise EvidenceError("the most probable scenario is found on one network", [Problem(
+                "a CPT or likelihood has a leading axis of parameter draws", field="cpts/soft",
+                hint="pass one network's CPTs (e.g. the draws' mean), then "
+                     "scenario_probability(best.assignment, ..., cpts=draws) for every draw")])
+        plan, factors = self._factors(self.network.order, hard, lik, tables, 1)
+        with np.errstate(divide="ignore"):
+            found = max_product(plan, [np.log(f) for f in factors])
+        if found.log_max == -np.inf:
+            self._raise_impossible(hard, lik, tables, np.zeros(1))
+        with _BLAS.limit(limits=1, user_api="blas"):
+            total, log_scale, _ = plan.forward(factors)  # P(e) on the same plan and factors
+        log_pe = float(np.log(total[0]) + log_scale[0] + lik_scale[0]) if hard or lik else 0.0
+        states = {**found.states, **hard}
+        log_joint = 0.0
+        for node in self.network.order:  # the scenario's own probability, entry by entry
+            table = tables[node][0] if node in tables else self.network.cpts[node]
+            log_joint += float(np.log(table[tuple(states[v] for v in self.network.family(node))]))
+        for node, lam in lik.items():
+            log_joint += float(np.log(lam[0, states[node]]))
+        log_joint += float(lik_scale[0])
+        # a scenario can be no likelier than the evidence itself; rounding must not say so
+        log_joint = min(log_joint, log_pe)
+        names = self.network.states
+        assignment = {n: names[n][states[n]] for n in self.network.order if n not in hard}
+        return MostProbable(self.network, assignment,
+                            {n: names[n][i] for n, i in hard.items()}, log_joint, log_pe,
+                            found.ties)
+
+    def scenario_probability(
+        self,
+        scenario: Mapping[str, str],
+        evidence: Mapping[str, str] | None = None,
+        soft: Mapping[str, ArrayLike] | None = None,
+        cpts: Mapping[str, np.ndarray] | None = None,
+    ) -> float | np.ndarray:
+        """``P(scenario | e)`` of a joint scenario, for one network or every parameter draw.
+
+        ``exp(log P(scenario, e) − log P(e))``, both by :meth:`log_evidence` (the scenario's
+        states taken as hard findings), so a partial scenario (some nodes only) is summed over
+        the others. With batched `cpts` this gives the scenario's probability under each draw —
+        the interval of an :meth:`mpe` over the parameter posterior.
+
+        Parameters
+        ----------
+        scenario : mapping of str to str
+            ``{node: state}``; a node the evidence also fixes must have the same state (else the
+            probability is 0).
+        evidence, soft, cpts
+            As in :meth:`query` (batched or not).
+
+        Returns
+        -------
+        float or ndarray of shape (B,)
+            An array if any input was batched (also for B = 1).
+
+        Raises
+        ------
+        EvidenceError
+            Unknown nodes or states in the scenario or the findings.
+        InferenceError
+            If ``P(e) = 0`` (for any draw): the conditional is undefined.
+        """
+        hard, lik, tables, _, _, _ = self._inputs(evidence, soft, cpts)
+        problems = []
+        for node, state in scenario.items():
+            try:
+                self.network.state_index(node, str(state))
+            except KeyError as err:
+                problems.append(Problem(err.args[0], field=f"scenario {node}={state}"))
+        if problems:
+            raise EvidenceError("the scenario does not fit the network", problems)
+        log_pe = self.log_evidence(evidence, soft, cpts)
+        possible = np.isfinite(np.atleast_1d(log_pe))
+        if not possible.all():
+            self._raise_impossible(hard, lik, tables, possible.astype(float))
+        given = dict(evidence or {})
+        if any(n in given and str(given[n]) != str(s) for n, s in scenario.items()):
+            return np.zeros_like(log_pe) if np.ndim(log_pe) else 0.0
+        merged = {**given, **{n: str(s) for n, s in scenario.items()}}
+        log_both = self.log_evidence(merged, soft, cpts)
+        with np.errstate(under="ignore"):
+            out = np.exp(np.minimum(np.subtract(log_both, log_pe), 0.0))
+        return out if np.ndim(out) else float(out)
 
     def plan_for(
         self,

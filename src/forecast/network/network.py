@@ -22,17 +22,9 @@ from functools import cached_property
 import networkx as nx
 import numpy as np
 
-from forecast.errors import Problem, SpecError, did_you_mean
+from forecast.errors import EvidenceError, Problem, SpecError, did_you_mean
 
-__all__ = ["MAX_CPT_ENTRIES", "Network"]
-
-MAX_CPT_ENTRIES = 1_000_000
-"""Most entries one node's CPT may have: its own states times the product of its parents'.
-
-Checked before a table is allocated, by the model loader (every form is built in full, a logit or
-noisy-OR node too, for every parameter draw at once) and by the BIF reader; a table also needs
-one row per parent configuration.
-"""
+__all__ = ["Network"]
 
 ROW_SUM_ATOL = 1e-6
 """How far a CPT row may sum from 1 before the network is rejected."""
@@ -183,6 +175,48 @@ class Network:
         """Return a copy with some CPTs replaced (same structure)."""
         return Network(self.states, self.parents, {**self.cpts, **cpts},
                        name=name or self.name, row_sum_atol=self.row_sum_atol)
+
+    def intervene(self, interventions: Mapping[str, str]) -> Network:
+        """The network under ``do(node = state)``: graph surgery.
+
+        Each intervened node loses its parents and its CPT becomes certainty in the forced
+        state, so evidence about its causes no longer flows through it (and it says nothing
+        about them). Querying the result with the node also given as a hard finding in that
+        state leaves ``P(e)`` unchanged and keeps it out of the unobserved nodes.
+
+        Parameters
+        ----------
+        interventions : mapping of str to str
+            ``{node: state}`` to force.
+
+        Returns
+        -------
+        Network
+            A new network (this one when `interventions` is empty).
+
+        Raises
+        ------
+        EvidenceError
+            Listing every unknown node or state, with "did you mean" hints.
+        """
+        if not interventions:
+            return self
+        problems = []
+        forced: dict[str, int] = {}
+        for node, state in interventions.items():
+            try:
+                forced[node] = self.state_index(node, str(state))
+            except KeyError as err:
+                problems.append(Problem(err.args[0], field=f"do({node}={state})"))
+        if problems:
+            raise EvidenceError("cannot intervene", problems)
+        cpts = dict(self.cpts)
+        parents = dict(self.parents)
+        for node, index in forced.items():
+            cpts[node] = np.eye(self.card(node))[index]
+            parents[node] = ()
+        return Network(self.states, parents, cpts, name=self.name,
+                       row_sum_atol=self.row_sum_atol)
 
     def __repr__(self) -> str:
         edges = sum(len(p) for p in self.parents.values())

@@ -27,7 +27,7 @@ from forecast.analysis.conflict import evidence_conflict
 from forecast.analysis.language import Judgment, judgments
 from forecast.analysis.sensitivity import parameter_sensitivity
 from forecast.analysis.voi import value_of_information
-from forecast.errors import EvidenceError, Problem, RunStoreError, did_you_mean
+from forecast.errors import EvidenceError, Problem, RunStoreError
 from forecast.evidence.case import Case
 from forecast.evidence.ledger import case_from_rows, load_ledger, no_rows, rows_as_of
 from forecast.inference.horizon import HORIZONS
@@ -55,6 +55,7 @@ __all__ = [
     "Indicator",
     "Note",
     "build_brief",
+    "safe_url",
 ]
 
 _MOVED = 0.0005  # a mean that moves less than this has not moved (as forecast update reports)
@@ -320,7 +321,7 @@ def _freshness(manifest: dict, rows: pd.DataFrame | None) -> dict[str, Any]:
 
 
 def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[str] = "runs",
-                run: str = "latest") -> BriefData:
+                run: str = "latest", against: str | None = None) -> BriefData:
     """Collect what the brief of one run says.
 
     Parameters
@@ -331,6 +332,9 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
         The run store folder (runs of the model are in ``runs_dir/<model name>/``).
     run : str
         ``"latest"`` (the published run) or a run id.
+    against : str, optional
+        The run to compare with (an id, or ``"latest"``); by default the one the run's
+        update compared with (its manifest's ``previous_run_id``).
 
     Returns
     -------
@@ -341,13 +345,14 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
     SpecError
         If the model file is invalid.
     RunStoreError
-        If there is no such run, it is damaged, or it was made from a different model. Other
+        If there is no such run (or `against` run), it is damaged, or it was made from a
+        different model. Other
         damaged runs, and a damaged ``LATEST`` (the newest valid run is then the latest), are
         skipped and listed in the brief's notes.
     """
     spec = load_spec(model_path)
     store = RunStore(runs_dir, spec.name)
-    chosen = _pick_run(store, run)
+    chosen = store.pick(run)
     skipped = [f"Skipped in the run store: {p}" for p in store.problems]
     forecast = chosen.forecast()
     if forecast.attrs.get("model_hash") != spec.fingerprint:
@@ -356,7 +361,8 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
                     hint="pass the model file the run used, or run forecast update again")])
     manifest = chosen.manifest
     notes: list[str] = skipped
-    previous = _previous_run(store, manifest, notes)
+    previous = (store.pick(against, option="--against") if against is not None
+                else _previous_run(store, manifest, notes))
     dynamic = manifest.get("semantics") == "dynamic"
     rows = _shown(_run_evidence(chosen, spec, notes), notes if dynamic else None)
     before_rows = None if previous is None else _shown(_run_evidence(previous, spec, []), None)
@@ -457,30 +463,6 @@ def _horizons(forecast: Forecast, found: list[Judgment]) -> list[Horizon]:
                     mine["horizon"], mine["mean"], mine["hdi_5%"], mine["hdi_95%"],
                     strict=True))))
     return out
-
-
-def _pick_run(store: RunStore, run: str) -> Run:
-    """The run to brief, checked; damaged runs skipped on the way are in ``store.problems``."""
-    if run == "latest":
-        chosen = store.latest()
-        if chosen is None:
-            raise RunStoreError(f"{store.dir}: no published run of {store.model_name}", [
-                Problem("no valid run", file=str(store.dir), hint="run forecast update first"),
-                *store.problems])
-        return chosen
-    runs = store.runs()
-    found = {r.run_id: r for r in runs}
-    if run not in found:
-        ids = list(found)
-        hint = did_you_mean(run, ids) or (f"the runs are {', '.join(ids[-5:])}" if ids
-                                          else "run forecast update first")
-        folder = str(store.dir / run)
-        damaged = [p for p in store.problems if p.file is not None
-                   and (p.file == folder or p.file.startswith(folder + os.sep))]
-        raise RunStoreError(f"{store.dir}: no run '{run}'", [
-            Problem("no such run" if not damaged else "the run is damaged", hint=hint,
-                    field=f"--run {run}"), *damaged])
-    return found[run]
 
 
 def _previous_run(store: RunStore, manifest: dict, notes: list[str]) -> Run | None:
@@ -611,6 +593,15 @@ def _finding(spec: ModelSpec, row: Any) -> str:  # a row of itertuples()
     return str(row.state)
 
 
+def safe_url(url: object) -> str | None:
+    """`url` if it is an ``http://`` or ``https://`` address, else None (shown unlinked).
+
+    The only links the brief and the site make come from ledger rows: anything else
+    (``javascript:``, ``data:``, a relative path) is never put in an ``href``.
+    """
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
+
+
 def _evidence_rows(spec: ModelSpec, rows: pd.DataFrame | None) -> list[EvidenceRow]:
     if rows is None:
         return []
@@ -618,7 +609,7 @@ def _evidence_rows(spec: ModelSpec, rows: pd.DataFrame | None) -> list[EvidenceR
     for row in rows.itertuples(index=False):
         node = str(row.node)
         kind = spec.nodes[node].definition.kind
-        url = str(row.url) if str(row.url).startswith(("http://", "https://")) else None
+        url = safe_url(row.url)
         out.append(EvidenceRow(
             id=str(row.id), date=pd.Timestamp(row.date).date().isoformat(), node=node,
             label=spec.nodes[node].label, finding=_finding(spec, row),

@@ -44,7 +44,7 @@ from forecast.evidence.ledger import load_ledger, no_rows, rows_as_of
 from forecast.inference.dynamic import DEFAULT_PARTICLES, dynamic_forecasts
 from forecast.inference.importance import Forecaster, posterior_forecast
 from forecast.inference.result import netcdf_image
-from forecast.model.load import load_spec
+from forecast.model.load import load_spec_hashed
 from forecast.model.schema import ModelSpec
 from forecast.ops.parallel import (
     COLUMNS,
@@ -216,7 +216,7 @@ def replay_dates(
     WorkerError
         An unexpected failure while forecasting a date, naming the date.
     """
-    spec = load_spec(model_path)
+    spec, model_sha = load_spec_hashed(model_path)
     ledger = None if ledger_path is None else load_ledger(ledger_path, spec)
     frame = forecast_dates(spec, ledger, dates, seed=seed, workers=workers, scheduler=scheduler,
                            progress=progress, half_life_days=half_life_days,
@@ -224,7 +224,7 @@ def replay_dates(
                            grades=grades, nonoccurrence=nonoccurrence)
     frame.attrs = {
         "model_name": spec.name,
-        "model_sha256": spec.source_sha256,
+        "model_sha256": model_sha,
         "ledger_sha256": None if ledger is None else ledger.attrs["sha256"],
         **frame.attrs,
     }

@@ -70,7 +70,7 @@ from forecast._io import (
     safe_csv,
     temp_folder,
 )
-from forecast.errors import LockTimeout, Problem, RunStoreError, WriteFailure
+from forecast.errors import LockTimeout, Problem, RunStoreError, WriteFailure, did_you_mean
 from forecast.evidence.ledger import read_rows, write_rows
 from forecast.inference.result import Forecast
 from forecast.inference.sequential import Checkpoint
@@ -728,6 +728,44 @@ class RunStore:
         if pointer:
             log.info("falling back to the newest valid run %s", runs[-1].run_id)
         return runs[-1]  # the newest as-of date (then the newest made): runs are in as-of order
+
+    def pick(self, run: str, *, option: str = "--run") -> Run:
+        """The run named by a user: ``"latest"`` or a run id, checked.
+
+        Damaged runs skipped on the way are in :attr:`problems`.
+
+        Parameters
+        ----------
+        run : str
+            ``"latest"`` or a run id.
+        option : str
+            The option the user named it with, for the message.
+
+        Raises
+        ------
+        RunStoreError
+            If there is no valid run (for ``"latest"``) or no valid run of that id; the
+            problem says whether it is missing or damaged, with the nearest ids.
+        """
+        if run == "latest":
+            chosen = self.latest()
+            if chosen is None:
+                raise RunStoreError(f"{self.dir}: no published run of {self.model_name}", [
+                    Problem("no valid run", file=str(self.dir),
+                            hint="run forecast update first"), *self.problems])
+            return chosen
+        found = {r.run_id: r for r in self.runs()}
+        if run not in found:
+            ids = list(found)
+            hint = did_you_mean(run, ids) or (f"the runs are {', '.join(ids[-5:])}" if ids
+                                              else "run forecast update first")
+            folder = str(self.dir / run)
+            damaged = [p for p in self.problems if p.file is not None
+                       and (p.file == folder or p.file.startswith(folder + os.sep))]
+            raise RunStoreError(f"{self.dir}: no run '{run}'", [
+                Problem("no such run" if not damaged else "the run is damaged", hint=hint,
+                        field=f"{option} {run}"), *damaged])
+        return found[run]
 
     # ------------------------------------------------------------------ writing
     def checkpoints(self) -> CheckpointFolder:

@@ -37,10 +37,11 @@ from forecast.errors import (
 from forecast.evidence.ledger import case_from_rows, load_ledger, no_rows, rows_as_of
 from forecast.inference.dynamic import DEFAULT_PARTICLES, dynamic_forecasts
 from forecast.inference.importance import Forecaster, posterior_forecast
-from forecast.model.load import load_spec
+from forecast.model.load import load_spec_hashed
 from forecast.ops.store import Run, RunStore, inputs_hash
 
-__all__ = ["SEMANTICS", "History", "UpdateResult", "history", "resolve_semantics", "update"]
+__all__ = ["SEMANTICS", "History", "UpdateResult", "history", "history_frame",
+           "resolve_semantics", "update"]
 
 
 @dataclass
@@ -264,6 +265,7 @@ def update(
     nonoccurrence: bool = True,
     resume: bool = True,
     make_latest: bool = False,
+    compare_to: str | None = None,
     stale_after_days: int = STALE_DAYS,
     strict_freshness: bool = False,
 ) -> UpdateResult:
@@ -319,6 +321,10 @@ def update(
         By default such a backfill is published (listed by :func:`history`, in as-of order,
         and compared with the run of the newest as-of date up to its own) without moving
         ``LATEST`` back in time; a note says so.
+    compare_to : str, optional
+        The id of the run to report changes against and record as ``previous_run_id`` (the
+        brief's comparison); by default the latest run, or for a backfill the run of the
+        newest as-of date up to its own.
     stale_after_days : int
         A ledger whose newest row (up to the as-of date) is more than this many days before
         the as-of date gets a note (:func:`freshness`); the run's manifest records both, and
@@ -339,7 +345,8 @@ def update(
         Another update held the lock for longer than `lock_timeout`.
     RunStoreError
         The store cannot be written (a read-only folder, a path under a file, ``LATEST`` a
-        folder) and the inputs differ from its latest run's: nothing is written or computed.
+        folder) and the inputs differ from its latest run's, or there is no valid run
+        `compare_to`: nothing is written or computed.
     """
     if not (isinstance(lock_timeout, int | float) and math.isfinite(lock_timeout)
             and lock_timeout >= 0):
@@ -353,9 +360,7 @@ def update(
     model_path = Path(model_path)
     day = _as_of_text(as_of)
     chosen = resolve_semantics(semantics, forecaster)
-    spec = load_spec(model_path)
-    model_sha = spec.source_sha256  # hashes of the bytes parsed, not of a second read
-    assert model_sha is not None  # load_spec sets it
+    spec, model_sha = load_spec_hashed(model_path)  # hashes of the bytes parsed, read once
     if ledger_path is not None:
         ledger = load_ledger(ledger_path, spec)
         ledger_sha = ledger.attrs["sha256"]
@@ -406,6 +411,8 @@ def update(
                 return _unchanged(same[-1], scenarios, allow_unconverged, problems, notes)
             before = [run for run in earlier if str(run.manifest["as_of"]) <= day]
             previous = before[-1] if before else None
+        if compare_to is not None:
+            previous = store.pick(compare_to, option="--compare-to")
         store.check_writable()  # before the forecast: a refusal costs nothing
         previous_summary = previous.summary if previous is not None else None
         if chosen == "snapshot":
@@ -542,8 +549,27 @@ def history(model_name: str, runs_dir: str | os.PathLike[str] = "runs", *,
     if problem is not None:
         raise RunStoreError(f"{store.dir}: not a run store folder", [problem])
     scan = store.scan()
+    return History(history_frame(scan.runs, nodes), list(scan.problems))
+
+
+def history_frame(runs: Sequence[Run], nodes: Sequence[str] | None = None) -> pd.DataFrame:
+    """:attr:`History.frame` of runs already read (e.g. by :meth:`RunStore.scan`).
+
+    Parameters
+    ----------
+    runs : sequence of Run
+        Valid runs, in the order the rows should have (:func:`history` gives them oldest
+        first, in as-of order).
+    nodes : sequence of str, optional
+        Only these nodes; by default every node in the runs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (run, node, state), with the columns :attr:`History.COLUMNS`.
+    """
     frames = []
-    for run in scan.runs:
+    for run in runs:
         table = run.summary
         if nodes is not None:
             table = table[table["node"].isin(list(nodes))]
@@ -552,6 +578,5 @@ def history(model_name: str, runs_dir: str | os.PathLike[str] = "runs", *,
                                    created=m.get("created"), method=m.get("method"),
                                    publishable=bool(m.get("publishable"))))
     columns = list(History.COLUMNS)
-    frame = (pd.concat(frames, ignore_index=True)[columns] if frames else
-             pd.DataFrame(columns=columns))
-    return History(frame, list(scan.problems))
+    return (pd.concat(frames, ignore_index=True)[columns] if frames else
+            pd.DataFrame(columns=columns))

@@ -18,12 +18,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from forecast.inference.result import Forecast
+    from forecast.inference.scenario import ScenarioPosterior
     from forecast.model.schema import ModelSpec
-    from forecast.network.exact import Posterior
+    from forecast.network.exact import MostProbable, Posterior
     from forecast.ops.update import UpdateResult
 
-__all__ = ["forecast_table", "history_text", "marginals_table", "replay_text", "spec_summary",
-           "update_text"]
+__all__ = ["forecast_table", "history_text", "marginals_table", "most_probable_text", "replay_text",
+           "spec_summary", "update_text"]
 
 _BAR = 20
 
@@ -33,6 +34,8 @@ def marginals_table(
     evidence: Mapping[str, str] | None = None,
     soft: Mapping[str, object] | None = None,
     nodes: Sequence[str] | None = None,
+    *,
+    interventions: Mapping[str, str] | None = None,
 ) -> str:
     """Format every node's marginal as an aligned table with bars.
 
@@ -44,6 +47,8 @@ def marginals_table(
         The findings, echoed in the header and marked in the table.
     nodes : sequence of str, optional
         Only these nodes (default: all).
+    interventions : mapping of str to str, optional
+        The ``do()`` settings the query was made under, echoed in the header and marked.
 
     Returns
     -------
@@ -51,19 +56,76 @@ def marginals_table(
     """
     evidence = dict(evidence or {})
     soft = dict(soft or {})
+    do = dict(interventions or {})
     findings = [f"{n}={s}" for n, s in evidence.items()] + [f"{n}~soft" for n in soft]
+    findings += [f"do({n}={s})" for n, s in do.items()]
     header = f"P(node | {', '.join(findings)})" if findings else "P(node), no evidence"
     lines = [f"{post.network.name}: {header}    log P(e) = {post.log_evidence:.6g}", ""]
     shown = {n: post.marginals[n] for n in (nodes or post.marginals)}
     width_n = max(len(n) for n in shown)
     width_s = max(len(s) for ss in post.network.states.values() for s in ss)
     for node, probs in shown.items():
-        mark = "  (observed)" if node in evidence else "  (soft finding)" if node in soft else ""
+        mark = ("  (observed)" if node in evidence else "  (set)" if node in do
+                else "  (soft finding)" if node in soft else "")
         for i, (state, p) in enumerate(zip(post.network.states[node], probs, strict=True)):
             name = node if i == 0 else ""
             bar = "█" * round(float(p) * _BAR)
             lines.append(f"{name:<{width_n}}  {state:<{width_s}}  {p:7.4f}  {bar:<{_BAR}}"
                          f"{mark if i == 0 else ''}")
+    return "\n".join(lines)
+
+
+def most_probable_text(
+    best: MostProbable,
+    soft: Mapping[str, object] | None = None,
+    interventions: Mapping[str, str] | None = None,
+    *,
+    labels: Mapping[str, str] | None = None,
+    posterior: ScenarioPosterior | None = None,
+) -> str:
+    """Format the most probable joint scenario: one line per unobserved node, then its odds.
+
+    Parameters
+    ----------
+    best : MostProbable
+        From :meth:`ExactEngine.mpe <forecast.network.exact.ExactEngine.mpe>`.
+    soft : mapping, optional
+        The soft findings, echoed in the header and marked in the table.
+    interventions : mapping of str to str, optional
+        The ``do()`` settings, echoed in the header (their nodes are not listed).
+    labels : mapping of str to str, optional
+        A label per node (a model's), printed beside its state.
+    posterior : ScenarioPosterior, optional
+        The scenario's probability over the parameter posterior: mean and 90% interval.
+
+    Returns
+    -------
+    str
+    """
+    soft = dict(soft or {})
+    do = dict(interventions or {})
+    findings = [f"{n}={s}" for n, s in best.evidence.items() if n not in do]
+    findings += [f"{n}~soft" for n in soft] + [f"do({n}={s})" for n, s in do.items()]
+    given = ", ".join(findings) or "no evidence"
+    lines = [f"{best.network.name}: the most probable joint scenario given {given}", ""]
+    shown = {n: s for n, s in best.assignment.items() if n not in do}
+    if shown:
+        width_n = max(len(n) for n in shown)
+        width_s = max(len(s) for s in shown.values())
+        for node, state in shown.items():
+            mark = "  (soft finding)" if node in soft else ""
+            label = f"  {labels[node]}" if labels and labels.get(node) else ""
+            lines.append(f"{node:<{width_n}} = {state:<{width_s}}{label}{mark}".rstrip())
+    else:
+        lines.append("every node is observed or set: nothing left to choose")
+    lines += ["", f"P(scenario | {given}) = {best.conditional:.6g}    "
+                  f"P(scenario, e) = {best.joint:.6g}    log P(e) = {best.log_evidence:.6g}"]
+    if posterior is not None:
+        lines.append(f"over the parameter posterior: mean {posterior.mean:.4g}, 90% interval "
+                     f"[{posterior.low:.4g}, {posterior.high:.4g}] ({posterior.draws.size} draws)")
+    if best.ties:
+        lines.append("tie: another scenario is as probable (within 1e-9); of the tied "
+                     "choices, the one with the lowest state indices is shown")
     return "\n".join(lines)
 
 

@@ -212,7 +212,7 @@ def _check_output(formats: Sequence[str], pdf_engine: str,
 def write_brief(model_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *,
                 runs_dir: str | os.PathLike[str] = "runs", run: str = "latest",
                 formats: Sequence[str] = ("html", "pdf"),
-                pdf_engine: str = "auto") -> Written:
+                pdf_engine: str = "auto", against: str | None = None) -> Written:
     """Build the brief of a run and write it as ``brief.html``, ``brief.pdf``, ``brief.png``.
 
     :func:`build_brief`, then :func:`save_brief`; the formats are checked first, so a bad
@@ -232,6 +232,8 @@ def write_brief(model_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
         Any of :data:`FORMATS`.
     pdf_engine : {"auto", "chromium", "weasyprint"}
         What prints the PDF (:data:`PDF_ENGINES`).
+    against : str, optional
+        The run to compare with (see :func:`~forecast.ops.brief.build_brief`).
 
     Returns
     -------
@@ -249,8 +251,8 @@ def write_brief(model_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
         If Chromium fails or times out.
     """
     _check_output(formats, pdf_engine, out_dir)
-    return save_brief(build_brief(model_path, runs_dir, run), out_dir, formats=formats,
-                      pdf_engine=pdf_engine)
+    return save_brief(build_brief(model_path, runs_dir, run, against=against), out_dir,
+                      formats=formats, pdf_engine=pdf_engine)
 
 
 def save_brief(data: BriefData, out_dir: str | os.PathLike[str], *,
