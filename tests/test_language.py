@@ -388,33 +388,7 @@ def test_judgments_default_to_every_forecast_node_when_no_scenarios(small):
 
 # --- words for every state of a node (issue 13) --------------------------------------------------
 
-WORDED = """\
-model: {name: words_for_every_state, title: "Words for every state"}
-claims:
-  C1: {quote: "the war will most likely grind on", paragraph: 1}
-nodes:
-  talks:
-    label: "Peace talks"
-    states: [stalled, "open"]
-    definition: {kind: condition, states: {stalled: "no talks", "open": "talks under way"}}
-    cpt: {table: {assumption: "talks rarely open", rows: [{prior: {"open": unlikely}}]}}
-  war:
-    label: "The war"
-    states: [collapse, stalemate, victory]
-    parents: [talks]
-    definition:
-      kind: condition
-      states: {collapse: "the army collapses", stalemate: "neither side gains",
-               victory: "the government wins"}
-    cpt:
-      table:
-        claims: [C1]
-        rows:
-          - when: {talks: stalled}
-            prior: {collapse: unlikely, stalemate: likely, victory: very unlikely}
-          - when: {talks: "open"}
-            prior: "most likely stalemate, then victory, then collapse"
-"""
+WORDED = (Path(__file__).parent / "data" / "specs" / "worded.yaml").read_text(encoding="utf-8")
 WORDS_ROW = "prior: {collapse: unlikely, stalemate: likely, victory: very unlikely}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -525,30 +526,5 @@ print(sorted(m for m in ("numpy", "scipy", "pandas", "networkx") if m in sys.mod
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
 
 
-WORDED_MODEL = """\
-model: {name: words_for_every_state, title: "Words for every state"}
-claims:
-  C1: {quote: "the war will most likely grind on", paragraph: 1}
-nodes:
-  talks:
-    label: "Peace talks"
-    states: [stalled, "open"]
-    definition: {kind: condition, states: {stalled: "no talks", "open": "talks under way"}}
-    cpt: {table: {assumption: "talks rarely open", rows: [{prior: {"open": unlikely}}]}}
-  war:
-    label: "The war"
-    states: [collapse, stalemate, victory]
-    parents: [talks]
-    definition:
-      kind: condition
-      states: {collapse: "the army collapses", stalemate: "neither side gains",
-               victory: "the government wins"}
-    cpt:
-      table:
-        claims: [C1]
-        rows:
-          - when: {talks: stalled}
-            prior: {collapse: unlikely, stalemate: likely, victory: very unlikely}
-          - when: {talks: "open"}
-            prior: "most likely stalemate, then victory, then collapse"
-"""
+WORDED_MODEL = (Path(__file__).parent / "data" / "specs" / "worded.yaml").read_text(
+    encoding="utf-8")

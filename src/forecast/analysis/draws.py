@@ -17,8 +17,9 @@ from forecast.evidence.case import Case
 from forecast.evidence.lagged import twin_cpts, twins_of
 from forecast.inference.importance import structure_engine
 from forecast.inference.result import Forecast
+from forecast.inference.scenario import parameter_values
 from forecast.model.cpts import build_cpts
-from forecast.model.parameters import parameters, sample_parameters
+from forecast.model.parameters import sample_parameters
 from forecast.model.schema import ModelSpec
 from forecast.network.exact import ExactEngine
 from forecast.provenance import canonical_json
@@ -72,9 +73,6 @@ def forecast_values(spec: ModelSpec, forecast: Forecast, case: Case) -> dict[str
     """Parameter values of the forecast's posterior draws, checked to be of `spec` and `case`."""
     attrs = forecast.attrs
     problems = []
-    if attrs.get("model_hash") != spec.fingerprint:
-        problems.append(Problem("was made with another model (its model hash differs)",
-                                field="forecast", hint="pass the forecast of this model"))
     cases = attrs.get("evidence") or [{}]
     if canonical_json(cases[0]) != canonical_json(case.to_json()):
         problems.append(Problem("was made with other findings than this case", field="forecast",
@@ -83,19 +81,8 @@ def forecast_values(spec: ModelSpec, forecast: Forecast, case: Case) -> dict[str
         problems.append(Problem("is a forecast under do(); explanations condition "
                                 "on findings only", field="forecast",
                                 hint="explain the forecast without --do"))
-    post = forecast.idata["posterior"]
-    names = [str(n) for n in post["parameter"].values]
-    theta = post["theta"].values.reshape(-1, len(names))
-    column = {n: i for i, n in enumerate(names)}
-    values = {}
-    for p in parameters(spec):
-        wanted = ([f"{p.name}[{s}]" for s in (p.states or range(p.shape[0]))] if p.shape
-                  else [p.name])
-        if not all(w in column for w in wanted):
-            problems.append(Problem(f"has no draws of parameter {p.name}", field="forecast"))
-            continue
-        cols = theta[:, [column[w] for w in wanted]]
-        values[p.name] = cols if p.shape else cols[:, 0]
+    values, missing = parameter_values(spec, forecast)
+    problems = missing + problems  # the model's hash first, as before
     if problems:
         raise ForecastError("cannot explain this forecast", problems)
     return values

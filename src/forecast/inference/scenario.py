@@ -99,7 +99,9 @@ def scenario_posterior(
         raise EvidenceError("a scenario's probability takes hard and soft findings only", [
             Problem("the case has source reports or counts", field="case",
                     hint="build the case without reports and counts")])
-    values = _parameter_values(spec, forecast)
+    values, problems = parameter_values(spec, forecast)
+    if problems:
+        raise ForecastError("cannot take this forecast's parameter draws", problems)
     twins = twins_of(spec, [case])
     engine = structure_engine(spec, twins)
     cpts = {**twin_cpts(build_cpts(spec, values), twins),
@@ -111,8 +113,18 @@ def scenario_posterior(
                              float(high))
 
 
-def _parameter_values(spec: ModelSpec, forecast: Forecast) -> dict[str, np.ndarray]:
-    """The forecast's draws of every parameter of `spec`, by name, shape ``(n, *shape)``."""
+def parameter_values(spec: ModelSpec, forecast: Forecast,
+                     ) -> tuple[dict[str, np.ndarray], list[Problem]]:
+    """The forecast's draws of every parameter of `spec`, by name, shape ``(n, *shape)``.
+
+    Returns
+    -------
+    values : dict of str to numpy.ndarray
+        The draws of each parameter found.
+    problems : list of Problem
+        Why draws are missing or not of `spec` (another model's hash, no ``theta``, a
+        parameter without draws); empty when `values` is complete.
+    """
     post = forecast.idata["posterior"]
     problems = []
     if forecast.attrs.get("model_hash") != spec.fingerprint:
@@ -121,8 +133,7 @@ def _parameter_values(spec: ModelSpec, forecast: Forecast) -> dict[str, np.ndarr
     if "theta" not in post:
         problems.append(Problem("has no parameter draws (theta)", field="forecast",
                                 hint="use a sampler's forecast, not Forecast.from_draws"))
-    if problems:
-        raise ForecastError("cannot take this forecast's parameter draws", problems)
+        return {}, problems
     names = [str(n) for n in post["parameter"].values]
     theta = post["theta"].values.reshape(-1, len(names))
     column = {n: i for i, n in enumerate(names)}
@@ -135,6 +146,4 @@ def _parameter_values(spec: ModelSpec, forecast: Forecast) -> dict[str, np.ndarr
             continue
         cols = theta[:, [column[w] for w in wanted]]
         values[p.name] = cols if p.shape else cols[:, 0]
-    if problems:
-        raise ForecastError("cannot take this forecast's parameter draws", problems)
-    return values
+    return values, problems
