@@ -522,3 +522,35 @@ def test_an_event_before_the_as_of_date_moves_the_next_windows_forecast(
     assert ("e", "yes") in p, "the forecast target stays unobserved"
     assert p[("e", "yes")] > q[("e", "yes")] and p[("c", "high")] > q[("c", "high")]
     assert "e@previous" not in set(post["node"])
+
+
+def test_dates_pandas_cannot_hold_are_problems_on_their_lines(tmp_path: Path) -> None:
+    path = _write(tmp_path, ROW.replace("2015-05-13", "0001-01-01"),
+                  ROW.replace("E1", "E2").replace("2015-05-13", "1500-06-10"))
+    with pytest.raises(EvidenceError) as info:
+        load_ledger(path, today=TODAY)
+    assert [(p.line, p.field) for p in info.value.problems] == [(2, "date"), (3, "date")]
+    assert "the date 1500-06-10 is outside 1900-01-01 to 2100-12-31" in str(info.value)
+
+
+def test_a_quote_left_open_in_the_last_cell_is_reported(tmp_path: Path) -> None:
+    """The open quote swallows the file's last line break: the row keeps its width."""
+    path = _write(tmp_path, ROW, ROW.replace("E1", "E2").replace(",a claim", ',"a claim'))
+    with pytest.raises(EvidenceError) as info:
+        load_ledger(path, today=TODAY)
+    (problem,) = info.value.problems
+    assert (problem.line, problem.field) == (3, "note")
+    assert "holds a line break: a quote is left open" in problem.message
+    spanning = _write(tmp_path, ROW.replace("a claim", '"a claim\nover two lines"'))
+    with pytest.raises(EvidenceError) as info:
+        load_ledger(spanning, today=TODAY)
+    assert len(info.value.problems) == 1, "a cell spanning lines is reported once"
+
+
+def test_an_empty_timeline_is_written_and_read_back(tmp_path: Path) -> None:
+    """An update with no ledger rows stores an empty timeline (its dates are objects)."""
+    from forecast.evidence.steps import TIMELINE_COLUMNS
+
+    empty = pd.DataFrame.from_records([], columns=list(TIMELINE_COLUMNS))
+    back = read_rows(write_rows(empty, tmp_path / "evidence.csv"))
+    assert back.empty and list(back.columns) == list(TIMELINE_COLUMNS)

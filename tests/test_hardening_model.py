@@ -355,3 +355,35 @@ def test_cli_refuses_bombs_with_exit_2_and_no_traceback(tmp_path: pathlib.Path) 
         assert process.returncode == 2, (name, out, err)
         assert "Traceback" not in err and "MemoryError" not in err, (name, err)
         assert name in out + err and files[name][1] in out + err, (name, out, err)
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: pathlib.Path) -> None:
+    """Opening a named pipe for reading waits for a writer: forever, for a scheduled job."""
+    import threading
+
+    fifo = tmp_path / "model.yaml"
+    os.mkfifo(fifo)
+    caught: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            load_spec(fifo)
+        except SpecError as exc:
+            caught.append(exc)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(hang_guard(0.01))
+    assert not thread.is_alive(), "load_spec waited for a writer"
+    assert caught and "is a named pipe (FIFO), not a file" in str(caught[0])
+
+
+@pytest.mark.parametrize("tag", ["!!set {conflict, reconciliation}", "!!omap [conflict: 1]",
+                                 "!!pairs [conflict: 1]", "!!binary Y29uZmxpY3Q="])
+def test_sets_pairs_and_bytes_are_refused(tag: str) -> None:
+    """A set of parents has no order: the CPT's axes would follow string hashes."""
+    with pytest.raises(SpecError) as caught:
+        parse_spec(_edit("    parents: [conflict]\n", f"    parents: {tag}\n"), NAME)
+    (problem,) = caught.value.problems
+    assert f"the YAML tag {tag.split()[0]} is not allowed" in problem.message
+    assert problem.line is not None and "write a list" in str(problem.hint)

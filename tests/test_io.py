@@ -272,3 +272,19 @@ def test_days_outside_the_range_of_a_model_s_dates_are_refused_everywhere():
     with pytest.raises(EvidenceError, match="bad as-of date") as info:
         as_of_date("1500-01-01", where="--as-of", future=True)
     assert "1500-01-01 is outside" in info.value.problems[0].message
+
+
+def test_a_csv_input_that_is_no_file_is_refused_without_waiting_or_filling_memory(tmp_path,
+                                                                               monkeypatch):
+    """A FIFO is refused at once (it used to block forever); a device is read no further than
+    the cap (it used to fill memory)."""
+    import forecast._io as io_module
+    from forecast._io import read_checked_csv
+
+    fifo = tmp_path / "ledger.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(EvidenceError, match="named pipe"):
+        read_checked_csv(fifo, ["id"], what="ledger")
+    monkeypatch.setattr(io_module, "MAX_INPUT_BYTES", 1000)
+    with pytest.raises(EvidenceError, match="larger than 1,000 bytes"):
+        read_checked_csv("/dev/zero", ["id"], what="ledger")

@@ -382,3 +382,23 @@ def test_cli_exit_1_on_a_worker_failure(monkeypatch, tmp_path):
     result = run("score", "--snapshot", MODEL, "--questions", tmp_path / "q.csv")
     assert result.exit_code == 1
     assert "error: unexpected failure: replay as of 2015-08-24 failed" in result.stderr
+
+
+def test_a_window_past_a_century_is_refused_before_any_date_arithmetic(tmp_path, spec):
+    """10**14 months overflowed pandas' month arithmetic: a traceback, now a problem."""
+    text = problems_of(write(tmp_path, GOOD[0].replace(",24,", ",100000000000000,"),
+                             GOOD[1].replace(",24,", ",1201,"),
+                             GOOD[1].replace("Q2", "Q3").replace(",24,", "," + "9" * 5000 + ",")),
+                       spec)
+    assert ("questions.csv:2 window_months: a window of 100,000,000,000,000 months is longer "
+            "than 100 years") in text
+    assert "questions.csv:3 window_months: a window of 1,201 months" in text
+    assert "questions.csv:4 window_months: a window of a 5,000-digit number of months" in text
+
+
+def test_a_quote_left_open_and_a_date_pandas_cannot_hold(tmp_path, spec):
+    text = problems_of(write(tmp_path, GOOD[0].replace("2016-06-30", "0001-01-01"),
+                             GOOD[1].replace(",E101", ',"E101')), spec)
+    assert "questions.csv:2 as_of: the date 0001-01-01 is outside 1900-01-01 to 2100-12-31" in text
+    assert ("questions.csv:3 resolved_by: the resolved_by holds a line break: a quote is left "
+            "open") in text

@@ -6,7 +6,9 @@ so they accept the same inputs, return the same type and fail with the same word
 * a :class:`datetime.date` is kept; a :class:`datetime.datetime` (a :class:`pandas.Timestamp`
   too) gives its day, the time of day dropped;
 * a string must be exactly ``YYYY-MM-DD`` (surrounding blanks ignored) and a real day;
-* anything else is not a date.
+* anything else is not a date;
+* a day outside :data:`DATE_RANGE` (1900-01-01 to 2100-12-31, the range of a model file's
+  dates) is refused: no forecast needs one, and pandas cannot hold a day before 1677.
 
 :func:`parse_date` raises :class:`ValueError` (what pydantic validators expect);
 :func:`date_or_problem` collects a :class:`~forecast.errors.Problem` instead, for validators that
@@ -21,10 +23,13 @@ import re
 
 from forecast.errors import EvidenceError, Problem
 
-__all__ = ["DATE_HINT", "as_of_date", "date_or_problem", "parse_date"]
+__all__ = ["DATE_HINT", "DATE_RANGE", "as_of_date", "date_or_problem", "parse_date"]
 
 DATE_HINT = "write YYYY-MM-DD, e.g. 2015-08-24"
 """The hint every date problem carries."""
+
+DATE_RANGE = (dt.date(1900, 1, 1), dt.date(2100, 12, 31))
+"""The days a date may name, in a model file, a ledger, a questions file or an option."""
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -47,7 +52,7 @@ def parse_date(value: object, *, today: dt.date | None = None) -> dt.date:
     ------
     ValueError
         Saying what is wrong in the user's terms: not a date, not an ISO date, not a real
-        calendar day, or in the future.
+        calendar day, outside :data:`DATE_RANGE`, or in the future.
     """
     if isinstance(value, dt.datetime):  # pandas.Timestamp too
         if value != value:  # NaT
@@ -65,6 +70,10 @@ def parse_date(value: object, *, today: dt.date | None = None) -> dt.date:
             raise ValueError(f"'{text}' is not a real calendar date") from None
     else:
         raise ValueError(f"{value!r} is not a date")
+    lo, hi = DATE_RANGE
+    if not lo <= day <= hi:
+        raise ValueError(f"the date {day.isoformat()} is outside {lo.isoformat()} to "
+                         f"{hi.isoformat()} (check the year)")
     if today is not None and day > today:
         raise ValueError(f"{day} is in the future (after today, {today})")
     return day

@@ -28,20 +28,23 @@ import hashlib
 import io
 import os
 import secrets
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from forecast.errors import EvidenceError, Problem, did_you_mean
 
 __all__ = [
+    "MAX_INPUT_BYTES",
     "TEMP_PREFIX",
     "CheckedCsv",
     "atomic_write",
     "check_header",
     "fsync_file",
     "fsync_folder",
+    "open_input",
     "read_checked_csv",
     "restore_csv_text",
     "safe_csv",
@@ -298,14 +301,51 @@ def _add_record(out: CheckedCsv, cells: list[str], start: int, end: int) -> None
     out.records.append((start, dict(zip(out.header, cells, strict=True))))
 
 
+MAX_INPUT_BYTES = 50_000_000
+"""Most bytes a CSV input (a ledger, a questions file) may have: about 200,000 rows of 250
+characters, far above any real ledger; the reader stops there, so a device such as
+``/dev/zero`` given by mistake cannot exhaust memory."""
+
+
+def open_input(name: str | os.PathLike[str]) -> BinaryIO:
+    """Open an input file for reading, refusing a named pipe (FIFO), which would block forever.
+
+    The file is opened without blocking, so a FIFO with no writer opens at once and is refused
+    by its type; anything else is read as usual (a device such as ``/dev/zero`` too: callers
+    cap what they read).
+
+    Raises
+    ------
+    OSError
+        If the file cannot be opened, or is a FIFO.
+    """
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            raise OSError(f"{os.fspath(name)} is a named pipe (FIFO), not a file")
+        if hasattr(os, "O_NONBLOCK"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _read_bytes(path: Path, name: str, what: str) -> bytes:
     try:
-        return path.read_bytes()
+        with open_input(path) as handle:
+            data = handle.read(MAX_INPUT_BYTES + 1)
     except FileNotFoundError:
         file = what if what.endswith("file") else f"{what} file"
         raise EvidenceError(f"{name}: no such {file}") from None
     except OSError as exc:
         raise EvidenceError(f"{name}: cannot read the {what}: {exc.strerror or exc}") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise EvidenceError(f"{name}: the {what} is larger than {MAX_INPUT_BYTES:,} bytes", [
+            Problem(f"is larger than {MAX_INPUT_BYTES:,} bytes (not a {what}?)", file=name,
+                    hint=f"give the {what} as a CSV file of at most {MAX_INPUT_BYTES:,} "
+                         "bytes")])
+    return data
 
 
 def _decode(data: bytes, name: str, what: str) -> str:

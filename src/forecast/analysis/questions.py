@@ -46,7 +46,8 @@ from pydantic import (
 from forecast._dates import parse_date
 from forecast._io import read_checked_csv
 from forecast.errors import EvidenceError, ForecastError, Problem, did_you_mean, sorted_by_line
-from forecast.model.schema import ModelSpec
+from forecast.evidence.ledger import line_break_problems
+from forecast.model.schema import MAX_WINDOW_MONTHS, ModelSpec
 
 __all__ = [
     "QUESTION_COLUMNS",
@@ -98,9 +99,17 @@ class QuestionRow(BaseModel):
     @classmethod
     def _months(cls, value: object) -> int:
         text = str(value).strip()
-        if not re.fullmatch(r"\d+", text) or int(text) == 0:
-            raise ValueError(f"'{text}' is not a positive whole number of months (e.g. 24)")
-        return int(text)
+        digits = text.lstrip("0")
+        if not re.fullmatch(r"\d+", text) or not digits:
+            raise ValueError(f"'{_short(text)}' is not a positive whole number of months "
+                             "(e.g. 24)")
+        if len(digits) > 6 or int(digits) > MAX_WINDOW_MONTHS:  # no model's window is longer
+            number = (f"{int(digits):,}" if len(digits) <= 30 else
+                      f"a {len(digits):,}-digit number of")
+            raise ValueError(f"a window of {number} months is longer than 100 years (at most "
+                             f"{MAX_WINDOW_MONTHS:,}; an event's is the node's window in the "
+                             "model, e.g. 24)")
+        return int(digits)
 
     @field_validator("outcome", mode="before")
     @classmethod
@@ -134,6 +143,11 @@ class QuestionRow(BaseModel):
                 f"resolved {self.resolved} is after the question's window ends ({end} = as_of "
                 f"+ {self.window_months} months): what happens later does not resolve it")
         return self
+
+
+def _short(text: str) -> str:
+    """A cell for a message, cut to 40 characters."""
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def window_end(as_of: dt.date, months: int) -> dt.date:
@@ -192,7 +206,7 @@ def load_questions(
         its line, what is wrong and how to fix it.
     """
     read = read_checked_csv(path, QUESTION_COLUMNS, what="questions file")
-    name, problems = read.name, list(read.problems)
+    name, problems = read.name, list(read.problems) + line_break_problems(read)
     context = {"today": today or dt.date.today()}
     rows: list[tuple[int, QuestionRow]] = []
     first_line: dict[str, int] = {}

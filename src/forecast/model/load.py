@@ -63,15 +63,15 @@ import hashlib
 import math
 import os
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path as FilePath
-from typing import Any, BinaryIO, NoReturn, Union, get_args, get_origin
+from typing import Any, NoReturn, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from forecast._io import open_input
 from forecast.errors import Problem, SpecError, did_you_mean, sorted_by_line
 from forecast.model.checks import check_claim_quotes, check_model, partial_node, raw_citations
 from forecast.model.forms import Issue
@@ -191,7 +191,7 @@ def load_spec_hashed(path: str | os.PathLike[str]) -> tuple[ModelSpec, str]:
     """
     name = os.fspath(path)
     try:
-        with _open_without_waiting(name) as file:
+        with open_input(name) as file:
             raw = file.read(MAX_MODEL_BYTES + 1)  # never more, whatever the file is
         text = raw.decode("utf-8")
     except FileNotFoundError:
@@ -296,25 +296,6 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, text: str, filename: str) -> Proble
                        "'- ', or an open quote or bracket")
     what = " ".join(x for x in (context, problem) if x)
     return located(what, "check indentation, colons and quotes")
-
-
-def _open_without_waiting(name: str) -> BinaryIO:
-    """Open a file for reading, refusing a named pipe (FIFO), which would block until written.
-
-    The file is opened without blocking, so a FIFO with no writer opens at once and is refused
-    by its type; anything else is read as usual (a device such as ``/dev/zero`` too: the
-    caller reads at most :data:`MAX_MODEL_BYTES` + 1 bytes).
-    """
-    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        if stat.S_ISFIFO(os.fstat(fd).st_mode):
-            raise OSError(f"{name} is a named pipe (FIFO), not a file")
-        if hasattr(os, "O_NONBLOCK"):
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def parse_spec(text: str, filename: str = "<string>") -> ModelSpec:
