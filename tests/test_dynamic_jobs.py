@@ -395,3 +395,24 @@ def test_an_update_long_after_the_newest_row_says_so(model, ledger, tmp_path):
     assert result.exit_code == 0, result.output
     assert "warning: newest evidence: 2016-05-15 (320 days before the as-of date 2017-03-31)" \
         in result.stderr
+
+
+def test_parameter_draws_follow_the_resampled_particles_and_fixed_values_repeat():
+    """A draw's parameters are the same particle's as its probabilities (the resampling index
+    used to be ignored), and a fixed value (log_odds: 1.0) is a column of that number (it used
+    to be a reshape error, exit 1, for any model with a fixed effect)."""
+    from forecast.inference.dynamic import _flatten
+    from forecast.model.load import load_spec
+
+    names, theta = _flatten({"a": np.arange(5.0), "b": np.arange(10.0).reshape(5, 2)},
+                            np.array([4, 4, 0]))
+    assert names == ["a", "b[0]", "b[1]"]
+    assert theta.tolist() == [[4, 8, 9], [4, 8, 9], [0, 0, 1]]
+    spec = load_spec(ROOT / "tests" / "data" / "malformed" / "models" / "_base.yaml")
+    (dated,) = dynamic_forecasts(spec, no_rows(), ["2016-01-01"], particles=500, seed=1)
+    post = dated.forecast.idata.posterior
+    names = [str(n) for n in post["parameter"].values]
+    fixed = [n for n in names if "effect" in n and "cause" in n]
+    assert fixed, names
+    column = post["theta"].sel(parameter=fixed[0]).values
+    assert np.all(column == 1.0)

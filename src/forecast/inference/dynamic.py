@@ -284,9 +284,12 @@ def _chain_at(spec: ModelSpec, engine: DynamicEngine, space: ParameterSpace, tab
     ahead = horizon_draws(engine, here, space, tables, events=list(windows), horizons=wanted)
     columns = [ahead[(node, state, windows[node])] if node in windows else now[node][:, 0, k]
                for node in spec.nodes for k, state in enumerate(spec.states[node])]
+    n = len(here.weights)  # fixed values are unbatched: the same for every particle
+    batched = {name: np.broadcast_to(v, (n, *np.shape(v))) if name in space.fixed else v
+               for name, v in values.items()}
     return _Chain(np.clip(np.stack(columns, axis=1), 0.0, 1.0),
                   np.clip(np.stack([ahead[r] for r in rows], axis=1), 0.0, 1.0),
-                  here.weights, values, moves)
+                  here.weights, batched, moves)
 
 
 def _dated(spec: ModelSpec, chains: list[_Chain], own: Timeline, day: dt.date,
@@ -371,10 +374,16 @@ def _weighted(p: np.ndarray, w: np.ndarray, ess: float) -> tuple[np.ndarray, np.
 
 
 def _flatten(values: dict[str, np.ndarray], index: np.ndarray) -> tuple[list[str], np.ndarray]:
-    """Every scalar component of the parameter values, one column each."""
+    """Every scalar component of the parameter values, one column each, at the resampled rows.
+
+    `values` holds each parameter per particle (first axis: the particles). The rows are
+    `index`, the systematic resampling that also gives the probability draws, so each draw's
+    parameters stay with its probabilities.
+    """
     names, columns = [], []
     for name, v in values.items():
-        v = np.asarray(v).reshape(len(index) if v.ndim == 0 else v.shape[0], -1)
+        v = np.asarray(v)
+        v = v.reshape(v.shape[0], -1)[index]
         for j in range(v.shape[1]):
             names.append(name if v.shape[1] == 1 else f"{name}[{j}]")
             columns.append(v[:, j])
