@@ -35,7 +35,8 @@ def examples(command: click.Command) -> list[list[str]]:
 
 
 def test_the_commands_are_the_documented_seven():
-    assert COMMANDS == ["brief", "history", "query", "replay", "score", "update", "validate"]
+    assert COMMANDS == ["brief", "convert", "history", "query", "replay", "score", "site",
+                        "update", "validate"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)

@@ -47,9 +47,10 @@ def _group_readable(runs: Path) -> None:
     assert ("file", 0o640) in modes and ("folder", 0o750) in modes
 
 
-def _service(tmp_path: Path) -> tuple[dict[str, str], list[str], str]:
-    """ExecStart, Environment= and WorkingDirectory= of the unit, with %S/%C made real;
-    UMask= as the ``FORECAST_TEST_UMASK`` entry of the environment."""
+def _service(tmp_path: Path) -> tuple[dict[str, str], list[list[str]], str]:
+    """ExecStart (then each ExecStartPost, which systemd runs only if it succeeded),
+    Environment= and WorkingDirectory= of the unit, with %S/%C made real; UMask= as the
+    ``FORECAST_TEST_UMASK`` entry of the environment."""
     text = (DEPLOY / "forecast-update.service").read_text(encoding="utf-8")
     keys: dict[str, list[str]] = {}
     for line in text.splitlines():
@@ -68,28 +69,47 @@ def _service(tmp_path: Path) -> tuple[dict[str, str], list[str], str]:
     env = dict(real(v).split("=", 1) for v in keys["Environment"])
     env["FORECAST_TEST_UMASK"] = keys["UMask"][0]
     workdir = keys["WorkingDirectory"][0].replace("/srv/forecast", str(ROOT))
-    return env, shlex.split(real(keys["ExecStart"][0])), workdir
+    commands = [shlex.split(real(v)) for v in keys["ExecStart"] + keys.get("ExecStartPost", [])]
+    return env, commands, workdir
 
 
 def test_service_unit_runs_as_systemd_would(tmp_path):
-    env, command, workdir = _service(tmp_path)
+    env, commands, workdir = _service(tmp_path)
+    command, *post = commands
     assert command[0] == SCRIPT and command[1] == "update"
+    assert [c[:2] for c in post] == [[SCRIPT, "site"]], "the dashboard after the update"
     umask = int(env.pop("FORECAST_TEST_UMASK"), 8)
     assert umask == 0o027
     environment = {**_environment(tmp_path), **env}
-    first = subprocess.run(command, cwd=workdir, env=environment, capture_output=True,
-                           text=True, timeout=hang_guard(60),
-                           preexec_fn=lambda: os.umask(umask))
-    assert first.returncode == 0, first.stderr
-    assert first.stdout.startswith("published run"), first.stdout
-    second = subprocess.run(command, cwd=workdir, env=environment, capture_output=True,
-                            text=True, timeout=hang_guard(60),
-                           preexec_fn=lambda: os.umask(umask))
-    assert second.returncode == 0 and second.stdout.startswith("unchanged:"), second.stdout
+
+    def start() -> list[subprocess.CompletedProcess]:
+        """ExecStart, then each ExecStartPost while every command before it succeeded."""
+        done = []
+        for line in commands:
+            done.append(subprocess.run(line, cwd=workdir, env=environment, capture_output=True,
+                                       text=True, timeout=hang_guard(60),
+                                       preexec_fn=lambda: os.umask(umask)))
+            if done[-1].returncode != 0:
+                break
+        return done
+
+    first = start()
+    assert [d.returncode for d in first] == [0, 0], first[-1].stderr
+    assert first[0].stdout.startswith("published run"), first[0].stdout
+    assert first[1].stdout.startswith("wrote ") and "1 written" in first[1].stdout
+    second = start()
+    assert [d.returncode for d in second] == [0, 0], second[-1].stderr
+    assert second[0].stdout.startswith("unchanged:"), second[0].stdout
+    assert "0 written, 1 reused" in second[1].stdout, second[1].stdout
     runs = command[command.index("--runs") + 1]
     store = RunStore(runs, "isis_pakistan_2015")
     assert len(store.runs()) == 1 and store.latest() is not None
     _group_readable(Path(runs))
+    site = Path(post[0][post[0].index("--out") + 1])
+    model = site / "isis_pakistan_2015"
+    assert (site / "index.html").is_file() and (model / "index.html").is_file()
+    assert (model / store.latest().run_id / "brief.html").is_file()
+    _group_readable(site)
     # the caches went where the unit says, and nothing tried the missing HOME
     assert (tmp_path / "cache" / "forecast").iterdir()
     assert not (tmp_path / "no-home").exists()
@@ -118,6 +138,9 @@ def test_crontab_line_runs_as_cron_would(tmp_path):
     assert log.count("forecast update exited 0") == 2, log
     assert len(RunStore(tmp_path / "lib" / "runs", "isis_pakistan_2015").runs()) == 1
     _group_readable(tmp_path / "lib" / "runs")
+    assert log.count(" model page; briefs: ") == 2, "the site after each successful update"
+    assert (tmp_path / "lib" / "site" / "index.html").is_file()
+    _group_readable(tmp_path / "lib" / "site")
 
 
 @pytest.mark.parametrize("name", ["forecast-update.service", "forecast-update.timer"])

@@ -55,14 +55,17 @@ if TYPE_CHECKING:  # what __getattr__ loads, spelled out for type checkers and i
     from forecast.inference.result import Forecast
     from forecast.model.builder import ModelBuilder
     from forecast.model.cpts import build_cpts, prior_mean_network
+    from forecast.model.imported import network_to_model
     from forecast.model.load import load_spec, parse_spec
     from forecast.model.parameters import sample_parameters
     from forecast.model.schema import ModelSpec
     from forecast.model.words import confidence_label, likelihood_word
     from forecast.network.bif import read_bif, write_bif
     from forecast.network.exact import ExactEngine, MostProbable, Posterior
+    from forecast.network.formats import dirichlet_counts, read_network
     from forecast.network.interop import from_pgmpy, to_pgmpy
     from forecast.network.network import Network
+    from forecast.network.xmlbif import write_xmlbif
     from forecast.ops.attribution import attribute_runs
     from forecast.ops.replay import replay, replay_dates
     from forecast.ops.score import score
@@ -70,6 +73,7 @@ if TYPE_CHECKING:  # what __getattr__ loads, spelled out for type checkers and i
     from forecast.ops.update import History, UpdateResult, history, update
     from forecast.report import plots
     from forecast.report.brief import write_brief
+    from forecast.report.site import write_site
     from forecast.report.text import spec_summary
 
 __version__ = "0.1.0"
@@ -106,6 +110,7 @@ __all__ = [
     "case_as_of",
     "case_from_rows",
     "confidence_label",
+    "dirichlet_counts",
     "dynamic_forecasts",
     "evidence_conflict",
     "from_pgmpy",
@@ -116,6 +121,7 @@ __all__ = [
     "load_ledger",
     "load_questions",
     "load_spec",
+    "network_to_model",
     "nuts_forecast",
     "parameter_sensitivity",
     "parse_spec",
@@ -123,6 +129,7 @@ __all__ = [
     "posterior_forecast",
     "prior_mean_network",
     "read_bif",
+    "read_network",
     "replay",
     "replay_dates",
     "rows_as_of",
@@ -135,6 +142,8 @@ __all__ = [
     "value_of_information",
     "write_bif",
     "write_brief",
+    "write_site",
+    "write_xmlbif",
 ]
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
@@ -144,10 +153,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "forecast.network.exact": ("ExactEngine", "MostProbable", "Posterior"),
     "forecast.network.bif": ("read_bif", "write_bif"),
     "forecast.network.interop": ("from_pgmpy", "to_pgmpy"),
+    "forecast.network.formats": ("dirichlet_counts", "read_network"),
+    "forecast.network.xmlbif": ("write_xmlbif",),
     "forecast.model.schema": ("ModelSpec",),
     "forecast.model.builder": ("ModelBuilder",),
     "forecast.model.load": ("load_spec", "parse_spec"),
     "forecast.model.cpts": ("build_cpts", "prior_mean_network"),
+    "forecast.model.imported": ("network_to_model",),
     "forecast.model.parameters": ("sample_parameters",),
     "forecast.evidence.case": ("Case",),
     "forecast.evidence.observations": ("CountModel", "Report"),
@@ -172,6 +184,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "forecast.ops.score": ("score",),
     "forecast.ops.attribution": ("attribute_runs",),
     "forecast.report.brief": ("write_brief",),
+    "forecast.report.site": ("write_site",),
     "forecast.report.text": ("spec_summary",),
 }
 _SUBMODULES = {"plots": "forecast.report.plots"}

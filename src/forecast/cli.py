@@ -152,6 +152,47 @@ def validate(model: Path) -> None:
                f"quotes: {checked.note}")
 
 
+class _Uncertainty(click.ParamType):
+    """``ess=N``: the equivalent sample size that gives a network's CPT rows their uncertainty."""
+
+    name = "ess=N"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
+            return value
+        key, sep, number = str(value).partition("=")
+        if key.strip() != "ess" or not sep:
+            self.fail(f"{value!r} is not ess=N (e.g. --uncertainty ess=100).", param, ctx)
+        try:
+            ess = float(number)
+        except ValueError:
+            self.fail(f"{number!r} is not a number (e.g. --uncertainty ess=100).", param, ctx)
+        if not (math.isfinite(ess) and 0 < ess <= 1e6):  # model.schema.MAX_PSEUDO_COUNT
+            self.fail(f"ess must be a number > 0 and at most 1,000,000, got {number!r}.",
+                      param, ctx)
+        return ess
+
+
+_ESS = "forecast.uncertainty"
+"""Where ``query --uncertainty`` leaves its value (``ctx.meta``) for :func:`_load_network`."""
+
+
+def _ess() -> float | None:
+    """The ``--uncertainty ess=N`` of the running command, if given."""
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.meta.get(_ESS)
+
+
+def _remember_ess(ctx: click.Context, _: click.Parameter, value: float | None) -> None:
+    ctx.meta[_ESS] = value
+
+
+_NEEDS_ESS = Problem("or give the network uncertain CPTs", field="--uncertainty",
+                     hint="e.g. --uncertainty ess=100: each row a Dirichlet holding the "
+                          "network's values with the certainty of 100 observations")
+
+
 @main.command()
 @click.argument("network", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-e", "--evidence", "evidence", multiple=True, metavar="NODE=STATE",
@@ -163,8 +204,15 @@ def validate(model: Path) -> None:
                    "--posterior, the summary table as records; with --mpe, "
                    '{"assignment": {node: state}, "conditional": p, "joint": p, ...}.')
 @click.option("--posterior", is_flag=True,
-              help="Model files only: the posterior over the uncertain CPTs — each "
-                   "probability's mean, 90% interval and Monte Carlo error.")
+              help="Model files, or networks with --uncertainty: the posterior over the "
+                   "uncertain CPTs — each probability's mean, 90% interval and Monte Carlo "
+                   "error.")
+@click.option("--uncertainty", type=_Uncertainty(), default=None, expose_value=False,
+              callback=_remember_ess, metavar="ess=N",
+              help="Network files: make every CPT row a Dirichlet with N x its probabilities "
+                   "as pseudo-counts (the network held with the certainty of N observations "
+                   "per row; zeros become 1e-3 x N / states), so --posterior gives intervals. "
+                   "Nodes and states are then named as `forecast convert` writes them.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random seed of --posterior (same inputs and seed, same numbers).")
 @click.option("--all", "show_all", is_flag=True,
@@ -182,8 +230,10 @@ def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_js
           mpe: bool) -> None:
     """Posterior probabilities of every node of NETWORK given evidence.
 
-    NETWORK is a model YAML file or a BIF file (.bif or .bif.gz, as written by GeNIe, Netica
-    converters, bnlearn, pgmpy or pyAgrum; rows that sum to 1 within 1e-4 are normalised).
+    NETWORK is a model YAML file or a network file: BIF (.bif), XMLBIF (.xml, .xmlbif),
+    GeNIe XDSL (.xdsl), Hugin NET (.net) or UAI (.uai), each also .gz; rows that sum to 1
+    within 1e-4 are normalised. --uncertainty ess=N gives a network's CPTs Dirichlet
+    uncertainty, for --posterior (as `forecast convert` writes it into a model file).
     By default this is exact inference with the CPTs at their prior means (for a model, the
     posterior mean of every probability given one case). With --posterior, each probability
     also gets its 90% credible interval over the uncertain CPTs, an ICD 203 likelihood word
@@ -204,6 +254,7 @@ def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_js
       forecast query models/afghan_caliphate.yaml --mpe -e reconciliation=failed --posterior
       forecast query alarm.bif -e HR=HIGH -s BP=0.2,0.5,0.3 --json
       forecast query alarm.bif --mpe -e HR=HIGH --do KINKEDTUBE=FALSE --json
+      forecast query alarm.xdsl -e HR=HIGH --uncertainty ess=100 --posterior
     """
     hard, lik = _parse_findings(evidence, soft)
     interventions, _ = _parse_findings(do, ())
@@ -226,6 +277,86 @@ def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_js
                                    interventions=interventions))
 
 
+@main.command()
+@click.argument("network", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              metavar="FILE.yaml|.bif|.xml",
+              help="What to write: a model (.yaml/.yml), or the network as BIF (.bif) or "
+                   "XMLBIF (.xml, .xmlbif), optionally .gz.")
+@click.option("--uncertainty", type=_Uncertainty(), default=None, metavar="ess=N",
+              help="Every CPT row a Dirichlet with N x its probabilities as pseudo-counts "
+                   "(needed for a model; for BIF and XMLBIF, the counts are written beside "
+                   "each table, which readers skip).")
+@click.option("--name", default=None,
+              help="The model's or network's name (default: the network's own).")
+def convert(network: Path, out: Path, uncertainty: float | None, name: str | None) -> None:
+    """Convert a network file into a model file with uncertain CPTs, or into BIF or XMLBIF.
+
+    NETWORK is any file `forecast query` reads (BIF, XMLBIF, XDSL, NET, UAI). A model
+    (--out FILE.yaml, with --uncertainty ess=N) has one table node per network node, each row
+    a Dirichlet whose pseudo-counts are N x the row's probabilities: the network's values
+    held with the certainty of N observations of each parent configuration (counts below
+    1e-3 x N / states are raised to that, so a zero becomes about 1e-3 / states). Names the
+    model language does not allow are renamed (listed; the originals become labels), and the
+    model works with validate, query --posterior, update and brief. Exit codes: 0 written,
+    2 bad input (nothing written).
+
+    \b
+    Examples:
+      forecast convert alarm.net --uncertainty ess=100 --out alarm.yaml
+      forecast convert alarm.xdsl --out alarm.bif
+    """
+    from forecast.network.formats import network_format
+
+    if not network.exists():
+        raise ForecastError(f"{network}: no such file")
+    target = out.name.lower()
+    to_model = target.endswith((".yaml", ".yml"))
+    if not to_model and network_format(out) not in ("BIF", "XMLBIF"):
+        raise ForecastError(f"{out}: convert writes a model or a network", [Problem(
+            f"cannot write '{''.join(out.suffixes[-2:]) or out.name}' files", field="--out",
+            hint="give --out FILE.yaml (a model), FILE.bif or FILE.xml (XMLBIF)")])
+    if to_model and uncertainty is None:
+        raise ForecastError(f"{out}: a model's CPTs are uncertain; say how certain the "
+                            "network's are", [Problem("is missing", field="--uncertainty",
+                                                      hint="e.g. --uncertainty ess=100")])
+    from forecast.network.formats import read_network
+
+    net = read_network(network)
+    if to_model:
+        from forecast.model.imported import model_names, network_to_model
+
+        assert uncertainty is not None
+        builder = network_to_model(net, ess=uncertainty, name=name, source=network.name)
+        spec = builder.build()
+        builder.write(out)
+        nodes, states = model_names(net)
+        renamed = [f"{n} -> {m}" for n, m in nodes.items() if n != m]
+        renamed += [f"{n}: {s} -> {m}" for n in net.nodes for s, m in states[n].items()
+                    if s != m]
+        rows = sum(len(node.cpt.table.rows) for node in spec.nodes.values()
+                   if node.cpt.table is not None)
+        click.echo(f"wrote {out}: model '{spec.name}', {len(spec.nodes)} nodes, {rows} "
+                   f"Dirichlet rows (ess {uncertainty:g})")
+        if renamed:
+            click.echo("renamed for the model language: " + "; ".join(renamed))
+        return
+    from forecast.network._formats import dirichlet_counts
+
+    counts = None if uncertainty is None else dirichlet_counts(net, uncertainty)
+    if name:
+        net = net.with_cpts({}, name=name)
+    if network_format(out) == "BIF":
+        from forecast.network.bif import write_bif
+
+        write_bif(net, out, counts=counts)
+    else:
+        from forecast.network.xmlbif import write_xmlbif
+
+        write_xmlbif(net, out, counts=counts)
+    click.echo(f"wrote {out}: network '{net.name}', {len(net.nodes)} nodes")
+
+
 def _check_do(hard: dict[str, str], lik: dict[str, list[float]],
               interventions: dict[str, str]) -> None:
     """Refuse --do on a node that --evidence or --soft also gives (which one is meant?)."""
@@ -241,9 +372,9 @@ def _most_probable(path: Path, hard: dict[str, str], lik: dict[str, list[float]]
                    interventions: dict[str, str], posterior: bool, seed: int,
                    as_json: bool) -> None:
     """``query --mpe``: the most probable joint scenario, over the posterior on request."""
-    if posterior and not path.name.lower().endswith((".yaml", ".yml")):
-        raise ForecastError(f"{path}: --posterior needs a model file (.yaml); a BIF network "
-                            "has fixed CPTs, so its probabilities have no interval")
+    if posterior and not path.name.lower().endswith((".yaml", ".yml")) and _ess() is None:
+        raise ForecastError(f"{path}: --posterior needs a model file (.yaml); a network has "
+                            "fixed CPTs, so its probabilities have no interval", [_NEEDS_ESS])
     from forecast.network.exact import ExactEngine
     from forecast.report.text import most_probable_text
 
@@ -283,17 +414,15 @@ def _shown(spec: ModelSpec | None, show_all: bool) -> list[str] | None:
 def _posterior(path: Path, hard: dict[str, str], lik: dict[str, list[float]], seed: int,
                as_json: bool, show_all: bool,
                interventions: dict[str, str]) -> None:
-    if not path.name.lower().endswith((".yaml", ".yml")):
-        raise ForecastError(f"{path}: --posterior needs a model file (.yaml); a BIF network "
-                            "has fixed CPTs, so its probabilities have no interval")
-    if not path.exists():
-        raise ForecastError(f"{path}: no such file")
+    if not path.name.lower().endswith((".yaml", ".yml")) and _ess() is None:
+        raise ForecastError(f"{path}: --posterior needs a model file (.yaml); a network has "
+                            "fixed CPTs, so its probabilities have no interval", [_NEEDS_ESS])
     from forecast.evidence.case import Case
     from forecast.inference.importance import posterior_forecast
-    from forecast.model.load import load_spec
     from forecast.report.text import forecast_table
 
-    spec = load_spec(path)
+    _, spec = _load_network(path)
+    assert spec is not None  # a model, or a network given --uncertainty
     result = posterior_forecast(spec, Case(hard, lik), seed=seed,
                                 interventions=interventions or None)
     if as_json:
@@ -629,22 +758,85 @@ def brief(model: Path, run_id: str, runs_dir: Path, out_dir: Path, formats: str,
         click.echo(f"warning: skipped brief.{kind}: {reason}", err=True)
 
 
+@main.command()
+@click.argument("runs_dir", metavar="RUNS_DIR", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder of the site (created if missing; briefs already in it are reused).")
+@click.option("--briefs", type=click.Choice(["latest", "all", "none"]), default="latest",
+              show_default=True, help="Which runs get a brief (HTML) in the site.")
+def site(runs_dir: Path, out_dir: Path, briefs: str) -> None:
+    """Write a static HTML dashboard of every model's runs in RUNS_DIR into --out.
+
+    index.html has one row per model: each headline scenario's latest value, 90% interval,
+    ICD 203 word and a sparkline over the runs, the latest as-of date, the newest evidence
+    (stale or not) and a mark on a latest run that is not publishable. Each model's page
+    draws the trajectories and lists the runs and the ledger rows each added; the latest
+    run's brief is written beside it (a brief already there is reused: runs never change).
+    No script; files are replaced atomically, the index last. Damaged runs, and briefs whose
+    model file is missing or has changed, are reported as warnings, never fatal.
+    Exit codes: 0 written, 1 unexpected failure, 2 bad input (RUNS_DIR missing or not a
+    folder, --out a file or not writable; nothing written).
+
+    \b
+    Example:
+      forecast update models/isis_pakistan_2015.yaml --ledger data/isis_pakistan_ledger.csv
+      forecast site runs --out site
+    """
+    from forecast.report.site import write_site
+
+    try:
+        written = write_site(runs_dir, out_dir, briefs=briefs)
+    except ForecastError:
+        raise
+    except Exception as exc:  # a scheduler needs a one-line reason and exit 1, not a traceback
+        click.echo(f"error: unexpected failure writing the site: {type(exc).__name__}: {exc}",
+                   err=True)
+        raise SystemExit(EXIT_UNEXPECTED) from None
+    for problem in written.problems:
+        click.echo(f"warning: skipped in the run store: {problem}", err=True)
+    for note in written.notes:
+        click.echo(f"warning: {note}", err=True)
+    click.echo(f"wrote {written.index} ({len(written.pages)} model page"
+               f"{'' if len(written.pages) == 1 else 's'}; briefs: "
+               f"{len(written.briefs_written)} written, {len(written.briefs_reused)} reused)")
+
+
 def _load_network(path: Path) -> tuple[Network, ModelSpec | None]:
+    """The network to query and, for a model or a network given --uncertainty, its spec.
+
+    A network file is read by its suffix (:func:`~forecast.network.formats.read_network`, no
+    pgmpy, no PyMC); with --uncertainty its rows become Dirichlets
+    (:func:`~forecast.model.imported.network_to_model`) and the network queried is the
+    model's prior means.
+    """
     if not path.exists():
         raise ForecastError(f"{path}: no such file")
-    name = path.name.lower()
-    if name.endswith((".bif", ".bif.gz")):
-        from forecast.network.bif import read_bif
-
-        # rows rounded in the file are made exact distributions (see forecast.network.bif)
-        return read_bif(path, normalize=True), None
-    if name.endswith((".yaml", ".yml")):
+    ess = _ess()
+    if path.name.lower().endswith((".yaml", ".yml")):
+        if ess is not None:
+            raise ForecastError(f"{path}: --uncertainty is for network files", [Problem(
+                "a model states its CPTs' uncertainty itself", field="--uncertainty",
+                hint="drop --uncertainty")])
         from forecast.model.cpts import prior_mean_network
         from forecast.model.load import load_spec
 
         spec = load_spec(path)
         return prior_mean_network(spec), spec
-    raise ForecastError(f"{path}: not a model (.yaml) or BIF (.bif, .bif.gz) file")
+    from forecast.network.formats import SUFFIX_HINT, network_format, read_network
+
+    if network_format(path) is None:
+        raise ForecastError(f"{path}: not a model (.yaml) or a network file", [Problem(
+            f"unknown suffix '{''.join(path.suffixes[-2:])}'", file=str(path),
+            hint=f"a model is .yaml; {SUFFIX_HINT}")])
+    # rows rounded in the file are made exact distributions (see forecast.network.formats)
+    net = read_network(path)
+    if ess is None:
+        return net, None
+    from forecast.model.cpts import prior_mean_network
+    from forecast.model.imported import network_to_model
+
+    spec = network_to_model(net, ess=ess, source=path.name).build()
+    return prior_mean_network(spec), spec
 
 
 def _parse_findings(evidence: tuple[str, ...], soft: tuple[str, ...]

@@ -200,7 +200,8 @@ def load_spec_hashed(path: str | os.PathLike[str]) -> tuple[ModelSpec, str]:
         raise _not_a_model(name, raw, exc) from None
     except OSError as exc:
         raise SpecError(f"{name}: cannot read the model file: {exc}") from None
-    if text.lstrip().startswith(("network ", "network\t", "<?xml", "<BIF", "<smile")):
+    if text.lstrip().startswith(("network ", "network\t", "<?xml", "<BIF", "<smile", "net {",
+                                 "net\n", "BAYES")):
         raise _not_a_model(name, raw, None)
     if len(raw) > MAX_MODEL_BYTES:
         _raise(name, [_too_large(name)])
@@ -218,6 +219,10 @@ def _not_a_model(name: str, raw: bytes, error: UnicodeDecodeError | None) -> Spe
         kind = "a zip archive (a spreadsheet?), not a model YAML"
     elif text.startswith("network"):
         kind = "a BIF network, not a model YAML"
+    elif text.startswith("net"):
+        kind = "a Hugin NET network, not a model YAML"
+    elif text.startswith("BAYES"):
+        kind = "a UAI network, not a model YAML"
     elif text.startswith("<"):
         kind = "an XML file (an XMLBIF or GeNIe network?), not a model YAML"
     else:
@@ -225,7 +230,8 @@ def _not_a_model(name: str, raw: bytes, error: UnicodeDecodeError | None) -> Spe
         kind = f"not UTF-8 text (byte {error.start} is {raw[error.start]:#04x})"
     return SpecError(f"{name}: cannot read the model file: it is {kind}", [Problem(
         f"is {kind}", file=name, hint="validate and update read a model written in the model "
-        "language (models/README.md); a network file is queried with `forecast query FILE`")])
+        "language (models/README.md); a network file is queried with `forecast query FILE`, "
+        "or made a model with `forecast convert FILE --uncertainty ess=N --out MODEL.yaml`")])
 
 
 def _indent(line: str) -> int:

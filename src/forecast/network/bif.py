@@ -36,10 +36,12 @@ import importlib.util
 import itertools
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from forecast._io import atomic_write
 from forecast.errors import ForecastError, Problem, SpecError, did_you_mean
+from forecast.network._formats import check_counts
 from forecast.network.bif_parser import KEYWORDS, parse
 from forecast.network.network import Network
 
@@ -176,7 +178,8 @@ def _portability_problems(network: Network) -> list[Problem]:
     return problems
 
 
-def write_bif(network: Network, path: str | os.PathLike[str] | None = None) -> str:
+def write_bif(network: Network, path: str | os.PathLike[str] | None = None, *,
+              counts: Mapping[str, object] | None = None) -> str:
     """Write a network as BIF text that pgmpy, pyAgrum and :func:`read_bif` all read back.
 
     Probabilities are written with ``repr``, the shortest text that reads back as the same
@@ -191,6 +194,11 @@ def write_bif(network: Network, path: str | os.PathLike[str] | None = None) -> s
         If given, also write the text there with :func:`forecast._io.atomic_write` (a
         temporary file in the same folder, fsynced, then renamed; mode ``0o666`` less the
         umask); gzip-compressed if the name ends in ``.gz``.
+    counts : mapping of str to array_like, optional
+        Dirichlet pseudo-counts of some or all nodes, each of its CPT's shape (e.g.
+        :func:`~forecast.network._formats.dirichlet_counts`): written as the first line of
+        the node's probability block, a comment ``// counts: c1, c2, ...;`` in the order of
+        the block's numbers, which every BIF reader skips.
 
     Returns
     -------
@@ -201,7 +209,8 @@ def write_bif(network: Network, path: str | os.PathLike[str] | None = None) -> s
     ------
     SpecError
         Listing every node or state name that pyAgrum and pgmpy could not both read back
-        unquoted (pyAgrum rejects quoted names; pgmpy folds case).
+        unquoted (pyAgrum rejects quoted names; pgmpy folds case), and counts that do not fit
+        the network.
 
     Notes
     -----
@@ -211,6 +220,7 @@ def write_bif(network: Network, path: str | os.PathLike[str] | None = None) -> s
     problems = _portability_problems(network)
     if problems:
         raise SpecError(f"network '{network.name}' cannot be written as portable BIF", problems)
+    checked = check_counts(network, counts or {})
     out = [f'network "{network.name}" {{', "// written by forecast.network.bif.write_bif", "}"]
     for node, node_states in network.states.items():
         listed = ", ".join(node_states)
@@ -220,9 +230,14 @@ def write_bif(network: Network, path: str | os.PathLike[str] | None = None) -> s
         parents = network.parents[node]
         rows = (network.cpts[node] + 0.0).reshape(-1, network.card(node)).tolist()  # no -0.0
         if not parents:
-            out += [f"probability ( {node} ) {{", f"  table {', '.join(map(repr, rows[0]))};"]
+            out.append(f"probability ( {node} ) {{")
         else:
             out.append(f"probability ( {node} | {', '.join(parents)} ) {{")
+        if node in checked:
+            out.append(f"  // counts: {', '.join(map(repr, checked[node].ravel().tolist()))};")
+        if not parents:
+            out.append(f"  table {', '.join(map(repr, rows[0]))};")
+        else:
             configs = itertools.product(*(network.states[p] for p in parents))
             out += [
                 f"  ({', '.join(c)}) {', '.join(map(repr, r))};"
