@@ -592,7 +592,6 @@ def write_rows(rows: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     out = rows.copy()
     out["likelihood"] = [";".join(repr(float(x)) for x in v) if isinstance(v, tuple) else ""
                          for v in out["likelihood"]]
-    # pd.to_datetime: an empty frame's date column may hold objects (a timeline of no rows)
     out["date"] = pd.to_datetime(out["date"]).dt.strftime("%Y-%m-%d")
     return atomic_write(path, lambda tmp: safe_csv(out, tmp))  # no cell runs as a formula
 

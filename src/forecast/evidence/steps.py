@@ -298,6 +298,8 @@ def timeline(
                                 "source": RECORD_SOURCE, "url": "", "note": note,
                                 "step": step, "step_label": calendar.label(step), "how": how})
     frame = pd.DataFrame.from_records(records, columns=list(TIMELINE_COLUMNS))
+    # typed even without records: a record of no rows is a frame like any other
+    frame = frame.astype({"date": "datetime64[ns]", "step": "int64"})
     frame = frame.sort_values(["step", "date"], kind="stable").reset_index(drop=True)
     cases = [Case(reports=tuple(r for _, r in reports))]
     observation = ObservationModel(states, cases)
