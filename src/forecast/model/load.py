@@ -434,8 +434,10 @@ def check_source_quotes(path: str | os.PathLike[str]) -> SourceCheck:
                                      "quotes are not checked")
     problems = check_claim_quotes(spec.name, spec.claims, text,
                                   first_paragraph=source.first_paragraph)
-    with FilePath(name).open(encoding="utf-8") as handle:
-        _, lines, _ = _read_yaml(handle.read(), name)
+    if not problems:  # the common case: no second read of the model for line numbers
+        return SourceCheck(spec, [], found, None)
+    with open_input(name) as handle:  # bounded as load_spec reads it; read again only to locate
+        _, lines, _ = _read_yaml(handle.read(MAX_MODEL_BYTES + 1).decode("utf-8"), name)
     located = []
     for problem in problems:
         parts = (problem.field or "").replace("[", ".").replace("]", "").split(".")
