@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -141,12 +142,24 @@ def test_batched_inputs_give_batched_results_whatever_the_number_of_draws(draws)
     assert grads["wet"].shape == (2, 2, 2)
 
 
-def test_plans_are_cached_per_evidence_pattern():
+def test_one_plan_per_structure_for_draws_and_per_hard_pattern_for_one_network():
+    """Batched queries (parameter draws) share one plan per structure: hard findings slice it
+    to size 1 and likelihoods multiply into the CPTs, so no evidence pattern compiles anew.
+    A one-network query keeps a plan fitted to its set of hard findings (values and soft
+    findings reuse it)."""
     engine = ExactEngine(sprinkler())
-    p1 = engine.plan_for({"wet": "yes"})
-    assert engine.plan_for({"wet": "no"}) is p1  # same pattern, new values
-    assert engine.plan_for({"rain": "no"}) is not p1
-    assert engine.plan_for({"wet": "yes"}, cpts={"rain": np.full((5, 2), 0.5)}) is not p1
+    draws = {"rain": np.full((5, 2), 0.5)}
+    p1 = engine.plan_for({"wet": "yes"}, cpts=draws)
+    for ev, soft in [({"wet": "no"}, {}), ({"rain": "no"}, {}), ({}, {"rain": [0.2, 0.9]}),
+                     ({"rain": "no", "sprinkler": "on"}, {"wet": [0.2, 0.9]}), ({}, {})]:
+        assert engine.plan_for(ev, soft, cpts=draws) is p1
+    before = len(engine._plans)
+    for ev in ({"wet": "yes"}, {"rain": "no", "sprinkler": "on"}, {}):
+        engine.query(ev, soft={"sprinkler": [0.3, 0.6]}, cpts=draws)
+    assert len(engine._plans) == before
+    one = engine.plan_for({"wet": "yes"})
+    assert one is not p1 and engine.plan_for({"wet": "no"}, {"rain": [0.2, 0.9]}) is one
+    assert engine.plan_for({"rain": "no"}) is not one
 
 
 def test_impossible_evidence_names_the_conflicting_findings():
@@ -346,3 +359,227 @@ def test_the_cli_refuses_a_network_too_dense_to_query_in_one_message(tmp_path):
     result = CliRunner().invoke(main, ["query", str(tmp_path / "dense.bif")])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and "child" in result.output
+
+
+# --- plans: the draws last, evidence as slices, one plan per structure -------------------------
+
+
+def _reference(indices, factors, batch):
+    """Σ of the product per draw and each factor's derivative, by np.einsum (draws first)."""
+    letter = {v: chr(ord("a") + k) for k, v in enumerate(sorted({v for ix in indices
+                                                                  for v in ix}))}
+    terms = ["Z" + "".join(letter[v] for v in ix) for ix in indices]
+    full = [np.broadcast_to(f, (batch, *f.shape[1:])) for f in factors]
+    total = np.einsum(",".join(terms) + "->Z", *full)
+    grads = []
+    for k in range(len(factors)):
+        others = [t for j, t in enumerate(terms) if j != k]
+        arrays = [a for j, a in enumerate(full) if j != k]
+        grads.append(np.einsum(",".join(others) + "->" + terms[k], *arrays) if others
+                     else np.ones_like(full[k]))
+    return total, grads
+
+
+@pytest.mark.parametrize("batch", [1, 6])
+def test_a_plan_matches_einsum_in_both_layouts_with_variables_sliced_to_one_state(batch):
+    """Forward and backward through the public (draws first) and the internal (draws last)
+    layouts, shared and batched factors mixed, two variables at size 1 in every factor that
+    carries them (how hard findings enter): equal to a direct einsum to 1e-12."""
+    from forecast.network.plan import Plan, Scratch, as_last
+
+    rng = np.random.default_rng(4)
+    sizes = {f"v{i}": int(rng.integers(2, 4)) for i in range(8)}
+    indices = [("v0", "v1"), ("v1", "v2", "v3"), ("v3", "v4"), ("v2", "v5", "v6"), ("v6",),
+               ("v4", "v7"), ("v7", "v0"), ("v5",)]
+    batched = [bool(k % 2) for k in range(len(indices))]
+    plan = Plan(indices, sizes, batched, batch)
+    sliced = {"v3": 1, "v6": 0}  # at size 1: one state of each
+    factors = []
+    for ix, b in zip(indices, batched, strict=True):
+        f = rng.uniform(0.1, 1.0, size=((batch if b else 1), *(sizes[v] for v in ix)))
+        factors.append(f[(slice(None), *(slice(sliced[v], sliced[v] + 1) if v in sliced
+                                          else slice(None) for v in ix))])
+    want_total, want_grads = _reference(indices, factors, batch)
+    total, log_scale, tape = plan.forward(factors)
+    np.testing.assert_allclose(total * np.exp(log_scale), want_total, rtol=1e-12)
+    for got, want in zip(plan.backward(tape, np.ones(batch)), want_grads, strict=True):
+        np.testing.assert_allclose(np.broadcast_to(got, want.shape), want, rtol=1e-12)
+    # the internal layout, with scratch memory and forced rescaling: the same numbers
+    last = [as_last(f) if plan.input_batched[k] else f[0] for k, f in enumerate(factors)]
+    scratch = Scratch()
+    for rescale in (False, True):
+        scratch.reset()
+        total, log_scale, tape = plan.forward_last(last, rescale=rescale, scratch=scratch)
+        np.testing.assert_allclose(total * np.exp(log_scale), want_total, rtol=1e-12)
+        grads = plan.backward_last(tape, np.exp(log_scale), wanted=[1, 4], scratch=scratch)
+        assert grads[0] is None and grads[2] is None
+        for k in (1, 4):
+            got = np.moveaxis(grads[k], -1, 0) if plan.batched else grads[k][None]
+            np.testing.assert_allclose(np.broadcast_to(got, want_grads[k].shape),
+                                       want_grads[k], rtol=1e-12)
+
+
+def test_batched_queries_equal_brute_force_draw_by_draw():
+    """Every CPT batched, hard and soft findings (one of each on the same node too): marginals,
+    families, log P(e), its gradients and a query of some nodes, per draw, to 1e-12."""
+    rng = np.random.default_rng(21)
+    net = random_network(rng, 9, cards=(2, 3))
+    engine = ExactEngine(net)
+    draws = 4
+    cpts = {n: rng.dirichlet(np.ones(net.card(n)), size=(draws, *net.cpts[n].shape[:-1]))
+            for n in net.nodes}
+    hard = {"x8": "s0", "x3": "s1", "x5": "s0"}
+    soft = {"x6": rng.uniform(0.1, 1.0, net.card("x6")),
+            "x5": rng.uniform(0.1, 1.0, net.card("x5"))}
+    post = engine.query(hard, soft, cpts, families=True)
+    some = engine.query(hard, soft, cpts, nodes=["x1", "x6", "x0"])
+    log_pe = engine.log_evidence(hard, soft, cpts)
+    log_g, grads = engine.log_evidence_grad(hard, soft, cpts)
+    assert set(some.marginals) == {"x0", "x1", "x6"}
+    observed = {*hard, *soft}
+    relevant = observed.union(*(nx.ancestors(net.graph, n) for n in observed))
+    for d in range(draws):
+        one = net.with_cpts({n: c[d] for n, c in cpts.items()})
+        marg, fam, want = brute_force(one, hard, soft)
+        for got in (post.log_evidence[d], some.log_evidence[d], log_pe[d], log_g[d]):
+            assert got == pytest.approx(want, abs=1e-12)
+        for node in net.nodes:
+            np.testing.assert_allclose(post.marginals[node][d], marg[node], atol=1e-12)
+            np.testing.assert_allclose(post.families[node][d], fam[node], atol=1e-12)
+            if node in relevant:  # elsewhere the gradient is 0 (rows that sum to 1)
+                np.testing.assert_allclose(grads[node][d] * cpts[node][d], fam[node],
+                                           atol=1e-12)
+        for node in some.marginals:
+            np.testing.assert_allclose(some.marginals[node][d], marg[node], atol=1e-12)
+
+
+def test_a_query_of_some_nodes_equals_the_full_query():
+    """``nodes=`` prunes to the findings' and the nodes' ancestors and sums observed leaves
+    first; shared and batched, with families."""
+    rng = np.random.default_rng(8)
+    net = random_network(rng, 12, cards=(2, 3))
+    engine = ExactEngine(net)
+    hard = {"x11": "s0", "x7": "s1"}
+    soft = {"x9": rng.uniform(0.1, 1.0, net.card("x9")),
+            "x10": rng.uniform(0.1, 1.0, size=(3, net.card("x10")))}
+    for cpts in ({}, {n: rng.dirichlet(np.ones(net.card(n)), size=(3, *net.cpts[n].shape[:-1]))
+                      for n in net.nodes}):
+        full = engine.query(hard, soft, cpts, families=True)
+        for nodes in (["x2"], ["x9", "x4"], ["x11", "x0"], list(net.nodes)):
+            some = engine.query(hard, soft, cpts, families=True, nodes=nodes)
+            assert list(some.marginals) == [n for n in net.order if n in nodes]
+            np.testing.assert_allclose(some.log_evidence, full.log_evidence, atol=1e-12)
+            for node in nodes:
+                np.testing.assert_allclose(some.marginals[node], full.marginals[node],
+                                           atol=1e-12)
+                np.testing.assert_allclose(some.families[node], full.families[node],
+                                           atol=1e-12)
+    with pytest.raises(EvidenceError, match="did you mean 'x1'"):
+        engine.query(hard, nodes=["x1x"])
+
+
+def test_results_do_not_share_memory_with_later_queries():
+    """Intermediates live in reused scratch memory; nothing a query returns may change when the
+    next one runs."""
+    rng = np.random.default_rng(2)
+    net = random_network(rng, 8, cards=(2, 3))
+    engine = ExactEngine(net)
+    cpts = {n: rng.dirichlet(np.ones(net.card(n)), size=(50, *net.cpts[n].shape[:-1]))
+            for n in net.nodes}
+    first = engine.query({"x7": "s0"}, cpts=cpts, families=True)
+    _, grads = engine.log_evidence_grad({"x7": "s0"}, cpts=cpts)
+    kept = ({n: m.copy() for n, m in first.marginals.items()},
+            {n: f.copy() for n, f in first.families.items()},
+            {n: g.copy() for n, g in grads.items()}, first.log_evidence.copy())
+    engine.query({"x7": "s1", "x2": "s0"}, cpts=cpts, families=True)
+    engine.log_evidence_grad({"x5": "s1"}, cpts=cpts)
+    for got, want in zip((first.marginals, first.families, grads), kept[:3], strict=True):
+        for node in net.nodes:
+            np.testing.assert_array_equal(got[node], want[node])
+    np.testing.assert_array_equal(first.log_evidence, kept[3])
+
+
+def test_cpts_stored_with_the_draws_last_enter_without_a_copy():
+    from forecast.network.exact import draws_last
+    from forecast.network.plan import as_last
+
+    rng = np.random.default_rng(6)
+    net = random_network(rng, 7, cards=(2, 3))
+    cpts = {n: rng.dirichlet(np.ones(net.card(n)), size=(40, *net.cpts[n].shape[:-1]))
+            for n in net.nodes}
+    stored = draws_last(cpts)
+    for node, table in stored.items():
+        assert table.shape == cpts[node].shape and np.array_equal(table, cpts[node])
+        assert np.shares_memory(as_last(table), table)  # a view, not a copy
+    engine = ExactEngine(net)
+    a, b = engine.query({"x6": "s1"}, cpts=cpts), engine.query({"x6": "s1"}, cpts=stored)
+    for node in net.nodes:
+        np.testing.assert_array_equal(a.marginals[node], b.marginals[node])
+
+
+def test_the_wider_path_search_is_deterministic_and_leaves_the_global_generator_alone(
+        monkeypatch):
+    import random
+
+    import forecast.network.plan as plan_module
+
+    monkeypatch.setattr(plan_module, "SEARCH_FLOPS", 0.0)  # search every batched plan
+    rng = np.random.default_rng(9)
+    net = random_network(rng, 14, cards=(2, 2))
+    indices = [net.family(n) for n in net.order]
+    sizes = {n: 2 for n in net.nodes}
+    random.seed(123)
+    state = random.getstate()
+    first = plan_module.Plan(indices, sizes, [True] * len(indices), 500)
+    assert random.getstate() == state
+    second = plan_module.Plan(indices, sizes, [True] * len(indices), 500)
+    assert [s.spec for s in first.steps] == [s.spec for s in second.steps]
+    monkeypatch.setattr(plan_module, "SEARCH_FLOPS", float("inf"))
+    greedy = plan_module.Plan(indices, sizes, [True] * len(indices), 500)
+    assert first.flops <= greedy.flops
+
+
+def test_scratch_memory_grows_to_a_rounds_need_and_shrinks_back(monkeypatch):
+    import forecast.network.plan as plan_module
+    from forecast.network.plan import Scratch
+
+    monkeypatch.setattr(plan_module, "SCRATCH_LIMIT", 1000)
+    scratch = Scratch()
+    first = scratch.take((3, 5))  # nothing kept yet: a fresh array
+    first[...] = 1.0
+    scratch.reset()  # now sized to the round before
+    a, b = scratch.take((3, 5)), scratch.take((2,))
+    assert np.shares_memory(a, scratch._buffer) and not np.shares_memory(a, b)
+    assert a.flags.c_contiguous and a.shape == (3, 5)
+    big = scratch.take((1001,))  # over the limit: never kept
+    assert not np.shares_memory(big, scratch._buffer)
+    scratch.reset()
+    assert scratch._buffer.size < 1000
+    for _ in range(Scratch._SHRINK_AFTER + 1):  # rounds that need nothing give it back
+        scratch.reset()
+    assert scratch._buffer.size == 0
+
+
+def test_a_structure_plan_over_the_memory_limit_falls_back_to_the_findings(monkeypatch):
+    """Batched plans are searched at full sizes; where that is over the limit but the hard
+    findings bring the tables under it, the query runs on a plan fitted to them (as every
+    plan was before), and only a pattern still over the limit is refused (4**8 × 3 draws
+    at full size, the limit 4**7 × 3)."""
+    rng = np.random.default_rng(13)
+    n = 10  # a chain of 4-state nodes whose middle node joins everything: 4**9 at full size
+    states = {f"v{i}": [f"s{j}" for j in range(4)] for i in range(n)}
+    parents = {f"v{i}": [] for i in range(n - 1)}
+    parents[f"v{n - 1}"] = [f"v{i}" for i in range(n - 1)]
+    cpts = {v: rng.dirichlet(np.ones(4), size=(4,) * len(parents[v])) for v in states}
+    net = Network(states, parents, cpts)
+    engine = ExactEngine(net)
+    draws = {v: np.stack([cpts[v]] * 3) for v in states}
+    monkeypatch.setenv("FORECAST_MAX_INTERMEDIATE", str(4**7 * 3))
+    hard = {f"v{i}": "s1" for i in range(4)}
+    post = engine.query(hard, cpts=draws)
+    one = engine.query(hard, cpts=cpts)  # one network, fitted plan
+    for node in net.nodes:
+        np.testing.assert_allclose(post.marginals[node][0], one.marginals[node], atol=1e-12)
+    engine.query({"v0": "s1"}, cpts=draws)  # one finding on a parent: 4**7 tables, enough
+    with pytest.raises(InferenceError, match="more than the limit"):
+        engine.query(soft={"v0": [0.2, 0.3, 0.4, 0.1]}, cpts=draws)  # no hard finding
