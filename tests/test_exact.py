@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -537,6 +539,26 @@ def test_the_wider_path_search_is_deterministic_and_leaves_the_global_generator_
     monkeypatch.setattr(plan_module, "SEARCH_FLOPS", float("inf"))
     greedy = plan_module.Plan(indices, sizes, [True] * len(indices), 500)
     assert first.flops <= greedy.flops
+
+
+def test_the_wider_path_search_is_the_same_in_every_process():
+    """Plans (and so every rounding) must not depend on the process: opt_einsum's default
+    jittered cost draws random numbers in the order of a set of strings, which hash
+    randomisation changes from process to process; the search uses the plain cost."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, forecast.network.plan as P\n"
+            "from tests.networks import random_network\n"
+            "P.SEARCH_FLOPS = 0.0\n"
+            "net = random_network(np.random.default_rng(9), 14, cards=(2, 2))\n"
+            "plan = P.Plan([net.family(n) for n in net.order], {n: 2 for n in net.nodes},"
+            " [True] * len(net.nodes), 500)\n"
+            "print([s.spec for s in plan.steps])\n")
+    paths = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}
+                            ).stdout for seed in (1, 2, 3)}
+    assert len(paths) == 1
 
 
 def test_scratch_memory_grows_to_a_rounds_need_and_shrinks_back(monkeypatch):

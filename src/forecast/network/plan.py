@@ -57,8 +57,11 @@ entries) raises or lowers it for a process."""
 SEARCH_FLOPS = 2e7
 """A batched plan whose greedy path costs more operations than this (batch included: about
 10 ms to execute) also tries :data:`SEARCH_TRIALS` randomised greedy paths (opt_einsum's
-``RandomGreedy``, seeded per trial, so deterministic) and keeps the cheapest: up to a tenth of
-a second once per plan, against a third less work on every execution of the largest ones."""
+``RandomGreedy``, seeded per trial) and keeps the cheapest: up to a tenth of a second once per
+plan, against a third less work on every execution of the largest ones. The trials use the
+plain ``memory-removed`` cost: the default jittered one draws its noise in the order of a set
+of strings, which hash randomisation changes from process to process, so the same plan (and
+every rounding after it) would differ between processes."""
 
 SEARCH_TRIALS = 32
 
@@ -249,7 +252,8 @@ class Plan:
             try:
                 found = opt_einsum.contract_path(
                     expression, *shapes, shapes=True,
-                    optimize=opt_einsum.RandomGreedy(max_repeats=SEARCH_TRIALS))
+                    optimize=opt_einsum.RandomGreedy(max_repeats=SEARCH_TRIALS,
+                                                     cost_fn="memory-removed"))
             finally:
                 random.setstate(state)
             if (found[1].opt_cost < info.opt_cost
