@@ -293,8 +293,11 @@ def test_importance_and_nuts_agree_within_4_mcse(spec, five_cases):
 
     target = Case({"pakistan_spillover": "yes"})
     weighted = posterior_forecast(spec, target, five_cases, method="importance", seed=1)
+    # 1,000 draws a chain: R-hat's own noise at 500 draws puts a sound run past 1.01 for some
+    # seeds (1.013 seen when the engine's roundoff changed); at 1,000 the seeds tried give
+    # about 1.002
     sampled = posterior_forecast(spec, target, five_cases, method="nuts", seed=1,
-                                 nuts_draws=500)
+                                 nuts_draws=1000)
     assert weighted.publishable and sampled.publishable, sampled.attrs["diagnostics"]
     assert sampled.attrs["method"] == "nuts"
     assert "sample_stats" in sampled.idata.groups()
