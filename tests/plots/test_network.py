@@ -179,3 +179,20 @@ def test_network_rejects_a_forecast_of_another_model_or_missing_nodes(spec, smal
     assert "no probabilities for reconciliation, pk_counter_militancy" in text
 
 
+
+
+def test_a_two_node_model_is_drawn_within_its_figure(tmp_path):
+    """A narrow graph gets a legend in fewer columns: one wider than the figure collapsed the
+    constrained layout (a UserWarning, an error here) and drew nothing useful."""
+    from pathlib import Path
+
+    spec = load_spec(Path(__file__).resolve().parents[1] / "data" / "counts_model.yaml")
+    fig = plot_network(spec)
+    fig.savefig(tmp_path / "two_nodes.png")  # lays the figure out: a collapse warns (an error)
+    legend = fig.axes[0].get_legend()
+    assert legend is not None
+    width = fig.get_figwidth() * fig.dpi
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    box = legend.get_window_extent(FigureCanvasAgg(fig).get_renderer())
+    assert 0 <= box.x0 and box.x1 <= width, (box, width)

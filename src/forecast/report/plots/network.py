@@ -318,8 +318,10 @@ def draw_model(
                     **style,
                 },
             )
+    # up to 3.4 inches an entry: a legend wider than the figure collapses its layout
+    ncol = max(1, min(4, int(fig.get_figwidth() / 3.4)))
     ax.legend(handles=_legend_handles(signs, probabilities is not None, bool(observed)),
-              loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=4, frameon=False)
+              loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=ncol, frameon=False)
     if probabilities is not None:
         fig.colorbar(ScalarMappable(norm, cmap), ax=ax, shrink=0.45, pad=0.01, aspect=25,
                      label="probability of the node's notable state (yes, or its last state)")
