@@ -240,7 +240,7 @@ class CheckedCsv:
 
 
 def read_checked_csv(path: str | os.PathLike[str], columns: Sequence[str], *,
-                     what: str = "file") -> CheckedCsv:
+                     what: str = "file", optional: Sequence[str] = ()) -> CheckedCsv:
     """Read a CSV input file, check its header and number its records by line.
 
     Parameters
@@ -252,6 +252,8 @@ def read_checked_csv(path: str | os.PathLike[str], columns: Sequence[str], *,
         The columns the file must have, in any order.
     what : str
         What the file is (``"ledger"``, ``"questions file"``), for the messages.
+    optional : sequence of str
+        Columns the file may have; a record of a file without one has no key for it.
 
     Returns
     -------
@@ -276,7 +278,8 @@ def read_checked_csv(path: str | os.PathLike[str], columns: Sequence[str], *,
             if any(cell.strip() for cell in cells):  # blank lines are skipped, always
                 if out is None:
                     header = [cell.strip() for cell in cells]
-                    out = CheckedCsv(name, header, problems=check_header(header, name, columns),
+                    out = CheckedCsv(name, header, problems=check_header(header, name, columns,
+                                                                           optional),
                                      sha256=hashlib.sha256(data).hexdigest())
                 else:
                     _add_record(out, cells, start, reader.line_num)
@@ -360,7 +363,8 @@ def _decode(data: bytes, name: str, what: str) -> str:
         f"is {kind}", file=name, hint=f"give the {what} as a plain UTF-8 CSV file")])
 
 
-def check_header(header: Sequence[str], name: str, columns: Sequence[str]) -> list[Problem]:
+def check_header(header: Sequence[str], name: str, columns: Sequence[str],
+                 optional: Sequence[str] = ()) -> list[Problem]:
     """Problems with a CSV file's header line: repeated, unknown and missing columns.
 
     Parameters
@@ -371,6 +375,8 @@ def check_header(header: Sequence[str], name: str, columns: Sequence[str]) -> li
         The file's name, for the problems' location (line 1).
     columns : sequence of str
         The columns the file must have, in any order.
+    optional : sequence of str
+        Columns the file may have.
 
     Returns
     -------
@@ -385,10 +391,11 @@ def check_header(header: Sequence[str], name: str, columns: Sequence[str]) -> li
                                     hint="keep one column of each name"))
         seen.add(column)
     missing = [c for c in columns if c not in seen]
-    for column in sorted(seen - set(columns)):
-        hint = did_you_mean(column, missing or columns)
+    known = [*columns, *optional]
+    for column in sorted(seen - set(known)):
+        hint = did_you_mean(column, missing or known)
         problems.append(Problem(f"unknown column '{column}'", file=name, line=1,
-                                hint=hint or f"the columns are {', '.join(columns)}"))
+                                hint=hint or f"the columns are {', '.join(known)}"))
     for column in missing:
         problems.append(Problem(f"missing column '{column}'", file=name, line=1,
                                 hint=f"the columns are {', '.join(columns)}"))

@@ -199,6 +199,9 @@ _NEEDS_ESS = Problem("or give the network uncertain CPTs", field="--uncertainty"
               help="A hard finding; repeat for several.")
 @click.option("-s", "--soft", "soft", multiple=True, metavar="NODE=L1,L2,...",
               help="Likelihood evidence: one non-negative number per state, in state order.")
+@click.option("-c", "--count", "count", multiple=True, metavar="NODE=N",
+              help="Model files: a count on a node that declares counts: (the step's whole "
+                   "series, e.g. attacks in a quarter); repeat for several nodes.")
 @click.option("--json", "as_json", is_flag=True,
               help='Print {"marginals": {node: {state: p}}, "log_evidence": x}; with '
                    "--posterior, the summary table as records; with --mpe, "
@@ -225,9 +228,9 @@ _NEEDS_ESS = Problem("or give the network uncertain CPTs", field="--uncertainty"
               help="The most probable joint scenario instead of marginals: a state for every "
                    "unobserved node and its probability given the evidence (with --posterior, "
                    "also its mean and 90% interval over the parameter posterior).")
-def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_json: bool,
-          posterior: bool, seed: int, show_all: bool, do: tuple[str, ...],
-          mpe: bool) -> None:
+def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...],
+          count: tuple[str, ...], as_json: bool, posterior: bool, seed: int, show_all: bool,
+          do: tuple[str, ...], mpe: bool) -> None:
     """Posterior probabilities of every node of NETWORK given evidence.
 
     NETWORK is a model YAML file or a network file: BIF (.bif), XMLBIF (.xml, .xmlbif),
@@ -257,24 +260,26 @@ def query(network: Path, evidence: tuple[str, ...], soft: tuple[str, ...], as_js
       forecast query alarm.xdsl -e HR=HIGH --uncertainty ess=100 --posterior
     """
     hard, lik = _parse_findings(evidence, soft)
+    counts = _parse_counts(count)
     interventions, _ = _parse_findings(do, ())
-    _check_do(hard, lik, interventions)
+    _check_do({*hard, *lik, *counts}, interventions)
     if mpe:
-        _most_probable(network, hard, lik, interventions, posterior, seed, as_json)
+        _most_probable(network, hard, lik, counts, interventions, posterior, seed, as_json)
         return
     if posterior:
-        _posterior(network, hard, lik, seed, as_json, show_all, interventions)
+        _posterior(network, hard, lik, counts, seed, as_json, show_all, interventions)
         return
     from forecast.network.exact import ExactEngine
     from forecast.report.text import marginals_table
 
     net, spec = _load_network(network)
+    lik = _with_counts(network, spec, lik, counts)
     post = ExactEngine(net.intervene(interventions)).query(hard, lik)
     if as_json:
         click.echo(json.dumps(post.to_dict(), indent=2))
     else:
         click.echo(marginals_table(post, hard, lik, nodes=_shown(spec, show_all),
-                                   interventions=interventions))
+                                   interventions=interventions, counts=counts))
 
 
 @main.command()
@@ -357,20 +362,19 @@ def convert(network: Path, out: Path, uncertainty: float | None, name: str | Non
     click.echo(f"wrote {out}: network '{net.name}', {len(net.nodes)} nodes")
 
 
-def _check_do(hard: dict[str, str], lik: dict[str, list[float]],
-              interventions: dict[str, str]) -> None:
+def _check_do(observed: set[str], interventions: dict[str, str]) -> None:
     """Refuse --do on a node that --evidence or --soft also gives (which one is meant?)."""
     problems = [Problem(f"{node} is also observed", field=f"--do {node}={state}",
                         hint=f"drop the finding on {node}, or condition on it instead of "
                              "setting it")
-                for node, state in interventions.items() if node in hard or node in lik]
+                for node, state in interventions.items() if node in observed]
     if problems:
         raise EvidenceError("cannot set a node the evidence observes", problems)
 
 
 def _most_probable(path: Path, hard: dict[str, str], lik: dict[str, list[float]],
-                   interventions: dict[str, str], posterior: bool, seed: int,
-                   as_json: bool) -> None:
+                   counts: dict[str, int], interventions: dict[str, str], posterior: bool,
+                   seed: int, as_json: bool) -> None:
     """``query --mpe``: the most probable joint scenario, over the posterior on request."""
     if posterior and not path.name.lower().endswith((".yaml", ".yml")) and _ess() is None:
         raise ForecastError(f"{path}: --posterior needs a model file (.yaml); a network has "
@@ -378,28 +382,36 @@ def _most_probable(path: Path, hard: dict[str, str], lik: dict[str, list[float]]
     from forecast.network.exact import ExactEngine
     from forecast.report.text import most_probable_text
 
+    if posterior and counts:
+        raise EvidenceError("--mpe --posterior takes hard and soft findings only", [Problem(
+            "the probability of a scenario over the posterior is not computed with counts",
+            field="--count", hint="drop --posterior (the counts then enter with their rates "
+            "integrated over the prior), or ask --posterior without --mpe")])
     net, spec = _load_network(path)
+    point = _with_counts(path, spec, lik, counts)
     # the set nodes are findings of the cut network: certain there, so P(e) is unchanged
-    best = ExactEngine(net.intervene(interventions)).mpe({**hard, **interventions}, lik)
+    best = ExactEngine(net.intervene(interventions)).mpe({**hard, **interventions}, point)
     result = scenario = None
     if posterior and spec is not None:
         from forecast.evidence.case import Case
+        from forecast.evidence.observations import counted
         from forecast.inference.importance import posterior_forecast
         from forecast.inference.scenario import scenario_posterior
 
-        case = Case(hard, lik)
-        result = posterior_forecast(spec, case, seed=seed, interventions=interventions or None)
+        case = Case(hard, lik, counts=counts)
+        result = posterior_forecast(spec, case, seed=seed, interventions=interventions or None,
+                                    count_models=counted(spec, counts, field="--count"))
         scenario = scenario_posterior(spec, result, best.assignment, case, interventions)
     if as_json:
-        out: dict[str, Any] = {**best.to_dict(), "evidence": hard, "soft": lik,
+        out: dict[str, Any] = {**best.to_dict(), "evidence": hard, "soft": lik, "counts": counts,
                                "do": interventions}
         if scenario is not None:
             out["posterior"] = scenario.to_dict()
         click.echo(json.dumps(out, indent=2))
     else:
         labels = {n: node.label for n, node in spec.nodes.items()} if spec else None
-        click.echo(most_probable_text(best, lik, interventions, labels=labels,
-                                      posterior=scenario))
+        click.echo(most_probable_text(best, point, interventions, labels=labels,
+                                      posterior=scenario, counts=counts))
     if result is not None and not result.publishable:
         reasons = "; ".join(result.attrs["diagnostics"]["failed"])
         click.echo(f"error: the posterior failed its diagnostics: {reasons}", err=True)
@@ -411,20 +423,23 @@ def _shown(spec: ModelSpec | None, show_all: bool) -> list[str] | None:
     return list(spec.scenarios) if spec is not None and spec.scenarios and not show_all else None
 
 
-def _posterior(path: Path, hard: dict[str, str], lik: dict[str, list[float]], seed: int,
-               as_json: bool, show_all: bool,
+def _posterior(path: Path, hard: dict[str, str], lik: dict[str, list[float]],
+               counts: dict[str, int], seed: int, as_json: bool, show_all: bool,
                interventions: dict[str, str]) -> None:
     if not path.name.lower().endswith((".yaml", ".yml")) and _ess() is None:
         raise ForecastError(f"{path}: --posterior needs a model file (.yaml); a network has "
                             "fixed CPTs, so its probabilities have no interval", [_NEEDS_ESS])
     from forecast.evidence.case import Case
+    from forecast.evidence.observations import counted
     from forecast.inference.importance import posterior_forecast
     from forecast.report.text import forecast_table
 
     _, spec = _load_network(path)
     assert spec is not None  # a model, or a network given --uncertainty
-    result = posterior_forecast(spec, Case(hard, lik), seed=seed,
-                                interventions=interventions or None)
+    _with_counts(path, spec, lik, counts, point=False)
+    result = posterior_forecast(spec, Case(hard, lik, counts=counts), seed=seed,
+                                interventions=interventions or None,
+                                count_models=counted(spec, counts, field="--count"))
     if as_json:
         click.echo(result.summary.to_json(orient="records", indent=2))
     else:
@@ -872,6 +887,52 @@ def _parse_findings(evidence: tuple[str, ...], soft: tuple[str, ...]
     if problems:
         raise EvidenceError("bad evidence on the command line", problems)
     return hard, lik
+
+
+def _parse_counts(items: tuple[str, ...]) -> dict[str, int]:
+    problems: list[Problem] = []
+    counts: dict[str, int] = {}
+    for item in items:
+        node, sep, value = (part.strip() for part in item.partition("="))
+        if not sep or not node or not value.isdigit() or len(value) > 9:
+            problems.append(Problem("expected NODE=N with N a whole number >= 0 (digits only, "
+                                    "at most 999999999)", field=f"--count {item}"))
+        elif node in counts:
+            problems.append(Problem(f"'{node}' is already counted ({counts[node]})",
+                                    field=f"--count {item}",
+                                    hint="give one count per node: the step's whole series"))
+        else:
+            counts[node] = int(value)
+    if problems:
+        raise EvidenceError("bad counts on the command line", problems)
+    return counts
+
+
+def _with_counts(path: Path, spec: ModelSpec | None, lik: dict[str, list[float]],
+                 counts: dict[str, int], *, point: bool = True) -> dict[str, list[float]]:
+    """`lik` times each count's likelihood with its rates at their prior (a point query).
+
+    A count needs a model that declares ``counts:`` on its node; with ``point=False`` the
+    counts are only checked (the posterior learns the rates instead).
+    """
+    if not counts:
+        return lik
+    if spec is None or not path.name.lower().endswith((".yaml", ".yml")):
+        raise EvidenceError(f"{path}: counts need a model file", [Problem(
+            "a network declares no count rates", field="--count",
+            hint="write the network into a model (forecast convert) and add counts: to the "
+            "node")])
+    from forecast.evidence.observations import counted
+
+    models = counted(spec, counts, field="--count")
+    if not point:
+        return lik
+    out = dict(lik)
+    for m in models:
+        found = m.marginal_likelihood(counts[m.node], spec.states[m.node])
+        out[m.node] = [a * b for a, b in zip(out.get(m.node, [1.0] * len(found)), found,
+                                             strict=True)]
+    return out
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -86,6 +86,10 @@ COLUMNS: tuple[str, ...] = (
 )
 """The ledger's columns, in the order the schema documents them (any order is accepted)."""
 
+OPTIONAL_COLUMNS: tuple[str, ...] = ("count",)
+"""Columns a ledger may have: ``count``, a whole number counted in the step of the row's date
+on a node whose model declares ``counts:`` (a ledger without counts need not have it)."""
+
 _GRADE_HINT = "an Admiralty code: reliability A-F then credibility 1-6, e.g. B2"
 _TEXT = Annotated[str, Field(min_length=1)]
 _HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
@@ -95,8 +99,9 @@ class LedgerRow(BaseModel):
     """One ledger row, checked on its own (rules that need other rows or the model are not here).
 
     Pass ``context={"today": date}`` to :meth:`model_validate` to reject dates after ``today``.
-    Every field is required and extra fields are forbidden, so a row must carry exactly the
-    ledger's columns.
+    Every field but ``count`` (an optional column) is required and extra fields are forbidden,
+    so a row must carry exactly the ledger's columns. A row fills exactly one of ``state``,
+    ``likelihood`` and ``count``.
     """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
@@ -106,6 +111,7 @@ class LedgerRow(BaseModel):
     node: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
     state: str | None
     likelihood: tuple[float, ...] | None
+    count: int | None = None
     grade: str
     source: _TEXT
     url: str
@@ -144,6 +150,17 @@ class LedgerRow(BaseModel):
             raise ValueError(f"'{text}' is all zeros: at least one state must remain possible")
         return tuple(numbers)
 
+    @field_validator("count", mode="before")
+    @classmethod
+    def _count(cls, value: object) -> int | None:
+        text = str(value if value is not None else "").strip()
+        if not text:
+            return None
+        if not re.fullmatch(r"\d{1,9}", text):
+            raise ValueError(f"count '{text}' is not a whole number >= 0 (write digits only, "
+                             "e.g. 4; at most 999999999)")
+        return int(text)
+
     @field_validator("grade", mode="before")
     @classmethod
     def _grade(cls, value: object) -> str:
@@ -167,15 +184,16 @@ class LedgerRow(BaseModel):
         return text  # kept as written: pydantic's normalised form may differ from the file
 
     @model_validator(mode="after")
-    def _state_xor_likelihood(self) -> LedgerRow:
-        if (self.state is None) == (self.likelihood is None):
-            which = (
-                "state and likelihood are both filled" if self.state is not None
-                else "neither state nor likelihood is filled"
-            )
+    def _one_observation(self) -> LedgerRow:
+        filled = [name for name in ("state", "likelihood", "count")
+                  if getattr(self, name) is not None]
+        if len(filled) != 1:
+            which = (" and ".join(filled) + " are all filled" if len(filled) > 2 else
+                     " and ".join(filled) + " are both filled" if filled else
+                     "neither state nor likelihood is filled")
             raise ValueError(
-                f"{which}: fill exactly one (a state name for a hard finding, or "
-                "';'-separated likelihoods for a soft one)"
+                f"{which}: fill exactly one (a state name for a hard finding, "
+                "';'-separated likelihoods for a soft one, or a count)"
             )
         return self
 
@@ -228,7 +246,7 @@ def load_ledger(
         If the file cannot be read or any row breaks a rule; every problem is listed with its
         line, what is wrong and how to fix it.
     """
-    read = read_checked_csv(path, COLUMNS, what="ledger")
+    read = read_checked_csv(path, COLUMNS, what="ledger", optional=OPTIONAL_COLUMNS)
     name, problems = read.name, list(read.problems) + line_break_problems(read)
     context = {"today": today or dt.date.today()}
     rows: list[tuple[int, LedgerRow]] = []
@@ -283,7 +301,8 @@ def _validate_row(
     raw: Mapping[str, Any], line: int, name: str, context: dict[str, Any],
     problems: list[Problem],
 ) -> LedgerRow | None:
-    data = {key: value for key, value in raw.items() if key in COLUMNS}
+    data = {key: value for key, value in raw.items()
+            if key in COLUMNS or key in OPTIONAL_COLUMNS}
     try:
         return LedgerRow.model_validate(data, context=context)
     except ValidationError as exc:
@@ -358,6 +377,11 @@ def _check_against_spec(
                 field="state",
                 hint=did_you_mean(row.state, states) or f"its states are {', '.join(states)}",
             ))
+        elif row.count is not None and spec.nodes[row.node].counts is None:
+            problems.append(Problem(
+                f"a count on {row.node}, whose model declares no counts", file=name, line=line,
+                field="count", hint=f"add counts: {{rates: ...}} to node {row.node} in the model "
+                "(the expected count per step in each state), or enter the row as a state"))
         elif row.likelihood is not None and len(row.likelihood) != len(states):
             problems.append(Problem(
                 f"{len(row.likelihood)} numbers for {row.node}, which has {len(states)} states",
@@ -381,6 +405,7 @@ def _to_frame(rows: Sequence[tuple[int, LedgerRow]]) -> pd.DataFrame:
         "source": [r.source for _, r in rows],
         "url": [r.url for _, r in rows],
         "note": [r.note for _, r in rows],
+        "count": pd.Series([r.count for _, r in rows], dtype="Int64"),
         "reliability": [r.grade[0] for _, r in rows],
         "credibility": pd.Series([int(r.grade[1]) for _, r in rows], dtype="int64"),
         "line": pd.Series([line for line, _ in rows], dtype="int64"),
@@ -436,13 +461,21 @@ def rows_as_of(
     Raises
     ------
     EvidenceError
-        If `as_of` is not a date, `half_life_days` is not a positive number, or a row does not
-        fit the model (unknown node or state, wrong likelihood length, event without window).
+        If `as_of` is not a date, `half_life_days` is not a positive number, a row does not
+        fit the model (unknown node or state, wrong likelihood length, event without window),
+        or a row up to `as_of` is a count (counts are evidence of a time step: dynamic only).
     """
     day = _as_of_day(as_of)
     half_life = _half_life(half_life_days)
     _check_frame(ledger, spec)
     frame = ledger[ledger["date"] <= day].copy()
+    if "count" in frame and frame["count"].notna().any():
+        counted = frame[frame["count"].notna()]
+        raise EvidenceError("counts need the dynamic model", [Problem(
+            f"a count on {row.node}: the snapshot semantics has no time step to count in",
+            line=int(row.line), field="count",
+            hint="forecast with the model's time steps (the default; drop --snapshot), or "
+            "leave the count rows out") for row in counted.head(5).itertuples()])
     kinds = {n: spec.nodes[n].definition.kind for n in spec.node_names}
     frame["kind"] = [kinds[str(n)] for n in frame["node"]]
     frame["target"] = [str(n) if kinds[str(n)] == "condition" else lagged(str(n))
@@ -619,6 +652,9 @@ def read_rows(path: str | os.PathLike[str]) -> pd.DataFrame:
     for column in ("credibility", "line", "age_days", "step"):
         if column in frame:
             frame[column] = frame[column].astype("int64")
+    if "count" in frame:
+        frame["count"] = pd.Series([int(v) if v else pd.NA for v in frame["count"]],
+                                   index=frame.index, dtype="Int64")
     if "weight" in frame:
         frame["weight"] = frame["weight"].astype(float)
     return frame.astype({c: "string" for c in text if c in frame})
@@ -657,10 +693,13 @@ def _check_frame(ledger: pd.DataFrame, spec: ModelSpec) -> None:
             [Problem("not a frame from load_ledger", hint="load it with load_ledger",
                      field="ledger")])
     problems = []
-    for row in ledger[["line", "node", "state", "likelihood"]].itertuples(index=False):
+    counts = ledger["count"] if "count" in ledger else pd.Series(pd.NA, index=ledger.index)
+    for row, count in zip(ledger[["line", "node", "state", "likelihood"]].itertuples(index=False),
+                          counts, strict=True):
         rows = [(int(row.line), LedgerRow.model_construct(
             node=str(row.node), state=None if pd.isna(row.state) else str(row.state),
-            likelihood=row.likelihood if isinstance(row.likelihood, tuple) else None))]
+            likelihood=row.likelihood if isinstance(row.likelihood, tuple) else None,
+            count=None if pd.isna(count) else int(count)))]
         problems += _check_against_spec(rows, spec, "ledger")
     if problems:
         raise EvidenceError(f"ledger: {len(problems)} row(s) do not fit the model", problems)

@@ -34,7 +34,7 @@ the prior: it describes one report, not the source, and the source's record is l
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -44,8 +44,10 @@ from scipy import special
 from forecast.errors import EvidenceError, Problem, did_you_mean
 from forecast.model.arrays import NUMPY, ArrayOps
 from forecast.model.distributions import EffectPrior, ProbabilityPrior
+from forecast.model.schema import ModelSpec
 
-__all__ = ["GRADE_RELIABILITY", "CountModel", "ObservationModel", "Report"]
+__all__ = ["GRADE_RELIABILITY", "CountModel", "ObservationModel", "Report", "count_models",
+           "counted"]
 
 GRADE_RELIABILITY: dict[str, ProbabilityPrior] = {
     "A": ProbabilityPrior(38.0, 2.0, "A: completely reliable"),
@@ -102,6 +104,123 @@ class CountModel:
     rates: Mapping[str, tuple[float, float]]
     family: Literal["poisson", "negbin"] = "poisson"
     dispersion: tuple[float, float] = (1.0, 50.0)
+
+    def marginal_likelihood(self, y: int, states: Sequence[str]) -> np.ndarray:
+        """``P(y | state)`` with the rate (and dispersion) integrated over their priors.
+
+        What a count says about the node before the record has taught the rates: the point
+        answer of an exact query (as CPTs enter at their prior means). The integral over the
+        log-rate runs on a grid spanning ±12 prior standard deviations with a step of a
+        twentieth of the narrower of the prior and the count's own peak (trapezoid rule; the
+        negative binomial's dispersion on a grid of 241 points): relative error below 1e-6
+        (tested against adaptive quadrature).
+
+        Parameters
+        ----------
+        y : int
+            The count, a whole number ≥ 0.
+        states : sequence of str
+            The node's states, in order.
+
+        Returns
+        -------
+        ndarray
+            One likelihood per state, shape ``(len(states),)``.
+        """
+        out = np.empty(len(states))
+        if self.family == "negbin":
+            d = _lognormal(*self.dispersion, "")
+            z = np.linspace(-12.0, 12.0, 241)
+            phi = np.exp(d.mu + d.sigma * z)[:, None]
+            phi_w = _trapezoid_weights(z) * np.exp(-z**2 / 2) / math.sqrt(2 * math.pi)
+        for i, state in enumerate(states):
+            rate = _lognormal(*self.rates[state], "")
+            width = min(rate.sigma, 1.0 / math.sqrt(y + 1.0)) / 20.0
+            lo, hi = rate.mu - 12.0 * rate.sigma, rate.mu + 12.0 * rate.sigma
+            u = np.linspace(lo, hi, math.ceil((hi - lo) / width) + 1)
+            w = _trapezoid_weights(u) * np.exp(-0.5 * ((u - rate.mu) / rate.sigma) ** 2) / (
+                rate.sigma * math.sqrt(2 * math.pi))
+            mu = np.exp(u)
+            if self.family == "poisson":
+                out[i] = float(w @ np.exp(y * u - math.lgamma(y + 1) - mu))
+                continue
+            log_p = (special.gammaln(y + phi) - special.gammaln(phi) - math.lgamma(y + 1)
+                     + phi * (np.log(phi) - np.log(phi + mu))
+                     + y * (u - np.log(phi + mu)))
+            out[i] = float(phi_w @ np.exp(log_p) @ w)
+        return out
+
+
+def _trapezoid_weights(x: np.ndarray) -> np.ndarray:
+    """Weights of the trapezoid rule on the grid `x`."""
+    w = np.zeros_like(x)
+    step = np.diff(x)
+    w[:-1] += step / 2
+    w[1:] += step / 2
+    return w
+
+
+def count_models(spec: ModelSpec, nodes: Collection[str] | None = None) -> list[CountModel]:
+    """The count models a model declares (``counts:`` on its nodes), in node order.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    nodes : collection of str, optional
+        Only these nodes' (those with counts in the evidence, say); default every node's.
+
+    Returns
+    -------
+    list of CountModel
+    """
+    out = []
+    for name, node in spec.nodes.items():
+        if node.counts is not None and (nodes is None or name in nodes):
+            c = node.counts
+            out.append(CountModel(name, {s: c.rates[s] for s in node.states}, c.family,
+                                  c.dispersion_range()))
+    return out
+
+
+def counted(spec: ModelSpec, counts: Mapping[str, int], *, field: str = "counts"
+            ) -> list[CountModel]:
+    """The count models of the nodes `counts` names, checked against the model.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        The model.
+    counts : mapping of str to int
+        Node → count (a whole number ≥ 0).
+    field : str
+        How the caller names the counts in messages (``--count`` on the command line).
+
+    Returns
+    -------
+    list of CountModel
+
+    Raises
+    ------
+    EvidenceError
+        Listing every node that is not in the model or declares no ``counts:``, and every
+        count that is not a whole number ≥ 0.
+    """
+    problems = []
+    for node, y in counts.items():
+        where = f"{field} {node}={y}"
+        if node not in spec.nodes:
+            problems.append(Problem(f"unknown node '{node}'", field=where,
+                                    hint=did_you_mean(node, spec.nodes)))
+        elif spec.nodes[node].counts is None:
+            problems.append(Problem(f"{node} declares no counts", field=where,
+                                    hint=f"add counts: {{rates: ...}} to node {node} in the "
+                                    "model (the expected count per step in each state)"))
+        if isinstance(y, bool) or not (isinstance(y, int | np.integer) and y >= 0):
+            problems.append(Problem(f"count {y!r} is not a whole number ≥ 0", field=where))
+    if problems:
+        raise EvidenceError("the counts do not fit the model", problems)
+    return count_models(spec, counts)
 
 
 def _lognormal(low: float, high: float, label: str) -> EffectPrior:

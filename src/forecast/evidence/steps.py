@@ -13,6 +13,11 @@ evidence of a dynamic model (:mod:`forecast.model.time`) up to an as-of date:
   its Admiralty letter and is a parameter learned from all of that source's rows. Soft rows are
   fixed likelihoods (the ambiguity of their content). ``grades=False`` enters hard rows as
   certain findings (the behaviour before grades counted).
+* **Counts are evidence of their step.** A row with a ``count`` on a node whose model declares
+  ``counts:`` is a Poisson (or negative-binomial) observation of the node's state in the step of
+  its date, with the rate of each state a parameter (``rate.<node>=<state>``) learned from
+  every count; one count per node and step. A count row is a row on its node: an event's step
+  with a count is not read as non-occurrence (a count of 0 says so through the rates).
 * **Non-occurrence is evidence.** For an event whose definition says from when its record is
   complete (``definition.complete_from``) and does not switch it off (``nonoccurrence:
   false``), every *closed* step from then on in which the ledger holds no row on the event is
@@ -46,7 +51,7 @@ import pandas as pd
 from forecast._dates import as_of_date
 from forecast.errors import EvidenceError, Problem
 from forecast.evidence.case import Case
-from forecast.evidence.observations import ObservationModel, Report
+from forecast.evidence.observations import ObservationModel, Report, count_models
 from forecast.model.distributions import FixedValue, ProbabilityPrior
 from forecast.model.priors import probability_prior
 from forecast.model.schema import ModelSpec, Silence
@@ -57,9 +62,10 @@ __all__ = ["RECORD_SOURCE", "TIMELINE_COLUMNS", "Timeline", "detection_name", "t
 RECORD_SOURCE = "record"
 """The source named on non-occurrence rows: the node's public record, read as complete."""
 
-TIMELINE_COLUMNS = ("id", "date", "node", "state", "likelihood", "grade", "source", "url",
-                    "note", "step", "step_label", "how")
-"""Columns of :attr:`Timeline.rows` (``how``: finding, report, soft, nonoccurrence or silence)."""
+TIMELINE_COLUMNS = ("id", "date", "node", "state", "likelihood", "count", "grade", "source",
+                    "url", "note", "step", "step_label", "how")
+"""Columns of :attr:`Timeline.rows` (``how``: finding, report, soft, count, nonoccurrence or
+silence)."""
 
 
 def detection_name(node: str) -> str:
@@ -91,6 +97,8 @@ class Timeline:
         Closed steps without a row on an event whose record catches a share of occurrences.
     detection : dict of str to ProbabilityPrior or FixedValue
         ``record.<node>.detection`` → its prior (or fixed value), for the nodes with silences.
+    counts : tuple of (int, str, int)
+        Count rows: (step, node, count), at most one per node and step.
     """
 
     calendar: Calendar
@@ -102,10 +110,14 @@ class Timeline:
     observation: ObservationModel
     silences: tuple[tuple[int, str], ...] = ()
     detection: Mapping[str, ProbabilityPrior | FixedValue] = field(default_factory=dict)
+    counts: tuple[tuple[int, str, int], ...] = ()
 
     @property
     def parameters(self) -> dict[str, object]:
-        """The observation parameters (source reliabilities, detections) with their priors."""
+        """The observation parameters with their priors.
+
+        Source reliabilities, count rates and dispersions, detections.
+        """
         return {**self.observation.priors, **self.detection}
 
     def likelihoods(self, values: Mapping[str, np.ndarray] | None = None, *,
@@ -115,8 +127,9 @@ class Timeline:
         Parameters
         ----------
         values : mapping of str to ndarray, optional
-            ``source.<name>.reliability`` and ``record.<node>.detection`` draws, shape
-            ``(B,)`` each; required when the timeline has reports or silences.
+            Draws of :attr:`parameters` (``source.<name>.reliability``, ``rate.<node>=<state>``,
+            ``dispersion.<node>``, ``record.<node>.detection``), shape ``(B,)`` each; required
+            when the timeline has reports, counts or silences.
         steps : int, optional
             Length of the result (default :attr:`steps`); steps beyond the evidence are ones
             (a forecast's horizon).
@@ -127,7 +140,8 @@ class Timeline:
         Returns
         -------
         dict of str to ndarray
-            ``{node: (1 or B, steps, card)}``: with reports, every node they touch is batched.
+            ``{node: (1 or B, steps, card)}``: with reports or counts, every node they touch
+            is batched.
         """
         length = self.steps if steps is None else steps
         if length < self.steps:
@@ -156,18 +170,23 @@ class Timeline:
             if out[node].shape[0] != len(d):  # a silent node always has a fixed table
                 out[node] = np.repeat(out[node], len(d), axis=0)
             out[node][:, step, 1:] *= (1.0 - d)[:, None]
-        if not self.reports:
+        if not (self.reports or self.counts):
             return out
         if values is None:
-            raise EvidenceError("reports need the sources' reliabilities", [Problem(
-                "no reliability draws", hint="pass the draws of Timeline.parameters",
+            raise EvidenceError("reports and counts need their parameters", [Problem(
+                "no reliability or rate draws", hint="pass the draws of Timeline.parameters",
                 field="values")])
-        by_step: dict[int, list[Report]] = {}
+        by_step: dict[int, Case] = {}
         for step, rep in self.reports:
             if at is None or step == at:
-                by_step.setdefault(step - first, []).append(rep)
-        for step, reps in by_step.items():  # the observation model's one report likelihood
-            found = self.observation.log_likelihoods(Case(reports=tuple(reps)), values)
+                case = by_step.get(step - first, Case())
+                by_step[step - first] = Case(reports=(*case.reports, rep), counts=case.counts)
+        for step, node, y in self.counts:
+            if at is None or step == at:
+                case = by_step.get(step - first, Case())
+                by_step[step - first] = Case(reports=case.reports, counts={**case.counts, node: y})
+        for step, case in by_step.items():  # the observation model's one likelihood
+            found = self.observation.log_likelihoods(case, values)
             for node, log_lam in found.items():
                 lam = np.exp(log_lam)  # (B, card)
                 if node not in out or out[node].shape[0] != lam.shape[0]:
@@ -232,17 +251,29 @@ def timeline(
     states = spec.states
     fixed: dict[str, np.ndarray] = {}
     reports: list[tuple[int, Report]] = []
+    counts: dict[tuple[str, int], tuple[int, int]] = {}  # (node, step) -> (count, line)
     records: list[dict[str, object]] = []
+    count_column = rows["count"] if "count" in rows else pd.Series(pd.NA, index=rows.index)
+    problems: list[Problem] = []
 
     def table(node: str) -> np.ndarray:
         return fixed.setdefault(node, np.ones((steps, len(states[node]))))
 
     seen: set[tuple[str, int]] = set()
-    for row in rows.itertuples(index=False):
+    for row, count in zip(rows.itertuples(index=False), count_column, strict=True):
         node = str(row.node)
         step = calendar.index(row.date.date())
         seen.add((node, step))
-        if isinstance(row.likelihood, tuple):
+        if not pd.isna(count):
+            if (node, step) in counts:
+                problems.append(Problem(
+                    f"a second count on {node} in {calendar.label(step)} (the first is on line "
+                    f"{counts[node, step][1]})", line=int(row.line), field="count",
+                    hint="a count is what a step's whole series adds up to: enter one row per "
+                    "node and step (sum the two, or drop one)"))
+            counts[node, step] = (int(count), int(row.line))
+            how = "count"
+        elif isinstance(row.likelihood, tuple):
             vec = np.asarray(row.likelihood, dtype=float)
             table(node)[step] *= vec / vec.max()
             how = "soft"
@@ -256,9 +287,12 @@ def timeline(
             how = "finding"
         records.append({"id": row.id, "date": row.date, "node": node,
                         "state": row.state, "likelihood": row.likelihood,
+                        "count": None if pd.isna(count) else int(count),
                         "grade": row.grade, "source": row.source, "url": row.url,
                         "note": row.note, "step": step,
                         "step_label": calendar.label(step), "how": how})
+    if problems:
+        raise EvidenceError("the ledger's counts do not fit the model's steps", problems)
     silences: list[tuple[int, str]] = []
     detection: dict[str, ProbabilityPrior | FixedValue] = {}
     # the record is read only as far as the ledger is kept: its newest row (of any date)
@@ -294,14 +328,18 @@ def timeline(
                     how, note = "nonoccurrence", "no row on this event in a step its record covers"
                 records.append({"id": f"none:{node}:{calendar.label(step)}",
                                 "date": pd.Timestamp(end), "node": node,
-                                "state": states[node][0], "likelihood": None, "grade": "",
+                                "state": states[node][0], "likelihood": None, "count": None,
+                                "grade": "",
                                 "source": RECORD_SOURCE, "url": "", "note": note,
                                 "step": step, "step_label": calendar.label(step), "how": how})
     frame = pd.DataFrame.from_records(records, columns=list(TIMELINE_COLUMNS))
     # typed even without records: a record of no rows is a frame like any other
-    frame = frame.astype({"date": "datetime64[ns]", "step": "int64"})
+    frame = frame.astype({"date": "datetime64[ns]", "step": "int64", "count": "Int64"})
     frame = frame.sort_values(["step", "date"], kind="stable").reset_index(drop=True)
     cases = [Case(reports=tuple(r for _, r in reports))]
-    observation = ObservationModel(states, cases)
+    cases += [Case(counts={node: y}) for (node, _), (y, _) in counts.items()]
+    counted = {node for node, _ in counts}
+    observation = ObservationModel(states, cases, count_models(spec, counted))
     return Timeline(calendar, steps, closed, frame, fixed, tuple(reports), observation,
-                    tuple(silences), detection)
+                    tuple(silences), detection,
+                    tuple(sorted((t, node, y) for (node, t), (y, _) in counts.items())))

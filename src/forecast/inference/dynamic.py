@@ -232,7 +232,8 @@ def _pass_key(spec: ModelSpec, space: ParameterSpace, **options: Any) -> str:
 
 def _step_fingerprints(final: Timeline, last: int) -> list[str]:
     """A hash of each closed step's timeline rows, steps ``0 .. last``."""
-    rows = final.rows[["id", "step", "how", "node", "state", "likelihood", "grade", "source"]]
+    rows = final.rows[["id", "step", "how", "node", "state", "likelihood", "count", "grade",
+                       "source"]]
     by_step = {int(k): group.drop(columns="step").astype(str).to_dict("records")
                for k, group in rows.groupby("step")}
     return [stable_hash(by_step.get(k, [])) for k in range(last + 1)]

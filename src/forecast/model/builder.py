@@ -114,7 +114,8 @@ class ModelBuilder:
             The ``definition:``: ``kind`` ("event" or "condition"), the public ``record``
             that resolves it, an event's window in months, and what each state means.
         **more
-            Any other node key (e.g. ``persistence``, ``nonoccurrence``), as written in YAML.
+            Any other node key (e.g. ``persistence``, ``nonoccurrence``, ``counts``), as written
+            in YAML.
         """
         node: dict[str, Any] = {"label": label, "states": list(states)}
         if parents:

@@ -122,6 +122,14 @@ def check_model(
                     issues.append(((*path, "persistence", "claims", j),
                                    f"claim '{cid}' does not exist",
                                    did_you_mean(cid, claims) or "add it under claims:"))
+        if node.counts is not None:
+            issues += _count_issues(node, (*path, "counts"))
+            for j, cid in enumerate(node.counts.claims):
+                cited.add(cid)
+                if claims is not None and cid not in claims:
+                    issues.append(((*path, "counts", "claims", j),
+                                   f"claim '{cid}' does not exist",
+                                   did_you_mean(cid, claims) or "add it under claims:"))
     issues += _time_issues(nodes, default_memoryless)
     if claims is not None:
         for cid in claims:
@@ -134,6 +142,28 @@ def check_model(
                     )
                 )
     issues += _cycles(nodes, raw_edges)
+    return issues
+
+
+def _count_issues(node: Node, path: tuple[str, ...]) -> list[Issue]:
+    """A count model gives a rate range for every state of its node, and says where from."""
+    counts = node.counts
+    assert counts is not None
+    issues: list[Issue] = []
+    states = list(node.states)
+    for state in counts.rates:
+        if state not in states:
+            issues.append(((*path, "rates", state), f"'{state}' is not a state of the node",
+                           did_you_mean(state, states) or f"its states are {', '.join(states)}"))
+    missing = [s for s in states if s not in counts.rates]
+    if missing:
+        issues.append(((*path, "rates"), f"no rate for {', '.join(missing)}",
+                       "give every state its range of expected counts per step, e.g. "
+                       f"{missing[0]}: [0.5, 4]"))
+    if not counts.justified:
+        issues.append((path, "the count rates cite no claim and state no assumption",
+                       "add claims: [...] or assumption: '...' saying where the ranges come "
+                       "from"))
     return issues
 
 

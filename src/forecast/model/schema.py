@@ -499,6 +499,45 @@ class Silence(_Justified):
     detection: ProbabilityValue
 
 
+_Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+
+
+def _low_high(value: tuple[float, float]) -> tuple[float, float]:
+    if not value[0] < value[1]:
+        raise Invalid(f"the range [{value[0]:g}, {value[1]:g}] needs low < high",
+                      "write [low, high], e.g. [0.5, 4]: the 5% and 95% points")
+    return value
+
+
+class Counts(_Justified):
+    """``counts:`` on a node: a series counted every time step whose rate depends on the node.
+
+    A ledger row with a ``count`` (ISIS-claimed attacks in a quarter, say) is then evidence
+    about the node's state in the step of its date: Poisson (or negative binomial) with the rate
+    of that state. ``rates`` gives, for every state, the 90% range ``[low, high]`` of the
+    expected count *per step* of the model (``model.time.step``); each becomes a log-normal
+    prior on a rate parameter ``rate.<node>=<state>``, shared by every step, so the record
+    teaches the rates as it teaches the CPTs. ``negbin`` adds over-dispersion (variance
+    ``μ + μ²/φ``) with ``dispersion`` the 90% range of φ. Like every prior, the ranges cite
+    claims or state an assumption.
+    """
+
+    family: Literal["poisson", "negbin"] = "poisson"
+    rates: dict[StateName, Annotated[tuple[_Positive, _Positive], AfterValidator(_low_high)]]
+    dispersion: Annotated[tuple[_Positive, _Positive], AfterValidator(_low_high)] | None = None
+
+    @model_validator(mode="after")
+    def _dispersion_for_negbin(self) -> Counts:
+        if self.dispersion is not None and self.family != "negbin":
+            raise Invalid("dispersion is a parameter of the negative binomial only",
+                          "write family: negbin, or remove dispersion:")
+        return self
+
+    def dispersion_range(self) -> tuple[float, float]:
+        """The 90% range of φ (``negbin``): as written, else the package default 1–50."""
+        return self.dispersion or (1.0, 50.0)
+
+
 class ProbabilityField(_Justified):
     """A probability prior, optionally with claims and an assumption (long form)."""
 
@@ -683,6 +722,7 @@ class Node(_Model):
     parents: Annotated[list[NodeName], BeforeValidator(_as_list)] = []
     definition: Definition
     persistence: Persistence | None = None
+    counts: Counts | None = None
     cpt: Cpt
 
     def elements(self) -> list[tuple[tuple[str | int, ...], _Justified]]:

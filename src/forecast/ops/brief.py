@@ -593,6 +593,9 @@ def _sensitivity(spec: ModelSpec, forecast: Forecast, head: Judgment) -> pd.Data
 
 def _finding(spec: ModelSpec, row: Any) -> str:  # a row of itertuples()
     likelihood = row.likelihood
+    count = getattr(row, "count", None)
+    if count is not None and not pd.isna(count):
+        return f"count: {int(count)}"
     if isinstance(likelihood, tuple):
         parts = [f"{s} {float(x):g}" for s, x in zip(spec.states[str(row.node)], likelihood,
                                                      strict=False)]

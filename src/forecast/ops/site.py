@@ -462,7 +462,10 @@ def _entry(row: Any, states: dict[str, list[str]]) -> EvidenceEntry:  # a row of
     node = str(row.node)
     state = _text(row.state)
     likelihood = getattr(row, "likelihood", None)
-    if not state and isinstance(likelihood, tuple):
+    count = getattr(row, "count", None)
+    if not state and count is not None and not pd.isna(count):
+        state = f"count: {int(count)}"
+    elif not state and isinstance(likelihood, tuple):
         names = states.get(node, [])
         values = [f"{float(x):g}" for x in likelihood]
         parts = ([f"{s} {x}" for s, x in zip(names, values, strict=True)]

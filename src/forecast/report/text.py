@@ -36,6 +36,7 @@ def marginals_table(
     nodes: Sequence[str] | None = None,
     *,
     interventions: Mapping[str, str] | None = None,
+    counts: Mapping[str, int] | None = None,
 ) -> str:
     """Format every node's marginal as an aligned table with bars.
 
@@ -49,6 +50,8 @@ def marginals_table(
         Only these nodes (default: all).
     interventions : mapping of str to str, optional
         The ``do()`` settings the query was made under, echoed in the header and marked.
+    counts : mapping of str to int, optional
+        The counts behind some of the soft findings, echoed as such.
 
     Returns
     -------
@@ -57,7 +60,10 @@ def marginals_table(
     evidence = dict(evidence or {})
     soft = dict(soft or {})
     do = dict(interventions or {})
-    findings = [f"{n}={s}" for n, s in evidence.items()] + [f"{n}~soft" for n in soft]
+    counted = dict(counts or {})
+    findings = [f"{n}={s}" for n, s in evidence.items()]
+    findings += [f"{n}~soft" for n in soft if n not in counted]
+    findings += [f"count({n})={y}" for n, y in counted.items()]
     findings += [f"do({n}={s})" for n, s in do.items()]
     header = f"P(node | {', '.join(findings)})" if findings else "P(node), no evidence"
     lines = [f"{post.network.name}: {header}    log P(e) = {post.log_evidence:.6g}", ""]
@@ -66,6 +72,7 @@ def marginals_table(
     width_s = max(len(s) for ss in post.network.states.values() for s in ss)
     for node, probs in shown.items():
         mark = ("  (observed)" if node in evidence else "  (set)" if node in do
+                else "  (counted)" if node in counted
                 else "  (soft finding)" if node in soft else "")
         for i, (state, p) in enumerate(zip(post.network.states[node], probs, strict=True)):
             name = node if i == 0 else ""
@@ -82,6 +89,7 @@ def most_probable_text(
     *,
     labels: Mapping[str, str] | None = None,
     posterior: ScenarioPosterior | None = None,
+    counts: Mapping[str, int] | None = None,
 ) -> str:
     """Format the most probable joint scenario: one line per unobserved node, then its odds.
 
@@ -97,6 +105,8 @@ def most_probable_text(
         A label per node (a model's), printed beside its state.
     posterior : ScenarioPosterior, optional
         The scenario's probability over the parameter posterior: mean and 90% interval.
+    counts : mapping of str to int, optional
+        The counts behind some of the soft findings, echoed as such.
 
     Returns
     -------
@@ -104,8 +114,11 @@ def most_probable_text(
     """
     soft = dict(soft or {})
     do = dict(interventions or {})
+    counted = dict(counts or {})
     findings = [f"{n}={s}" for n, s in best.evidence.items() if n not in do]
-    findings += [f"{n}~soft" for n in soft] + [f"do({n}={s})" for n, s in do.items()]
+    findings += [f"{n}~soft" for n in soft if n not in counted]
+    findings += [f"count({n})={y}" for n, y in counted.items()]
+    findings += [f"do({n}={s})" for n, s in do.items()]
     given = ", ".join(findings) or "no evidence"
     lines = [f"{best.network.name}: the most probable joint scenario given {given}", ""]
     shown = {n: s for n, s in best.assignment.items() if n not in do}
@@ -113,7 +126,8 @@ def most_probable_text(
         width_n = max(len(n) for n in shown)
         width_s = max(len(s) for s in shown.values())
         for node, state in shown.items():
-            mark = "  (soft finding)" if node in soft else ""
+            mark = ("  (counted)" if node in counted
+                    else "  (soft finding)" if node in soft else "")
             label = f"  {labels[node]}" if labels and labels.get(node) else ""
             lines.append(f"{node:<{width_n}} = {state:<{width_s}}{label}{mark}".rstrip())
     else:
@@ -192,6 +206,7 @@ def forecast_table(forecast: Forecast, nodes: Sequence[str] | None = None) -> st
     evidence = attrs.get("evidence", [{}])[0]
     findings = [f"{n}={s}" for n, s in evidence.get("evidence", {}).items()]
     findings += [f"{n}~soft" for n in evidence.get("soft", {})]
+    findings += [f"count({n})={y}" for n, y in evidence.get("counts", {}).items()]
     findings += [f"do({n}={s})" for n, s in attrs.get("interventions", {}).items()]
     lines = [
         f"{attrs.get('model_name')}: P(node | {', '.join(findings) or 'no evidence'}, θ) over "
