@@ -316,7 +316,7 @@ def test_a_first_run_has_nothing_to_compare_with(first_run):
     data = build_brief(MODEL, first_run)
     assert data.previous_run_id is None and not data.changes and not data.input_changes
     page = render_html(data, figures=[])
-    assert "This is the first run of the model" in page
+    assert "No run was published before this one" in page
 
 
 def test_cli_brief_writes_and_reports_bad_input_in_one_line(first_run, store, tmp_path):

@@ -569,6 +569,44 @@ def test_convert_writes_a_model_that_validate_and_posterior_accept(name, bnlearn
     assert {r["node"] for r in json.loads(post.output)} == set(spec.nodes) - {node}
 
 
+def test_the_new_users_path_from_another_tools_network_to_the_site(bnlearn, pgmpy_rw,
+                                                                   tmp_path):
+    """Issue 13's new user, with the CLI alone: a network another tool wrote, converted with
+    uncertainty, a ledger, runs published at a date and then backfilled before it, the
+    brief, the site. No converter of the user's own."""
+    source = tmp_path / "asia.bif"
+    pgmpy_rw.BIFWriter(to_pgmpy(bnlearn("asia"))).write(str(source))
+    model = tmp_path / "asia.yaml"
+    assert run("convert", source, "--uncertainty", "ess=50", "--out", model).exit_code == 0
+    assert run("validate", model).exit_code == 0
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text(
+        "id,date,node,state,likelihood,grade,source,url,note\n"
+        "R1,2024-01-15,smoke,yes,,B2,Clinic,https://example.org/1,The patient smokes.\n"
+        "R2,2024-02-20,dysp,yes,,B2,Clinic,https://example.org/2,Breathless on exertion.\n"
+        "R3,2024-05-03,xray,,0.3;0.7,C3,Lab,https://example.org/3,An ambiguous x-ray.\n",
+        encoding="utf-8")
+    runs = tmp_path / "runs"
+    for as_of in ("2024-06-30", "2024-03-31"):  # the second is a backfill
+        done = run("update", model, "--ledger", ledger, "--as-of", as_of, "--runs", runs)
+        assert done.exit_code == 0, done.output
+    history = run("history", model, "--runs", runs, "--json")
+    assert history.exit_code == 0, history.output
+    dates = [r["as_of"][:10] for r in json.loads(history.output) if r["node"] == "bronc"
+             and r["state"] == "yes"]
+    assert dates == ["2024-03-31", "2024-06-30"]  # as-of order, not the order of publishing
+    brief = run("brief", model, "--runs", runs, "--out", tmp_path / "brief", "--format", "html")
+    assert brief.exit_code == 0, brief.output
+    html = (tmp_path / "brief" / "brief.html").read_text(encoding="utf-8")
+    # a backfill is never the previous run of a run published before it: the brief says so
+    assert "No run was published before this one" in html
+    assert "Runs with earlier as-of dates (2024-03-31) were backfilled" in html
+    site = run("site", runs, "--out", tmp_path / "site")
+    assert site.exit_code == 0, site.output
+    index = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert "asia" in index
+
+
 def test_convert_refusals(bnlearn, tmp_path):
     source = tmp_path / "asia.bif"
     write_bif(bnlearn("asia"), source)

@@ -365,6 +365,13 @@ def build_brief(model_path: str | os.PathLike[str], runs_dir: str | os.PathLike[
     notes: list[str] = skipped
     previous = (store.pick(against, option="--against") if against is not None
                 else _previous_run(store, manifest, notes))
+    if previous is None:
+        earlier = sorted({str(r.manifest["as_of"]) for r in store.runs()
+                          if str(r.manifest["as_of"]) < str(manifest["as_of"])})
+        if earlier:  # backfills published after this run: never its "previous run"
+            notes.append(f"Runs with earlier as-of dates ({', '.join(earlier[-3:])}) were "
+                         "backfilled after this run was published, so none is its previous "
+                         "run; forecast brief --against RUN compares with one.")
     dynamic = manifest.get("semantics") == "dynamic"
     rows = _shown(_run_evidence(chosen, spec, notes), notes if dynamic else None)
     before_rows = None if previous is None else _shown(_run_evidence(previous, spec, []), None)
