@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from forecast.inference.hooks import register_forecast_plotter
 
 if TYPE_CHECKING:  # what __getattr__ loads, spelled out for type checkers and import-linter
-    from forecast.analysis.attribution import attribute_change
+    from forecast.analysis.attribution import attribute_change, attribute_changes
     from forecast.analysis.conflict import evidence_conflict
     from forecast.analysis.language import judgments
     from forecast.analysis.metrics import ScoreResult
@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # what __getattr__ loads, spelled out for type checkers and i
     )
     from forecast.evidence.case import Case
     from forecast.evidence.ledger import case_as_of, case_from_rows, load_ledger, rows_as_of
-    from forecast.evidence.observations import CountModel, Report
+    from forecast.evidence.observations import CountModel, Report, counted
     from forecast.evidence.steps import Timeline, timeline
     from forecast.inference.dynamic import DatedForecast, dynamic_forecasts
     from forecast.inference.importance import (
@@ -66,7 +66,7 @@ if TYPE_CHECKING:  # what __getattr__ loads, spelled out for type checkers and i
     from forecast.network.interop import from_pgmpy, to_pgmpy
     from forecast.network.network import Network
     from forecast.network.xmlbif import write_xmlbif
-    from forecast.ops.attribution import attribute_runs
+    from forecast.ops.attribution import attribute_runs, attribute_runs_many
     from forecast.ops.replay import replay, replay_dates
     from forecast.ops.score import score
     from forecast.ops.store import Run, RunStore
@@ -104,12 +104,15 @@ __all__ = [
     "UpdateResult",
     "__version__",
     "attribute_change",
+    "attribute_changes",
     "attribute_runs",
+    "attribute_runs_many",
     "build_cpts",
     "build_pymc_model",
     "case_as_of",
     "case_from_rows",
     "confidence_label",
+    "counted",
     "dirichlet_counts",
     "dynamic_forecasts",
     "evidence_conflict",
@@ -162,7 +165,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "forecast.model.imported": ("network_to_model",),
     "forecast.model.parameters": ("sample_parameters",),
     "forecast.evidence.case": ("Case",),
-    "forecast.evidence.observations": ("CountModel", "Report"),
+    "forecast.evidence.observations": ("CountModel", "Report", "counted"),
     "forecast.evidence.steps": ("Timeline", "timeline"),
     "forecast.inference.dynamic": ("DatedForecast", "dynamic_forecasts"),
     "forecast.evidence.ledger": ("case_as_of", "case_from_rows", "load_ledger", "rows_as_of"),
@@ -170,7 +173,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
                                       "posterior_forecast"),
     "forecast.inference.pymc_model": ("build_pymc_model",),
     "forecast.inference.result": ("Forecast",),
-    "forecast.analysis.attribution": ("attribute_change",),
+    "forecast.analysis.attribution": ("attribute_change", "attribute_changes"),
     "forecast.analysis.conflict": ("evidence_conflict",),
     "forecast.analysis.sensitivity": ("parameter_sensitivity",),
     "forecast.analysis.voi": ("value_of_information",),
@@ -182,7 +185,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "forecast.ops.update": ("History", "UpdateResult", "history", "update"),
     "forecast.ops.replay": ("replay", "replay_dates"),
     "forecast.ops.score": ("score",),
-    "forecast.ops.attribution": ("attribute_runs",),
+    "forecast.ops.attribution": ("attribute_runs", "attribute_runs_many"),
     "forecast.report.brief": ("write_brief",),
     "forecast.report.site": ("write_site",),
     "forecast.report.text": ("spec_summary",),
