@@ -164,6 +164,44 @@ def test_a_local_dask_cluster_of_processes_is_started_and_closed(ledger):
     pd.testing.assert_frame_equal(frame, expected, check_exact=True)
 
 
+@pytest.mark.slow
+def test_a_local_clusters_workers_start_without_dasks_malloc_trimming():
+    """Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536 (a date then costs 1.6x
+    the CPU); the package's local cluster leaves it out and keeps BLAS to one thread."""
+    import os
+
+    from forecast.ops.parallel import local_cluster
+
+    with local_cluster(1) as client:
+        found = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+                                    os.environ.get("OMP_NUM_THREADS")))
+    assert list(found.values()) == [(None, "1")]
+
+
+@pytest.mark.parametrize("trim, calls", [("65536", [(-3, 64 << 20), (-1, 256 << 20)]),
+                                         (None, []), ("1073741824", [])])
+def test_a_worker_started_with_a_small_trim_threshold_raises_it_again(monkeypatch, trim, calls):
+    """On a remote cluster the package cannot choose the environment: glibc's mallopt raises
+    the mmap and trim thresholds in the running worker, only where they were set small."""
+    import forecast.ops.parallel as parallel
+
+    made: list[tuple[int, int]] = []
+
+    class FakeLibc:
+        def mallopt(self, option: int, value: int) -> int:
+            made.append((option, value))
+            return 1
+
+    monkeypatch.setattr(parallel.ctypes, "CDLL", lambda name: FakeLibc())
+    monkeypatch.setattr(parallel, "threadpool_limits", lambda limits: None)  # not this process
+    if trim is None:
+        monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    else:
+        monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", trim)
+    parallel.tune_worker()
+    assert made == calls
+
+
 def test_without_a_ledger_every_date_is_the_model_without_evidence():
     frame = replay_dates(SMALL, None, DATES, workers=1, semantics="snapshot")
     assert (frame["n_evidence"] == 0).all()
