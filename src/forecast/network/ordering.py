@@ -94,7 +94,7 @@ def elimination_order(scopes: Sequence[Sequence[int]], heuristic: str = "min-fil
         rest of the graph is one clique; those variables follow in their numbers' order (any
         order of a clique is as good).
     """
-    graph = nx.Graph()
+    graph: nx.Graph[int] = nx.Graph()
     for scope in scopes:
         graph.add_nodes_from(scope)
         graph.add_edges_from(itertools.combinations(scope, 2))

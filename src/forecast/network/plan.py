@@ -226,7 +226,7 @@ class Plan:
         self.batch = batch
         self.input_batched = [bool(b) and batch > 1 for b in batched]
         self.batched = any(self.input_batched)
-        symbols: dict[object, str] = {}
+        symbols: dict[_Index, str] = {}
         for ix in self.input_indices:
             for v in ix:
                 symbols.setdefault(v, opt_einsum.get_symbol(len(symbols)))
