@@ -606,7 +606,7 @@ def _forced(heuristic: str):
     from forecast.network.ordering import elimination_order, elimination_path
 
     def search(expression, shapes, scopes, sizes, batched, limit):
-        path = elimination_path(scopes, sizes, elimination_order(scopes, heuristic))
+        path, _, _ = elimination_path(scopes, sizes, elimination_order(scopes, heuristic))
         found, info = opt_einsum.contract_path(expression, *shapes, shapes=True, optimize=path)
         return list(found), info, heuristic
 
@@ -692,11 +692,12 @@ def test_an_elimination_path_ends_in_one_table_and_keeps_to_the_orders_cliques()
     sizes = [3] * 6
     order = elimination_order(scopes)
     assert sorted(order) == list(range(6))
-    path = elimination_path(scopes, sizes, order)
+    path, largest, flops = elimination_path(scopes, sizes, order)
     assert len(path) == len(scopes) - 1 and all(len(step) == 2 for step in path)
     _, info = opt_einsum.contract_path("a,ab,bc,cd,de,,ef->", *[(3,) * len(s) for s in scopes],
                                        shapes=True, optimize=path)
-    assert info.largest_intermediate <= 9
+    assert info.largest_intermediate == largest <= 9
+    assert info.opt_cost == flops  # priced as opt_einsum prices it
 
 
 def test_scratch_memory_grows_to_a_rounds_need_and_shrinks_back(monkeypatch):

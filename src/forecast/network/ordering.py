@@ -47,12 +47,14 @@ __all__ = ["SEARCH_FLOPS", "SEARCH_TRIALS", "TREEWIDTH_FACTORS", "TREEWIDTH_FLOP
            "elimination_order", "elimination_path", "search"]
 
 TREEWIDTH_FACTORS = 100
-"""Plans over at least this many factors also try the elimination orders (:func:`search`).
+"""Plans over at least this many factors take an elimination order instead of greedy's path
+(:func:`search`).
 
-Measured on bnlearn's networks with a tenth of the nodes observed (``benchmarks/
+Measured on bnlearn's networks with some of their nodes observed (``benchmarks/
 bench_scale.py``): under a hundred nodes greedy's path is within a few times the best order's
-work and plans in a millisecond; the networks over it (andes, pigs, link, diabetes, the munin
-family) are where greedy's tables grow by orders of magnitude."""
+work and found in a millisecond or two; on the networks over it (andes, pigs, link, diabetes,
+the munin family) greedy's tables grow by up to six orders of magnitude, and searching it
+takes as long as both orders."""
 
 TREEWIDTH_FLOPS = 1e6
 """A smaller plan whose greedy path costs more operations than this (batch included: about a
@@ -115,8 +117,8 @@ def elimination_order(scopes: Sequence[Sequence[int]], heuristic: str = "min-fil
 
 
 def elimination_path(scopes: Sequence[Sequence[int]], sizes: Sequence[int],
-                     order: Sequence[int]) -> Path:
-    """The contraction path that eliminates the variables in `order`.
+                     order: Sequence[int]) -> tuple[Path, int, float]:
+    """The contraction path that eliminates the variables in `order`, and its price.
 
     Parameters
     ----------
@@ -130,8 +132,14 @@ def elimination_path(scopes: Sequence[Sequence[int]], sizes: Sequence[int],
 
     Returns
     -------
-    list of tuple of int
+    path : list of tuple of int
         Pairwise steps that end in one table with no variable left.
+    largest : int
+        Entries of the largest table the path makes (without a batch axis).
+    flops : float
+        Its operations, counted as opt_einsum counts them (``opt_cost``; without a batch
+        axis): each product costs the entries of its operands' joint table, twice if it
+        sums a variable.
     """
     live = list(range(len(scopes)))  # the current operands, as opt_einsum numbers them
     scope = {k: frozenset(s) for k, s in enumerate(scopes)}
@@ -140,12 +148,14 @@ def elimination_path(scopes: Sequence[Sequence[int]], sizes: Sequence[int],
         for v in s:
             holders[v].add(k)
     path: Path = []
+    largest, flops = 0, 0.0
 
     def entries(variables: frozenset[int]) -> int:
         return math.prod(sizes[v] for v in variables)
 
     def join(a: int, b: int) -> int:
         """Multiply tables a and b, summing the variables no other table carries."""
+        nonlocal largest, flops
         both = scope.pop(a) | scope.pop(b)
         kept = []
         for v in sorted(both):
@@ -153,6 +163,8 @@ def elimination_path(scopes: Sequence[Sequence[int]], sizes: Sequence[int],
             holders[v].discard(b)
             if holders[v]:
                 kept.append(v)
+        flops += entries(both) * (2 if len(kept) < len(both) else 1)
+        largest = max(largest, entries(frozenset(kept)))
         path.append(tuple(sorted((live.index(a), live.index(b)))))
         live.remove(a)
         live.remove(b)
@@ -172,12 +184,12 @@ def elimination_path(scopes: Sequence[Sequence[int]], sizes: Sequence[int],
         # a variable in one table only is summed when that table is next multiplied
     while len(live) > 1:  # what is left carries no variable: scalars (or draws only)
         join(live[0], live[1])
-    return path
+    return path, largest, flops
 
 
 def search(expression: str, shapes: Sequence[tuple[int, ...]], scopes: Sequence[Sequence[int]],
            sizes: Sequence[int], batched: bool, limit: int) -> tuple[Path, Any, str]:
-    """The contraction path of a plan: greedy, or an elimination order where greedy is poor.
+    """The contraction path of a plan: greedy on small networks, an elimination order on large.
 
     Parameters
     ----------
@@ -199,33 +211,49 @@ def search(expression: str, shapes: Sequence[tuple[int, ...]], scopes: Sequence[
     path : list of tuple of int
     info : opt_einsum.contract.PathInfo
         opt_einsum's pricing of the path (``opt_cost``, ``largest_intermediate``,
-        ``contraction_list``).
+        ``contraction_list``), batch included.
     method : str
         ``"greedy"``, ``"random-greedy"``, ``"min-fill"`` or ``"min-degree"``.
 
     Notes
     -----
-    opt_einsum's greedy path is found first (milliseconds). The elimination orders
-    (:func:`elimination_order`, min-fill and min-degree) are tried too when the plan has at
-    least :data:`TREEWIDTH_FACTORS` factors or greedy's path costs more than
-    :data:`TREEWIDTH_FLOPS` operations (which it does whenever its largest table is large). A
-    small batched plan still costing more than :data:`SEARCH_FLOPS` also tries randomised
-    greedy paths. Of the paths found, the one with the fewest operations whose largest table is
-    within `limit` is kept (ties: the smaller largest table, then the order above); if none is
-    within it, the one with the smallest largest table, which the plan then refuses.
+    * Under :data:`TREEWIDTH_FACTORS` factors, opt_einsum's greedy path (milliseconds); if it
+      costs more than :data:`TREEWIDTH_FLOPS` operations (as it does whenever its largest
+      table is large), the better elimination order too, and the cheaper of the two is kept.
+      A batched plan still costing more than :data:`SEARCH_FLOPS` also tries randomised
+      greedy paths.
+    * From :data:`TREEWIDTH_FACTORS` factors on, the elimination orders only (min-fill and
+      min-degree, :func:`elimination_order`, priced by :func:`elimination_path`): greedy there
+      takes as long to search as both orders and won on none of bnlearn's large networks by
+      more than an eighth (diabetes without evidence), while it lost by up to 10^6 times the
+      work (munin). Greedy is still tried if neither order is within `limit`.
+
+    "Cheaper": fewer operations among the paths whose largest table is within `limit`
+    (ties: the smaller largest table, then the order above); if none is within it, the
+    smallest largest table, which the plan then refuses.
     """
     def priced(optimize: Any) -> tuple[Path, Any]:
         found = opt_einsum.contract_path(expression, *shapes, shapes=True, optimize=optimize)
         return list(found[0]), found[1]
 
-    candidates: list[tuple[Path, Any, str]] = [(*priced("greedy"), "greedy")]
-    greedy_cost = candidates[0][1].opt_cost
-    if len(scopes) >= TREEWIDTH_FACTORS or greedy_cost > TREEWIDTH_FLOPS:
+    candidates: list[tuple[Path, Any, str]] = []
+    large = len(scopes) >= TREEWIDTH_FACTORS
+    if not large:
+        candidates.append((*priced("greedy"), "greedy"))
+    if large or candidates[0][1].opt_cost > TREEWIDTH_FLOPS:
+        orders = []
         for heuristic in ("min-fill", "min-degree"):
-            order = elimination_order(scopes, heuristic)
-            candidates.append((*priced(elimination_path(scopes, sizes, order)), heuristic))
+            path, largest, flops = elimination_path(
+                scopes, sizes, elimination_order(scopes, heuristic))
+            rank = (1, largest, flops) if largest > limit else (0, flops, largest)
+            orders.append((rank, path, heuristic))
+        _, path, heuristic = min(orders, key=lambda o: o[0])
+        candidates.append((*priced(path), heuristic))
     best = min(candidates, key=lambda c: _rank(c[1], limit))
-    if batched and len(scopes) < TREEWIDTH_FACTORS and best[1].opt_cost > SEARCH_FLOPS:
+    if large and best[1].largest_intermediate > limit:  # a last resort before refusing
+        candidates.append((*priced("greedy"), "greedy"))
+        best = min(candidates, key=lambda c: _rank(c[1], limit))
+    if batched and not large and best[1].opt_cost > SEARCH_FLOPS:
         state = random.getstate()  # opt_einsum seeds the global generator per trial
         try:
             trials = priced(opt_einsum.RandomGreedy(max_repeats=SEARCH_TRIALS,
