@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_scale.py                       # every network (~15-20 min, 2 cores)
+    python benchmarks/bench_scale.py                       # every network (~20 min, 2 cores)
     python benchmarks/bench_scale.py --networks munin link --seeds 2
     python benchmarks/bench_scale.py --markdown benchmarks/RESULTS_SCALE.md
 
@@ -41,6 +41,17 @@ What it measures
 
 Each network runs in a child process (``--child``) with its address space capped at
 ``--memory-gb`` (an out-of-memory plan fails fast) and a wall-time limit.
+
+Part 2 — the path searches compared (planning only: nothing is allocated)
+    For each network, the plan of the first seed's hard pattern (the findings' variables
+    dropped, as the engine plans one network) and of the network without findings (what a
+    soft-evidence query plans): opt_einsum's greedy path, the min-fill and min-degree
+    elimination orders (:mod:`forecast.network.ordering`), and cotengra's ``HyperOptimizer``
+    if cotengra is importable (``--cotengra-repeats`` trials, ``minimize="combo"``, greedy
+    trials sampled at random: its optional optimisers and KaHyPar are not installed here).
+    Each cell: largest table (entries), operations (opt_einsum's ``opt_cost``), CPU ms of the
+    search. "plan" is what :class:`~forecast.network.plan.Plan` chose and the CPU ms of
+    building it (search and compilation).
 """
 
 from __future__ import annotations
@@ -258,6 +269,80 @@ def run_pgmpy(net: Network, evidence: dict[str, str], timeout: float) -> tuple[s
     return status
 
 
+# ------------------------------------------------------------------------------------ part 2
+def search_row(name: str, kind: str, args: argparse.Namespace) -> list[str]:
+    """One network's path searches (planning only), for the table of part 2."""
+    import opt_einsum
+
+    from forecast.network.ordering import elimination_order, elimination_path
+    from forecast.network.plan import Plan
+
+    net = peers.load_network(name)
+    drop = patterns(net, 1, args.evidence_fraction, args.seed)[1]["hard"] if kind == "hard" else {}
+    scopes = [[v for v in net.family(n) if v not in drop] for n in net.order]
+    number: dict[str, int] = {}
+    for scope in scopes:
+        for v in scope:
+            number.setdefault(v, len(number))
+    symbol = {v: opt_einsum.get_symbol(k) for v, k in number.items()}
+    expression = ",".join("".join(symbol[v] for v in s) for s in scopes) + "->"
+    shapes = [tuple(net.card(v) for v in s) for s in scopes]
+    numbered = [[number[v] for v in s] for s in scopes]
+    sizes = [net.card(v) for v in number]
+
+    def cell(seconds: float, optimize: Any) -> str:
+        info = opt_einsum.contract_path(expression, *shapes, shapes=True, optimize=optimize)[1]
+        return (f"{float(info.largest_intermediate):.1e} · {float(info.opt_cost):.1e} · "
+                f"{fmt_ms(seconds)}")
+
+    t, _ = cpu(lambda: opt_einsum.contract_path(expression, *shapes, shapes=True,
+                                                optimize="greedy"))
+    cells = [cell(t, "greedy")]
+    for heuristic in ("min-fill", "min-degree"):
+        t, (path, _, _) = cpu(functools.partial(
+            lambda h: elimination_path(numbered, sizes, elimination_order(numbered, h)),
+            heuristic))
+        cells.append(cell(t, path))
+    if importlib.util.find_spec("cotengra") is not None and args.cotengra_repeats > 0:
+        import warnings
+
+        import cotengra as ctg
+
+        warnings.simplefilter("ignore")
+        opt = ctg.HyperOptimizer(methods=["greedy"], minimize="combo", optlib="random",
+                                 max_repeats=args.cotengra_repeats, parallel=False)
+        t, found = cpu(lambda: opt_einsum.contract_path(expression, *shapes, shapes=True,
+                                                        optimize=opt))
+        cells.append(cell(t, list(found[0])))
+    else:
+        cells.append("not installed")
+    t, plan = cpu(lambda: Plan(scopes, {v: net.card(v) for v in net.nodes},
+                               [False] * len(scopes), 1))
+    return [name, str(len(net.nodes)), str(len(drop)), *cells, f"{plan.method} · {fmt_ms(t)}"]
+
+
+def part2(networks: Sequence[str], args: argparse.Namespace) -> Table:
+    table = Table(
+        "Part 2 — path searches on one network's plan: largest table (entries) · operations · "
+        "CPU ms of the search",
+        ["network", "nodes", "ev", "greedy", "min-fill", "min-degree", "cotengra", "plan · ms"])
+    for name in networks:
+        for kind in ("hard", "none"):
+            try:
+                row = search_row(name, kind, args)
+            except Exception as err:  # a search that fails is a result, not a crash
+                row = [name, "", kind, f"error: {err}"[:80], "", "", "", ""]
+            table.rows.append(row)
+            print("  " + "  ".join(row), flush=True)
+    table.notes.append("ev: hard findings (the first seed's pattern; 0: the whole network, "
+                       "as a soft-evidence query plans it); plan: the search Plan chose and "
+                       "the CPU ms of building it (search and compilation)")
+    table.notes.append(f"cotengra: HyperOptimizer(methods=['greedy'], minimize='combo', "
+                       f"optlib='random', max_repeats={args.cotengra_repeats}, "
+                       "parallel=False)")
+    return table
+
+
 # ------------------------------------------------------------------------------------ parent
 def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Run :func:`child` for one network in a capped subprocess."""
@@ -281,42 +366,10 @@ def med(xs: Sequence[float]) -> float:
     return statistics.median(xs)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--networks", nargs="+", metavar="NAME",
-                   help="default: every network pgmpy ships")
-    p.add_argument("--seeds", type=int, default=3, help="evidence patterns per network")
-    p.add_argument("--seed", type=int, default=20241201, help="first evidence seed")
-    p.add_argument("--evidence-fraction", type=float, default=0.08,
-                   help="share of nodes observed (at least one)")
-    p.add_argument("--budget", type=float, default=0.5,
-                   help="CPU seconds of repeats per warm measurement")
-    p.add_argument("--pgmpy-timeout", type=float, default=60.0,
-                   help="seconds allowed to pgmpy per network (0 skips pgmpy)")
-    p.add_argument("--network-timeout", type=float, default=600.0,
-                   help="wall seconds allowed to ours and pyAgrum per network")
-    p.add_argument("--memory-gb", type=float, default=12.0,
-                   help="address-space cap of each network's process")
-    p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the tables here")
-    p.add_argument("--child", metavar="NAME", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.child:
-        cap = int(args.memory_gb * 1e9)
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-        print(json.dumps(child(args.child, args)))
-        return 0
-
-    networks = args.networks or shipped_networks()
-    env = environment()
-    env.append(f"evidence: {args.evidence_fraction:.0%} of the nodes, {args.seeds} patterns "
-               f"(seeds {args.seed + 1}..{args.seed + args.seeds}); CPU time "
-               "(time.process_time); pyAgrum with 1 thread")
-    print("Environment")
-    for line in env:
-        print("  " + line)
+def part1(networks: Sequence[str], args: argparse.Namespace) -> tuple[Table, list[str]]:
+    """Ours against pyAgrum (and pgmpy) on every network, each in its own process."""
     table = Table(
-        "All marginals with a new evidence pattern per seed (CPU ms, median over seeds; "
+        "Part 1 — all marginals with a new evidence pattern per seed (CPU ms, median over seeds; "
         "ratios: ours / pyAgrum, >1 means we are slower)",
         ["network", "nodes", "ev", "kind", "plan", "largest", "ours cold", "ours new",
          "ours warm", "pyA cold", "pyA new", "pyA warm", "cold/pyA", "new/pyA", "warm/pyA",
@@ -326,7 +379,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     worst = {"cold": 0.0, "new": 0.0, "warm": 0.0}
     worst_at = {"cold": "", "new": "", "warm": ""}
     worst_diff, failures = 0.0, []
-    started = time.monotonic()
     for name in networks:
         t0 = time.monotonic()
         result = measure(name, args)
@@ -382,10 +434,68 @@ def main(argv: Sequence[str] | None = None) -> int:
     table.notes.append("cold: fresh engine, first query; new: an engine reused from earlier "
                        "patterns, first query of this one; warm: the same pattern again; the "
                        "cold and new ratios divide by the better of pyA cold and pyA new")
+    return table, flags
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--networks", nargs="+", metavar="NAME",
+                   help="default: every network pgmpy ships")
+    p.add_argument("--seeds", type=int, default=3, help="evidence patterns per network")
+    p.add_argument("--seed", type=int, default=20241201, help="first evidence seed")
+    p.add_argument("--evidence-fraction", type=float, default=0.08,
+                   help="share of nodes observed (at least one)")
+    p.add_argument("--budget", type=float, default=0.5,
+                   help="CPU seconds of repeats per warm measurement")
+    p.add_argument("--pgmpy-timeout", type=float, default=60.0,
+                   help="seconds allowed to pgmpy per network (0 skips pgmpy)")
+    p.add_argument("--network-timeout", type=float, default=600.0,
+                   help="wall seconds allowed to ours and pyAgrum per network")
+    p.add_argument("--memory-gb", type=float, default=12.0,
+                   help="address-space cap of each network's process")
+    p.add_argument("--parts", nargs="+", type=int, choices=(1, 2), default=[1, 2])
+    p.add_argument("--cotengra-repeats", type=int, default=3,
+                   help="trials of cotengra's HyperOptimizer in part 2 (0 skips it)")
+    p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the tables here")
+    p.add_argument("--child", metavar="NAME", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        cap = int(args.memory_gb * 1e9)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+        print(json.dumps(child(args.child, args)))
+        return 0
+
+    import pyagrum as gum
+
+    gum.setNumberOfThreads(1)  # as in the children, so that the environment line says so
+    networks = args.networks or shipped_networks()
+    env = environment()
+    env.append(f"evidence: {args.evidence_fraction:.0%} of the nodes, {args.seeds} patterns "
+               f"(seeds {args.seed + 1}..{args.seed + args.seeds}); CPU time "
+               "(time.process_time); pyAgrum with 1 thread")
+    if importlib.util.find_spec("cotengra") is not None:
+        import cotengra
+
+        env.append(f"cotengra {cotengra.__version__} (part 2 only)")
+    print("Environment")
+    for line in env:
+        print("  " + line)
+    started = time.monotonic()
+    tables: list[Table] = []
+    flags: list[str] = []
+    if 1 in args.parts:
+        table, flags = part1(networks, args)
+        tables.append(table)
+        print()
+        print(table.text())
+    if 2 in args.parts:
+        print("Part 2 ...", flush=True)
+        tables.append(part2(networks, args))
+        print()
+        print(tables[-1].text())
     flags.append(f"total wall time {time.monotonic() - started:.0f} s")
-    print()
-    print(table.text())
-    return finish("Scaling benchmark", "bench_scale.py", env, [table], flags, args.markdown)
+    return finish("Scaling benchmark", "bench_scale.py", env, tables, flags, args.markdown)
 
 
 if __name__ == "__main__":
