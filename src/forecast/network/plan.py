@@ -2,14 +2,14 @@
 
 Exact inference in a discrete Bayesian network is one sum over the product of its factors.
 A :class:`Plan` fixes, once per (list of factor scopes, batch layout), the order in which
-factors are multiplied pairwise and which variables are summed at each step. The path comes from
-opt_einsum's greedy search (milliseconds, as good as a min-fill junction tree on networks of up
-to a hundred nodes or so); on larger networks, or where greedy's path is costly, also from
-eliminating the variables in a min-fill and a min-degree order, the orders a junction tree is
-triangulated with, and the cheapest path is kept (:func:`forecast.network.ordering.search`:
-on bnlearn's munin family greedy's largest table has 10^8 to 10^12 entries, the orders' under
-10^7). Executing a plan is a few microseconds of Python per step and vectorised arithmetic for
-the rest.
+factors are multiplied pairwise and which variables are summed at each step. Under a hundred
+factors the path comes from opt_einsum's greedy search (a millisecond or two, and as good as a
+min-fill junction tree there), and where that path is costly also from eliminating the
+variables in a min-fill or min-degree order, the cheaper kept; from a hundred factors on, from
+those elimination orders alone, the orders a junction tree is triangulated with
+(:func:`forecast.network.ordering.search`: on bnlearn's munin family greedy's largest table
+had 10^8 to 10^12 entries, the orders' stay under 10^7). Executing a plan is a few
+microseconds of Python per step and vectorised arithmetic for the rest.
 
 The *backward* pass runs the same steps in reverse and yields, for every input factor ``f``, the
 derivative of the total with respect to ``f``. For a Bayesian network the total is P(e), which is
