@@ -11,8 +11,10 @@ triangulated with, and it turns into a contraction path directly:
   (:func:`networkx.algorithms.approximation.treewidth_decomp` with its ``min_fill_in``
   heuristic, or :class:`~networkx.algorithms.approximation.treewidth.MinDegreeHeuristic`) on the
   interaction graph of the factors (an edge between two variables of one factor);
-* eliminating variable ``v`` multiplies every current table that carries ``v`` (pairwise, the
-  pair with the smallest product first) and sums ``v`` out with the last product; a variable
+* eliminating variable ``v`` multiplies every current table that carries ``v`` (pairwise: the
+  pair with the smallest product first, or, among more than :data:`PAIR_SEARCH` tables, the
+  smallest with the partner whose product with it is smallest) and sums ``v`` out with the last
+  product; a variable
   that no other table carries is summed as soon as its table is next multiplied, so every
   table of the path is within one clique of the triangulated graph.
 
@@ -43,7 +45,7 @@ from networkx.algorithms.approximation.treewidth import (
     treewidth_decomp,
 )
 
-__all__ = ["SEARCH_FLOPS", "SEARCH_TRIALS", "TREEWIDTH_FACTORS", "TREEWIDTH_FLOPS",
+__all__ = ["PAIR_SEARCH", "SEARCH_FLOPS", "SEARCH_TRIALS", "TREEWIDTH_FACTORS", "TREEWIDTH_FLOPS",
            "elimination_order", "elimination_path", "search"]
 
 TREEWIDTH_FACTORS = 100
@@ -74,6 +76,12 @@ would differ between processes. Larger networks skip them: their cost grows with
 and the elimination orders do better there."""
 
 SEARCH_TRIALS = 32
+
+PAIR_SEARCH = 16
+"""Up to this many tables carrying the variable eliminated, every pair is tried for the next
+product; beyond it (a hub such as pathfinder's ``Fault``, a parent of most of the network's
+nodes: cubic in the tables took a tenth of a second), the smallest table with its best
+partner. The full search keeps munin's largest table half the size."""
 
 Path = list[tuple[int, ...]]
 """A contraction path in opt_einsum's format."""
@@ -177,9 +185,14 @@ def elimination_path(scopes: Sequence[Sequence[int]], sizes: Sequence[int],
 
     for v in order:
         group = sorted(holders[v])
-        while len(group) > 1:  # the pair with the smallest product first
-            a, b = min(itertools.combinations(group, 2),
-                       key=lambda ab: (entries(scope[ab[0]] | scope[ab[1]]), ab))
+        while len(group) > 1:
+            if len(group) <= PAIR_SEARCH:  # the pair with the smallest product
+                a, b = min(itertools.combinations(group, 2),
+                           key=lambda ab: (entries(scope[ab[0]] | scope[ab[1]]), ab))
+            else:  # the smallest table, with the partner whose product with it is smallest
+                a = min(group, key=lambda k: (entries(scope[k]), k))
+                b = min((k for k in group if k != a),
+                        key=lambda k: (entries(scope[a] | scope[k]), k))
             group = sorted([*(k for k in group if k not in (a, b)), join(a, b)])
         # a variable in one table only is summed when that table is next multiplied
     while len(live) > 1:  # what is left carries no variable: scalars (or draws only)
