@@ -117,8 +117,9 @@ def engine_table(spec, ledger, batches: list[int]) -> Table:
                            f"{float(table.rows[0][1]):.3f} s)")
     except ImportError:  # pragma: no cover
         table.notes.append("pyAgrum not installed: no peer timing")
-    table.notes.append("the unrolled plan (opt_einsum greedy order over the static network) "
-                       "answers one draw at a time; ours is one batched call")
+    table.notes.append("the unrolled plan (opt_einsum's greedy order over the static network, "
+                       "an elimination order from 100 factors on) answers one draw at a "
+                       "time; ours is one batched call")
     return table
 
 

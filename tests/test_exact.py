@@ -523,9 +523,10 @@ def test_the_wider_path_search_is_deterministic_and_leaves_the_global_generator_
         monkeypatch):
     import random
 
+    import forecast.network.ordering as ordering
     import forecast.network.plan as plan_module
 
-    monkeypatch.setattr(plan_module, "SEARCH_FLOPS", 0.0)  # search every batched plan
+    monkeypatch.setattr(ordering, "SEARCH_FLOPS", 0.0)  # search every batched plan
     rng = np.random.default_rng(9)
     net = random_network(rng, 14, cards=(2, 2))
     indices = [net.family(n) for n in net.order]
@@ -536,29 +537,167 @@ def test_the_wider_path_search_is_deterministic_and_leaves_the_global_generator_
     assert random.getstate() == state
     second = plan_module.Plan(indices, sizes, [True] * len(indices), 500)
     assert [s.spec for s in first.steps] == [s.spec for s in second.steps]
-    monkeypatch.setattr(plan_module, "SEARCH_FLOPS", float("inf"))
+    monkeypatch.setattr(ordering, "SEARCH_FLOPS", float("inf"))
+    monkeypatch.setattr(ordering, "TREEWIDTH_FLOPS", float("inf"))
     greedy = plan_module.Plan(indices, sizes, [True] * len(indices), 500)
-    assert first.flops <= greedy.flops
+    assert greedy.method == "greedy" and first.flops <= greedy.flops
 
 
 def test_the_wider_path_search_is_the_same_in_every_process():
     """Plans (and so every rounding) must not depend on the process: opt_einsum's default
     jittered cost draws random numbers in the order of a set of strings, which hash
-    randomisation changes from process to process; the search uses the plain cost."""
+    randomisation changes from process to process; the search uses the plain cost. The
+    elimination orders of large networks too (networkx's heuristics iterate sets: of the
+    variables' numbers, never of their names)."""
     import subprocess
     import sys
 
-    code = ("import numpy as np, forecast.network.plan as P\n"
+    code = ("import numpy as np, forecast.network.plan as P, forecast.network.ordering as O\n"
             "from tests.networks import random_network\n"
-            "P.SEARCH_FLOPS = 0.0\n"
+            "O.SEARCH_FLOPS = 0.0\n"
             "net = random_network(np.random.default_rng(9), 14, cards=(2, 2))\n"
             "plan = P.Plan([net.family(n) for n in net.order], {n: 2 for n in net.nodes},"
             " [True] * len(net.nodes), 500)\n"
-            "print([s.spec for s in plan.steps])\n")
+            "print(plan.method, [s.spec for s in plan.steps])\n"
+            "net = random_network(np.random.default_rng(1), 120, max_parents=3, cards=(2, 2))\n"
+            "hard = {f'x{i}' for i in range(119, 0, -12)}\n"
+            "plan = P.Plan([[v for v in net.family(n) if v not in hard] for n in net.order],"
+            " {n: 2 for n in net.nodes}, [False] * len(net.nodes), 1)\n"
+            "print(plan.method, [(s.left, s.right, s.a.sum_axes) for s in plan.steps])\n")
     paths = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, env={**os.environ, "PYTHONHASHSEED": str(seed)}
                             ).stdout for seed in (1, 2, 3)}
     assert len(paths) == 1
+    assert "min-fill" in paths.pop()  # the second plan took the treewidth route
+
+
+# --- the treewidth route: elimination orders on large networks ---------------------------------
+
+
+def test_a_large_network_plans_an_elimination_order_far_below_greedys_tables():
+    """200 binary nodes with up to 3 random parents each: greedy's path needs a table of 10^9
+    entries (8 GiB, over the limit: refused); the min-fill order's largest is 30 times smaller,
+    and planning takes a fraction of a second."""
+    import time
+
+    import opt_einsum
+
+    from forecast.network.plan import Plan, max_intermediate
+
+    net = random_network(np.random.default_rng(1), 200, max_parents=3, cards=(2, 2))
+    scopes = [net.family(n) for n in net.order]
+    symbol = {v: opt_einsum.get_symbol(k) for k, v in enumerate(net.nodes)}
+    expression = ",".join("".join(symbol[v] for v in s) for s in scopes) + "->"
+    _, greedy = opt_einsum.contract_path(expression, *[(2,) * len(s) for s in scopes],
+                                         shapes=True, optimize="greedy")
+    assert greedy.largest_intermediate > max_intermediate()
+    started = time.perf_counter()
+    plan = Plan(scopes, {n: 2 for n in net.nodes}, [False] * len(scopes), 1)
+    assert time.perf_counter() - started < 10  # ~0.05 s
+    assert plan.method in ("min-fill", "min-degree")
+    assert plan.largest_intermediate * 10 < greedy.largest_intermediate
+    assert plan.flops * 10 < greedy.opt_cost
+
+
+def _forced(heuristic: str):
+    """A stand-in for the plan's path search that always takes one elimination order."""
+    import opt_einsum
+
+    from forecast.network.ordering import elimination_order, elimination_path
+
+    def search(expression, shapes, scopes, sizes, batched, limit):
+        path, _, _ = elimination_path(scopes, sizes, elimination_order(scopes, heuristic))
+        found, info = opt_einsum.contract_path(expression, *shapes, shapes=True, optimize=path)
+        return list(found), info, heuristic
+
+    return search
+
+
+@pytest.mark.parametrize("heuristic", ["min-fill", "min-degree"])
+def test_elimination_order_paths_match_brute_force_with_families_and_draws(monkeypatch,
+                                                                          heuristic):
+    """Every plan on the elimination path (forced, whatever greedy would cost): marginals,
+    family posteriors and log P(e) against enumeration, hard and soft evidence, one network
+    and a batch of draws (its plan per structure, findings at size 1)."""
+    import forecast.network.plan as plan_module
+
+    monkeypatch.setattr(plan_module, "_search", _forced(heuristic))
+    rng = np.random.default_rng(4)
+    net = random_network(rng, 12, max_parents=3)
+    hard = {"x11": "s1", "x4": "s0"}
+    soft = {"x7": rng.uniform(0.1, 1.0, net.card("x7"))}
+    engine = ExactEngine(net)
+    post = engine.query(hard, soft, families=True)
+    assert engine.plan_for(hard).method == heuristic
+    marginals, families, log_pe = brute_force(net, hard, soft)
+    for n in net.nodes:
+        np.testing.assert_allclose(post.marginals[n], marginals[n], atol=1e-12)
+        np.testing.assert_allclose(post.families[n], families[n], atol=1e-12)
+    assert post.log_evidence == pytest.approx(log_pe, abs=1e-12)
+    draws = {n: np.stack([net.cpts[n], rng.dirichlet(np.ones(net.card(n)),
+                                                      size=net.cpts[n].shape[:-1])])
+             for n in net.nodes}
+    batched = engine.query(hard, soft, draws, families=True)
+    for b in range(2):
+        one = net.with_cpts({n: c[b] for n, c in draws.items()})
+        marginals, families, log_pe = brute_force(one, hard, soft)
+        for n in net.nodes:
+            np.testing.assert_allclose(batched.marginals[n][b], marginals[n], atol=1e-12)
+            np.testing.assert_allclose(batched.families[n][b], families[n], atol=1e-12)
+        assert batched.log_evidence[b] == pytest.approx(log_pe, abs=1e-12)
+
+
+def test_the_treewidth_route_agrees_with_the_greedy_route_and_pyagrum(monkeypatch):
+    """120 binary nodes, a tenth observed: the planner takes an elimination order by itself,
+    and its marginals and log P(e) equal greedy's plan's (and pyAgrum's, if installed)."""
+    import importlib.util
+
+    import forecast.network.ordering as ordering
+
+    net = random_network(np.random.default_rng(1), 120, max_parents=3, cards=(2, 2))
+    hard = {f"x{i}": "s0" for i in range(119, 0, -12)}
+    ours = ExactEngine(net)
+    post = ours.query(hard)
+    assert ours.plan_for(hard).method in ("min-fill", "min-degree")
+    monkeypatch.setattr(ordering, "TREEWIDTH_FACTORS", 10**9)
+    monkeypatch.setattr(ordering, "TREEWIDTH_FLOPS", float("inf"))
+    greedy = ExactEngine(net)
+    reference = greedy.query(hard)
+    assert greedy.plan_for(hard).method == "greedy"
+    assert post.log_evidence == pytest.approx(reference.log_evidence, abs=1e-10)
+    for n in net.nodes:
+        np.testing.assert_allclose(post.marginals[n], reference.marginals[n], atol=1e-12)
+    if importlib.util.find_spec("pyagrum") is None:
+        return
+    import pyagrum as gum
+
+    from forecast.network.interop import to_pyagrum
+
+    ie = gum.LazyPropagation(to_pyagrum(net))
+    ie.setEvidence({n: net.state_index(n, s) for n, s in hard.items()})
+    ie.makeInference()
+    for n in net.nodes:
+        np.testing.assert_allclose(post.marginals[n], ie.posterior(n).toarray(), atol=1e-10)
+    assert post.log_evidence == pytest.approx(np.log(ie.evidenceProbability()), abs=1e-8)
+
+
+def test_an_elimination_path_ends_in_one_table_and_keeps_to_the_orders_cliques():
+    """A chain with a scalar factor and a variable that only one factor carries: the path is
+    pairwise, ends in one operand, and no table joins more than two chain variables."""
+    import opt_einsum
+
+    from forecast.network.ordering import elimination_order, elimination_path
+
+    scopes = [[0], [0, 1], [1, 2], [2, 3], [3, 4], [], [4, 5]]
+    sizes = [3] * 6
+    order = elimination_order(scopes)
+    assert sorted(order) == list(range(6))
+    path, largest, flops = elimination_path(scopes, sizes, order)
+    assert len(path) == len(scopes) - 1 and all(len(step) == 2 for step in path)
+    _, info = opt_einsum.contract_path("a,ab,bc,cd,de,,ef->", *[(3,) * len(s) for s in scopes],
+                                       shapes=True, optimize=path)
+    assert info.largest_intermediate == largest <= 9
+    assert info.opt_cost == flops  # priced as opt_einsum prices it
 
 
 def test_scratch_memory_grows_to_a_rounds_need_and_shrinks_back(monkeypatch):

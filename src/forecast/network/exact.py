@@ -11,9 +11,12 @@ tree receives it, and the compiled :class:`~forecast.network.plan.Plan` does not
 * a query on one network (no draws, microseconds to milliseconds) keeps one plan per set of
   hard-observed nodes, searched at their sliced sizes, which is faster for repeated patterns.
 
-Plans are cached. Inside a plan the draws are the last, contiguous axis of every table (each
-step one vectorised ``einsum``), and intermediates live in scratch memory reused by the next
-query of the thread; results are always fresh arrays with the draws first.
+Plans are cached. A plan's path is opt_einsum's greedy one on small networks and a min-fill or
+min-degree elimination order on large ones (:mod:`forecast.network.ordering`), so a new hard
+pattern on a network of a thousand nodes costs a tenth to a fifth of a second of planning.
+Inside a plan the draws are the last, contiguous axis of every table (each step one vectorised
+``einsum``), and intermediates live in scratch memory reused by the next query of the thread;
+results are always fresh arrays with the draws first.
 
 The queries:
 

@@ -2,9 +2,14 @@
 
 Exact inference in a discrete Bayesian network is one sum over the product of its factors.
 A :class:`Plan` fixes, once per (list of factor scopes, batch layout), the order in which
-factors are multiplied pairwise and which variables are summed at each step (the path comes from
-opt_einsum's greedy search, the same quality as a min-fill junction tree, in milliseconds).
-Executing a plan is a few microseconds of Python per step and vectorised arithmetic for the rest.
+factors are multiplied pairwise and which variables are summed at each step. Under a hundred
+factors the path comes from opt_einsum's greedy search (a millisecond or two, and as good as a
+min-fill junction tree there), and where that path is costly also from eliminating the
+variables in a min-fill or min-degree order, the cheaper kept; from a hundred factors on, from
+those elimination orders alone, the orders a junction tree is triangulated with
+(:func:`forecast.network.ordering.search`: on bnlearn's munin family greedy's largest table
+had 10^8 to 10^12 entries, the orders' stay under 10^7). Executing a plan is a few
+microseconds of Python per step and vectorised arithmetic for the rest.
 
 The *backward* pass runs the same steps in reverse and yields, for every input factor ``f``, the
 derivative of the total with respect to ``f``. For a Bayesian network the total is P(e), which is
@@ -31,7 +36,7 @@ from __future__ import annotations
 
 import math
 import os
-import random
+from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -40,6 +45,7 @@ import numpy as np
 import opt_einsum
 
 from forecast.errors import ForecastError, InferenceError, Problem
+from forecast.network.ordering import search as _search
 
 __all__ = ["MAX_INTERMEDIATE", "SCRATCH_LIMIT", "Plan", "Scratch", "as_last", "max_intermediate"]
 
@@ -53,17 +59,6 @@ MAX_INTERMEDIATE = 2**28
 A plan over this is refused before anything is allocated (:class:`~forecast.errors.
 InferenceError`, naming its variables); ``$FORECAST_MAX_INTERMEDIATE`` (a whole number of
 entries) raises or lowers it for a process."""
-
-SEARCH_FLOPS = 2e7
-"""A batched plan whose greedy path costs more operations than this (batch included: about
-10 ms to execute) also tries :data:`SEARCH_TRIALS` randomised greedy paths (opt_einsum's
-``RandomGreedy``, seeded per trial) and keeps the cheapest: up to a tenth of a second once per
-plan, against a third less work on every execution of the largest ones. The trials use the
-plain ``memory-removed`` cost: the default jittered one draws its noise in the order of a set
-of strings, which hash randomisation changes from process to process, so the same plan (and
-every rounding after it) would differ between processes."""
-
-SEARCH_TRIALS = 32
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXY"
 """Subscripts of one einsum step's variables; ``Z`` is the batch axis."""
@@ -214,6 +209,10 @@ class Plan:
     equal to 1 or B; a variable may have size 1 instead of its number of states in every
     factor that carries it (a hard finding, see the module's notes). The plan sums over every
     variable; the result has shape ``(B,)`` for a batched plan, else ``(1,)``.
+
+    The path is searched by :func:`forecast.network.ordering.search` (greedy, or an elimination
+    order on large networks); ``method`` says which one won, ``flops`` and
+    ``largest_intermediate`` are opt_einsum's pricing of it (batch included).
     """
 
     def __init__(
@@ -228,7 +227,7 @@ class Plan:
         self.batch = batch
         self.input_batched = [bool(b) and batch > 1 for b in batched]
         self.batched = any(self.input_batched)
-        symbols: dict[object, str] = {}
+        symbols: dict[_Index, str] = {}
         for ix in self.input_indices:
             for v in ix:
                 symbols.setdefault(v, opt_einsum.get_symbol(len(symbols)))
@@ -241,24 +240,15 @@ class Plan:
         self.steps: list[_Step] = []
         self.flops = 0.0
         self.largest_intermediate = 0
+        self.method = "none"
         if self.n_inputs == 0:
             return
         expression = f"{','.join(terms)}->{out}"
-        path, info = opt_einsum.contract_path(expression, *shapes, shapes=True,
-                                              optimize="greedy")
         limit = max_intermediate()
-        if self.batched and info.opt_cost > SEARCH_FLOPS:  # worth randomised greedy trials
-            state = random.getstate()  # opt_einsum seeds the global generator per trial
-            try:
-                found = opt_einsum.contract_path(
-                    expression, *shapes, shapes=True,
-                    optimize=opt_einsum.RandomGreedy(max_repeats=SEARCH_TRIALS,
-                                                     cost_fn="memory-removed"))
-            finally:
-                random.setstate(state)
-            if (found[1].opt_cost < info.opt_cost
-                    and found[1].largest_intermediate <= max(limit, info.largest_intermediate)):
-                path, info = found
+        numbered = {v: k for k, v in enumerate(symbols)}  # the variables as 0, 1, ...
+        path, info, self.method = _search(
+            expression, shapes, [[numbered[v] for v in ix] for ix in self.input_indices],
+            [sizes[v] for v in symbols], self.batched, limit)
         self.flops = float(info.opt_cost)
         self.largest_intermediate = int(info.largest_intermediate)
         if self.largest_intermediate > limit:
@@ -279,6 +269,17 @@ class Plan:
             steps.append(step)
             is_b[step.out] = step.batched[2]
 
+        # how many current tables carry each variable: a step sums the variables of its
+        # operands that no other table carries (counted, not rebuilt per step: a thousand
+        # steps over a thousand tables took a tenth of a second)
+        holders: Counter[object] = Counter(v for _, ix in live for v in ix)
+
+        def later(*operands: tuple[object, ...]) -> set[object]:
+            """The operands' variables that other tables still carry (after taking them)."""
+            for ix in operands:
+                holders.subtract(ix)
+            return {v for ix in operands for v in ix if holders[v] > 0}
+
         for contraction in path:
             picked = [live[i] for i in contraction]
             for i in sorted(contraction, reverse=True):
@@ -286,18 +287,18 @@ class Plan:
             # fold many-operand contractions (not produced by greedy) into pairs
             while len(picked) > 2:
                 (ia, xa), (ib, xb) = picked[0], picked[1]
-                later = {v for _, ix in [*live, *picked[2:]] for v in ix}
-                step, out_ix = self._pair(ia, xa, ib, xb, later, next_id, sizes, is_b)
+                step, out_ix = self._pair(ia, xa, ib, xb, later(xa, xb), next_id, sizes, is_b)
+                holders.update(out_ix)
                 add(step)
                 picked = [(next_id, out_ix), *picked[2:]]
                 next_id += 1
-            later = {v for _, ix in live for v in ix}
             if len(picked) == 2:
                 (ia, xa), (ib, xb) = picked
-                step, out_ix = self._pair(ia, xa, ib, xb, later, next_id, sizes, is_b)
+                step, out_ix = self._pair(ia, xa, ib, xb, later(xa, xb), next_id, sizes, is_b)
             else:
                 (ia, xa), = picked
-                step, out_ix = self._reduce(ia, xa, later, next_id, sizes, is_b)
+                step, out_ix = self._reduce(ia, xa, later(xa), next_id, sizes, is_b)
+            holders.update(out_ix)
             add(step)
             live.append((next_id, out_ix))
             next_id += 1
