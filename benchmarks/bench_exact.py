@@ -595,6 +595,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     timer = Timer(min_repeats=args.min_repeats, budget=args.budget)
+    import pyagrum as gum
+
+    gum.setNumberOfThreads(1)  # before the environment line, which reports it
     env = environment()
     print("Environment")
     for line in env:
