@@ -34,6 +34,7 @@ from forecast.errors import (
 )
 
 if TYPE_CHECKING:  # not imported at run time: the CLI starts light
+    from forecast.evidence.observations import CountModel
     from forecast.inference.importance import Forecaster
     from forecast.model.schema import ModelSpec
     from forecast.network.network import Network
@@ -394,13 +395,11 @@ def _most_probable(path: Path, hard: dict[str, str], lik: dict[str, list[float]]
     result = scenario = None
     if posterior and spec is not None:
         from forecast.evidence.case import Case
-        from forecast.evidence.observations import counted
         from forecast.inference.importance import posterior_forecast
         from forecast.inference.scenario import scenario_posterior
 
-        case = Case(hard, lik, counts=counts)
-        result = posterior_forecast(spec, case, seed=seed, interventions=interventions or None,
-                                    count_models=counted(spec, counts, field="--count"))
+        case = Case(hard, lik)  # no counts: refused with --posterior above
+        result = posterior_forecast(spec, case, seed=seed, interventions=interventions or None)
         scenario = scenario_posterior(spec, result, best.assignment, case, interventions)
     if as_json:
         out: dict[str, Any] = {**best.to_dict(), "evidence": hard, "soft": lik, "counts": counts,
@@ -430,16 +429,14 @@ def _posterior(path: Path, hard: dict[str, str], lik: dict[str, list[float]],
         raise ForecastError(f"{path}: --posterior needs a model file (.yaml); a network has "
                             "fixed CPTs, so its probabilities have no interval", [_NEEDS_ESS])
     from forecast.evidence.case import Case
-    from forecast.evidence.observations import counted
     from forecast.inference.importance import posterior_forecast
     from forecast.report.text import forecast_table
 
     _, spec = _load_network(path)
     assert spec is not None  # a model, or a network given --uncertainty
-    _with_counts(path, spec, lik, counts, point=False)
     result = posterior_forecast(spec, Case(hard, lik, counts=counts), seed=seed,
                                 interventions=interventions or None,
-                                count_models=counted(spec, counts, field="--count"))
+                                count_models=_count_models(path, spec, counts))
     if as_json:
         click.echo(result.summary.to_json(orient="records", indent=2))
     else:
@@ -908,15 +905,11 @@ def _parse_counts(items: tuple[str, ...]) -> dict[str, int]:
     return counts
 
 
-def _with_counts(path: Path, spec: ModelSpec | None, lik: dict[str, list[float]],
-                 counts: dict[str, int], *, point: bool = True) -> dict[str, list[float]]:
-    """`lik` times each count's likelihood with its rates at their prior (a point query).
-
-    A count needs a model that declares ``counts:`` on its node; with ``point=False`` the
-    counts are only checked (the posterior learns the rates instead).
-    """
+def _count_models(path: Path, spec: ModelSpec | None, counts: dict[str, int]
+                  ) -> list[CountModel]:
+    """The count models of the counted nodes; counts need a model that declares them."""
     if not counts:
-        return lik
+        return []
     if spec is None or not path.name.lower().endswith((".yaml", ".yml")):
         raise EvidenceError(f"{path}: counts need a model file", [Problem(
             "a network declares no count rates", field="--count",
@@ -924,9 +917,16 @@ def _with_counts(path: Path, spec: ModelSpec | None, lik: dict[str, list[float]]
             "node")])
     from forecast.evidence.observations import counted
 
-    models = counted(spec, counts, field="--count")
-    if not point:
+    return counted(spec, counts, field="--count")
+
+
+def _with_counts(path: Path, spec: ModelSpec | None, lik: dict[str, list[float]],
+                 counts: dict[str, int]) -> dict[str, list[float]]:
+    """`lik` times each count's likelihood with its rates integrated over their prior."""
+    models = _count_models(path, spec, counts)
+    if not models:
         return lik
+    assert spec is not None  # _count_models refuses counts without a model
     out = dict(lik)
     for m in models:
         found = m.marginal_likelihood(counts[m.node], spec.states[m.node])

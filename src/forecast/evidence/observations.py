@@ -178,8 +178,9 @@ def count_models(spec: ModelSpec, nodes: Collection[str] | None = None) -> list[
     for name, node in spec.nodes.items():
         if node.counts is not None and (nodes is None or name in nodes):
             c = node.counts
+            spread = {} if c.dispersion is None else {"dispersion": c.dispersion}  # else 1–50
             out.append(CountModel(name, {s: c.rates[s] for s in node.states}, c.family,
-                                  c.dispersion_range()))
+                                  **spread))
     return out
 
 

@@ -176,16 +176,16 @@ class Timeline:
             raise EvidenceError("reports and counts need their parameters", [Problem(
                 "no reliability or rate draws", hint="pass the draws of Timeline.parameters",
                 field="values")])
-        by_step: dict[int, Case] = {}
+        reports: dict[int, list[Report]] = {}
+        counts: dict[int, dict[str, int]] = {}
         for step, rep in self.reports:
             if at is None or step == at:
-                case = by_step.get(step - first, Case())
-                by_step[step - first] = Case(reports=(*case.reports, rep), counts=case.counts)
+                reports.setdefault(step - first, []).append(rep)
         for step, node, y in self.counts:
             if at is None or step == at:
-                case = by_step.get(step - first, Case())
-                by_step[step - first] = Case(reports=case.reports, counts={**case.counts, node: y})
-        for step, case in by_step.items():  # the observation model's one likelihood
+                counts.setdefault(step - first, {})[node] = y
+        for step in sorted({*reports, *counts}):  # the observation model's one likelihood
+            case = Case(reports=tuple(reports.get(step, ())), counts=counts.get(step, {}))
             found = self.observation.log_likelihoods(case, values)
             for node, log_lam in found.items():
                 lam = np.exp(log_lam)  # (B, card)

@@ -104,31 +104,17 @@ def check_model(
             issues += check_logit(name, node, body, states_of, (*path, "cpt", "logit"))
         elif isinstance(body, NoisyOr):
             issues += check_noisy_or(name, node, body, states_of, (*path, "cpt", "noisy_or"))
-        for sub, element in node.elements():
+        citing = [((*path, "cpt", *sub), element) for sub, element in node.elements()]
+        if node.persistence is not None:
+            citing.append(((*path, "persistence"), node.persistence))
+        if node.counts is not None:
+            issues += _count_issues(node, (*path, "counts"))
+            citing.append(((*path, "counts"), node.counts))
+        for where, element in citing:
             for j, cid in enumerate(element.claims):
                 cited.add(cid)
                 if claims is not None and cid not in claims:
-                    issues.append(
-                        (
-                            (*path, "cpt", *sub, "claims", j),
-                            f"claim '{cid}' does not exist",
-                            did_you_mean(cid, claims) or "add it under claims:",
-                        )
-                    )
-        if node.persistence is not None:
-            for j, cid in enumerate(node.persistence.claims):
-                cited.add(cid)
-                if claims is not None and cid not in claims:
-                    issues.append(((*path, "persistence", "claims", j),
-                                   f"claim '{cid}' does not exist",
-                                   did_you_mean(cid, claims) or "add it under claims:"))
-        if node.counts is not None:
-            issues += _count_issues(node, (*path, "counts"))
-            for j, cid in enumerate(node.counts.claims):
-                cited.add(cid)
-                if claims is not None and cid not in claims:
-                    issues.append(((*path, "counts", "claims", j),
-                                   f"claim '{cid}' does not exist",
+                    issues.append(((*where, "claims", j), f"claim '{cid}' does not exist",
                                    did_you_mean(cid, claims) or "add it under claims:"))
     issues += _time_issues(nodes, default_memoryless)
     if claims is not None:

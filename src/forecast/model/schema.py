@@ -518,8 +518,8 @@ class Counts(_Justified):
     expected count *per step* of the model (``model.time.step``); each becomes a log-normal
     prior on a rate parameter ``rate.<node>=<state>``, shared by every step, so the record
     teaches the rates as it teaches the CPTs. ``negbin`` adds over-dispersion (variance
-    ``μ + μ²/φ``) with ``dispersion`` the 90% range of φ. Like every prior, the ranges cite
-    claims or state an assumption.
+    ``μ + μ²/φ``) with ``dispersion`` the 90% range of φ (default 1–50). Like every prior, the
+    ranges cite claims or state an assumption.
     """
 
     family: Literal["poisson", "negbin"] = "poisson"
@@ -532,10 +532,6 @@ class Counts(_Justified):
             raise Invalid("dispersion is a parameter of the negative binomial only",
                           "write family: negbin, or remove dispersion:")
         return self
-
-    def dispersion_range(self) -> tuple[float, float]:
-        """The 90% range of φ (``negbin``): as written, else the package default 1–50."""
-        return self.dispersion or (1.0, 50.0)
 
 
 class ProbabilityField(_Justified):
